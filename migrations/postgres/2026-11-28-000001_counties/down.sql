@@ -1,0 +1,2 @@
+DROP TABLE plan_status_changes;
+DROP TABLE counties;

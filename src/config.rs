@@ -1,0 +1,219 @@
+//! Settings, read from environment variables in this one place and validated at start-up.
+//!
+//! Every variable is listed with its default in `.env.example` and in the README. An invalid value
+//! stops start-up with a message naming the variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::db::DatabaseUrl;
+
+/// A secret that never prints itself (in `Debug` or in logs).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: `postgres://…` for PostgreSQL; `sqlite://path`, or a plain file path, for SQLite.
+    /// Default: `sqlite://data/shuangbai.db`.
+    pub database_url: DatabaseUrl,
+    /// `SHUANGBAI_BIND`: address and port to listen on. Default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// `SHUANGBAI_POOL_SIZE`: most database connections held open. Default 10.
+    pub pool_size: u32,
+    /// `SHUANGBAI_POOL_TIMEOUT_SECS`: how long a request waits for a free connection before 503. Default 5.
+    pub pool_timeout: Duration,
+    /// `SHUANGBAI_BODY_LIMIT_BYTES`: largest request body accepted (413 past it). Default 1 MiB.
+    pub body_limit: usize,
+    /// `SHUANGBAI_TZ`: the bureau's time zone, which decides what "today" is. Default `Asia/Shanghai`.
+    pub time_zone: Tz,
+    /// `SHUANGBAI_JWT_SECRET`: signs access tokens. Required with PostgreSQL (at least 32 bytes); with
+    /// SQLite, generated once and kept in `jwt-secret` beside the database file when unset.
+    pub jwt_secret: Secret,
+    /// `SHUANGBAI_CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser. Default none.
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(
+    name: &'static str,
+    default: T,
+    what: &str,
+) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|_| invalid(name, format!("expected {what}, got {raw:?}"))),
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/shuangbai.db";
+const MIN_SECRET_LEN: usize = 32;
+
+impl Settings {
+    /// Reads the environment. Nothing is created on disk except, for SQLite without a configured
+    /// secret, the generated JWT secret file (see [`Settings::jwt_secret`]).
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let database_url = DatabaseUrl::parse(
+            &var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
+        )
+        .map_err(|m| invalid("DATABASE_URL", m))?;
+        let bind = parsed(
+            "SHUANGBAI_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            "host:port such as 127.0.0.1:8080",
+        )?;
+        let pool_size: u32 = parsed("SHUANGBAI_POOL_SIZE", 10, "a whole number")?;
+        if !(1..=500).contains(&pool_size) {
+            return Err(invalid("SHUANGBAI_POOL_SIZE", "must be between 1 and 500"));
+        }
+        let pool_timeout: u64 = parsed(
+            "SHUANGBAI_POOL_TIMEOUT_SECS",
+            5,
+            "a whole number of seconds",
+        )?;
+        if !(1..=300).contains(&pool_timeout) {
+            return Err(invalid(
+                "SHUANGBAI_POOL_TIMEOUT_SECS",
+                "must be between 1 and 300",
+            ));
+        }
+        let body_limit: usize = parsed("SHUANGBAI_BODY_LIMIT_BYTES", 1 << 20, "a number of bytes")?;
+        if !(1024..=(256 << 20)).contains(&body_limit) {
+            return Err(invalid(
+                "SHUANGBAI_BODY_LIMIT_BYTES",
+                "must be between 1024 and 268435456",
+            ));
+        }
+        let time_zone: Tz = match var("SHUANGBAI_TZ") {
+            None => chrono_tz::Asia::Shanghai,
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| invalid("SHUANGBAI_TZ", format!("unknown IANA time zone {raw:?}")))?,
+        };
+        let jwt_secret = match (var("SHUANGBAI_JWT_SECRET"), &database_url) {
+            (Some(s), _) if s.len() >= MIN_SECRET_LEN => Secret::new(s),
+            (Some(_), _) => {
+                return Err(invalid(
+                    "SHUANGBAI_JWT_SECRET",
+                    format!("must be at least {MIN_SECRET_LEN} bytes"),
+                ))
+            }
+            (None, DatabaseUrl::Sqlite(path)) => dev_secret_beside(path)?,
+            (None, DatabaseUrl::Postgres(_)) => {
+                return Err(invalid(
+                    "SHUANGBAI_JWT_SECRET",
+                    "required when DATABASE_URL is PostgreSQL",
+                ))
+            }
+        };
+        let cors_origins = var("SHUANGBAI_CORS_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for origin in &cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid(
+                    "SHUANGBAI_CORS_ORIGINS",
+                    format!("{origin:?} is not an http(s) origin"),
+                ));
+            }
+        }
+        Ok(Settings {
+            database_url,
+            bind,
+            pool_size,
+            pool_timeout: Duration::from_secs(pool_timeout),
+            body_limit,
+            time_zone,
+            jwt_secret,
+            cors_origins,
+        })
+    }
+}
+
+/// Development convenience: on SQLite a secret is generated once and kept in a file next to the
+/// database (readable by its owner only), so tokens survive restarts without any setup.
+fn dev_secret_beside(db_path: &Path) -> Result<Secret, ConfigError> {
+    let dir = db_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let file = dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&file) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= MIN_SECRET_LEN {
+            return Ok(Secret::new(existing));
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        invalid(
+            "SHUANGBAI_JWT_SECRET",
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })?;
+    let secret = crate::domain::random_token(48);
+    write_private(&file, &secret).map_err(|e| {
+        invalid(
+            "SHUANGBAI_JWT_SECRET",
+            format!("cannot write {}: {e}", file.display()),
+        )
+    })?;
+    Ok(Secret::new(secret))
+}
+
+fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(file)?.write_all(contents.as_bytes())
+}

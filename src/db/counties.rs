@@ -1,0 +1,246 @@
+//! Queries on `counties` and `plan_status_changes`.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{exists, not};
+use diesel::prelude::*;
+
+use super::schema::{counties, plan_status_changes, towns};
+use super::{contains_pattern, lower, DbConnection, MultiBackend};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = counties)]
+pub struct CountyRow {
+    pub id: i32,
+    pub division_code: String,
+    pub name: String,
+    pub kind: String,
+    pub coordination_established_on: Option<NaiveDate>,
+    pub management_established_on: Option<NaiveDate>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = counties)]
+pub struct NewCounty {
+    pub division_code: String,
+    pub name: String,
+    pub kind: String,
+    pub coordination_established_on: Option<NaiveDate>,
+    pub management_established_on: Option<NaiveDate>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Changed columns; `None` leaves a column alone, `Some(None)` clears a nullable one.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = counties)]
+pub struct CountyChanges {
+    pub division_code: Option<String>,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub coordination_established_on: Option<Option<NaiveDate>>,
+    pub management_established_on: Option<Option<NaiveDate>>,
+    pub version: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = plan_status_changes)]
+pub struct PlanChangeRow {
+    pub id: i32,
+    pub county_id: i32,
+    pub stage: String,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = plan_status_changes)]
+pub struct NewPlanChange {
+    pub county_id: i32,
+    pub stage: String,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CountyFilter {
+    pub kind: Option<String>,
+    pub division_code: Option<String>,
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountySort {
+    Id,
+    Name,
+    DivisionCode,
+    Kind,
+    CreatedAt,
+}
+
+fn filtered(filter: &CountyFilter) -> counties::BoxedQuery<'static, MultiBackend> {
+    let mut query = counties::table.into_boxed();
+    if let Some(kind) = &filter.kind {
+        query = query.filter(counties::kind.eq(kind.clone()));
+    }
+    if let Some(code) = &filter.division_code {
+        query = query.filter(counties::division_code.eq(code.clone()));
+    }
+    if let Some(q) = &filter.q {
+        query = query.filter(lower(counties::name).like(contains_pattern(q)).escape('\\'));
+    }
+    query
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &CountyFilter,
+    sort: &[(CountySort, bool)],
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<CountyRow>, i64)> {
+    let total = filtered(filter).count().get_result(conn)?;
+    let mut query = filtered(filter);
+    for &(field, descending) in sort {
+        query = match (field, descending) {
+            (CountySort::Id, false) => query.then_order_by(counties::id.asc()),
+            (CountySort::Id, true) => query.then_order_by(counties::id.desc()),
+            (CountySort::Name, false) => query.then_order_by(counties::name.asc()),
+            (CountySort::Name, true) => query.then_order_by(counties::name.desc()),
+            (CountySort::DivisionCode, false) => query.then_order_by(counties::division_code.asc()),
+            (CountySort::DivisionCode, true) => query.then_order_by(counties::division_code.desc()),
+            (CountySort::Kind, false) => query.then_order_by(counties::kind.asc()),
+            (CountySort::Kind, true) => query.then_order_by(counties::kind.desc()),
+            (CountySort::CreatedAt, false) => query.then_order_by(counties::created_at.asc()),
+            (CountySort::CreatedAt, true) => query.then_order_by(counties::created_at.desc()),
+        };
+    }
+    // A stable tie-break, so pages never skip or repeat rows.
+    let rows = query
+        .then_order_by(counties::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<CountyRow>> {
+    counties::table.find(id).first(conn).optional()
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewCounty) -> QueryResult<CountyRow> {
+    diesel::insert_into(counties::table)
+        .values(new)
+        .get_result(conn)
+}
+
+/// Updates only when the stored version is still `expected_version` (optimistic concurrency);
+/// `None` when someone else changed the row first.
+pub fn update(
+    conn: &mut DbConnection,
+    id: i32,
+    expected_version: i32,
+    changes: &CountyChanges,
+) -> QueryResult<Option<CountyRow>> {
+    diesel::update(
+        counties::table
+            .filter(counties::id.eq(id))
+            .filter(counties::version.eq(expected_version)),
+    )
+    .set(changes)
+    .get_result(conn)
+    .optional()
+}
+
+/// Deletes when the version matches; `false` when it did not.
+pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryResult<bool> {
+    let n = diesel::delete(
+        counties::table
+            .filter(counties::id.eq(id))
+            .filter(counties::version.eq(expected_version)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn has_towns(conn: &mut DbConnection, county_id: i32) -> QueryResult<bool> {
+    diesel::select(exists(towns::table.filter(towns::county_id.eq(county_id)))).get_result(conn)
+}
+
+pub fn bump_version(conn: &mut DbConnection, id: i32, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(counties::table.find(id))
+        .set((
+            counties::version.eq(counties::version + 1),
+            counties::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn insert_plan_change(
+    conn: &mut DbConnection,
+    new: &NewPlanChange,
+) -> QueryResult<PlanChangeRow> {
+    diesel::insert_into(plan_status_changes::table)
+        .values(new)
+        .get_result(conn)
+}
+
+pub fn plan_history(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<PlanChangeRow>> {
+    plan_status_changes::table
+        .filter(plan_status_changes::county_id.eq(county_id))
+        .order((
+            plan_status_changes::effective_on.asc(),
+            plan_status_changes::id.asc(),
+        ))
+        .load(conn)
+}
+
+diesel::alias!(plan_status_changes as later_change: LaterChange);
+
+/// The plan status in force on `as_of` for each of `county_ids` (all counties when `None`): the
+/// latest change dated on or before it, the later-written winning a tie. One query, no N+1.
+pub fn plan_status_as_of(
+    conn: &mut DbConnection,
+    county_ids: Option<&[i32]>,
+    as_of: NaiveDate,
+) -> QueryResult<Vec<PlanChangeRow>> {
+    let superseded = later_change
+        .filter(
+            later_change
+                .field(plan_status_changes::county_id)
+                .eq(plan_status_changes::county_id),
+        )
+        .filter(
+            later_change
+                .field(plan_status_changes::effective_on)
+                .le(as_of),
+        )
+        .filter(
+            later_change
+                .field(plan_status_changes::effective_on)
+                .gt(plan_status_changes::effective_on)
+                .or(later_change
+                    .field(plan_status_changes::effective_on)
+                    .eq(plan_status_changes::effective_on)
+                    .and(
+                        later_change
+                            .field(plan_status_changes::id)
+                            .gt(plan_status_changes::id),
+                    )),
+        );
+    let mut query = plan_status_changes::table
+        .filter(plan_status_changes::effective_on.le(as_of))
+        .filter(not(exists(superseded)))
+        .into_boxed();
+    if let Some(ids) = county_ids {
+        query = query.filter(plan_status_changes::county_id.eq_any(ids.to_vec()));
+    }
+    query.load(conn)
+}

@@ -1,0 +1,122 @@
+//! The project's rules in plain Rust: parsed types that cannot hold invalid values, and the checks
+//! that a request must pass before anything is written. No HTTP and no SQL here.
+
+pub mod county;
+mod text_enum;
+pub mod town;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use rand::Rng;
+
+/// A broken rule, naming the field at fault (a JSON pointer for batches, a field name otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub message: String,
+}
+
+/// Collects every broken rule of a request, so a client learns all of them at once.
+#[derive(Debug, Default)]
+pub struct Violations(pub Vec<Violation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Violation {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// `Ok(())` when nothing was broken.
+    pub fn into_result(self) -> Result<(), Violations> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+    /// Records a parse failure and keeps going, so later fields are checked too.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+}
+
+/// "Today" in the bureau's time zone: business dates are judged there, not in UTC.
+pub fn today_in(tz: Tz) -> NaiveDate {
+    chrono::Utc::now().with_timezone(&tz).date_naive()
+}
+
+/// A dated fact may not be dated after today.
+pub fn not_after_today(v: &mut Violations, field: &str, date: Option<NaiveDate>, today: NaiveDate) {
+    if let Some(d) = date {
+        if d > today {
+            v.add(field, format!("{d} is in the future (today is {today})"));
+        }
+    }
+}
+
+/// A trimmed, non-empty name of bounded length.
+pub fn parse_name(raw: &str, max_chars: usize) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.chars().count() > max_chars {
+        return Err(format!("must be at most {max_chars} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(name.to_string())
+}
+
+/// A random URL-safe token of `len` characters (secrets, ids).
+pub fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("  云城区 ", 50), Ok("云城区".to_string()));
+        assert!(parse_name("   ", 50).is_err());
+        assert!(parse_name(&"镇".repeat(51), 50).is_err());
+        assert!(parse_name("a\u{0}b", 50).is_err());
+    }
+
+    #[test]
+    fn a_date_after_today_is_refused() {
+        let today = NaiveDate::from_ymd_opt(2021, 6, 9).expect("date");
+        let mut v = Violations::new();
+        not_after_today(&mut v, "effective_on", today.succ_opt(), today);
+        not_after_today(&mut v, "other", Some(today), today);
+        assert_eq!(v.0.len(), 1);
+        assert_eq!(v.0[0].field, "effective_on");
+    }
+
+    #[test]
+    fn random_tokens_have_the_asked_length_and_differ() {
+        let a = random_token(40);
+        assert_eq!(a.len(), 40);
+        assert_ne!(a, random_token(40));
+    }
+}

@@ -1,0 +1,12 @@
+//! Shuangbai: the Double Hundred Project (双百工程) progress service.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod write;

@@ -1,0 +1,335 @@
+//! What every resource shares: the JSON body extractor, list envelopes and paging, sorting,
+//! and the version-based `ETag` / `If-Match` handshake.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+
+/// A JSON request body. Unlike actix's own, its errors are problem+json: 415 for another content
+/// type, 413 past the body limit, 400 for malformed JSON, 422 naming the field whose value does
+/// not fit (a wrong type, an unknown enum word, a missing field).
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the body as application/json".into(),
+                ));
+            }
+            let bytes = bytes.await.map_err(|e| {
+                if e.as_response_error().status_code() == 413 {
+                    ApiError::PayloadTooLarge("the request body is larger than allowed".into())
+                } else {
+                    ApiError::BadRequest("could not read the request body".into())
+                }
+            })?;
+            parse_json(&bytes).map(Json)
+        })
+    }
+}
+
+/// Parses a JSON body, telling malformed JSON (400) from a value that breaks the schema (422,
+/// with a JSON pointer to the field).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => {
+            de.end().map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "unexpected content after the JSON value at line {} column {}",
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+            Ok(v)
+        }
+        Err(e) => {
+            let inner = e.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::BadRequest(format!(
+                    "malformed JSON at line {} column {}",
+                    inner.line(),
+                    inner.column()
+                )));
+            }
+            let pointer = json_pointer(e.path());
+            // serde's message without its "at line … column …" suffix.
+            let message = inner.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            Err(ApiError::invalid(pointer, message))
+        }
+    }
+}
+
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        out.push('/');
+        match segment {
+            Segment::Seq { index } => out.push_str(&index.to_string()),
+            Segment::Map { key } => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => out.push_str(variant),
+            Segment::Unknown => out.push('?'),
+        }
+    }
+    if out.is_empty() {
+        "/".into()
+    } else {
+        // Top-level fields are named plainly (`name`), nested ones as pointers (`/items/0/name`).
+        match out[1..].contains('/') {
+            true => out,
+            false => out[1..].to_string(),
+        }
+    }
+}
+
+/// For nullable fields in a `PATCH`: absent stays `None` (leave alone), `null` becomes
+/// `Some(None)` (clear), a value `Some(Some(v))`. Use with `#[serde(default)]`.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// A page of a list: `{items, total, limit, offset}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// How many items match the filters, across all pages.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+/// `?limit=` (default 50, at most 500) and `?offset=` (default 0).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Items per page: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    /// Items to skip, default 0.
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+}
+
+impl Paging {
+    pub fn resolve(&self) -> Result<(i64, i64), ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(ApiError::invalid("offset", "must not be negative"));
+        }
+        Ok((limit, offset))
+    }
+}
+
+/// Parses `?sort=name,-created_at` against the fields a resource allows.
+pub fn parse_sort<S: Copy>(
+    raw: Option<&str>,
+    allowed: &[(&str, S)],
+) -> Result<Vec<(S, bool)>, ApiError> {
+    let mut out = Vec::new();
+    for part in raw.unwrap_or("").split(',').map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let (name, descending) = match part.strip_prefix('-') {
+            Some(n) => (n, true),
+            None => (part.strip_prefix('+').unwrap_or(part), false),
+        };
+        match allowed.iter().find(|(n, _)| *n == name) {
+            Some((_, field)) => out.push((*field, descending)),
+            None => {
+                let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+                return Err(ApiError::invalid(
+                    "sort",
+                    format!("cannot sort by {name:?}; use {}", names.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A text search, `?q=`: trimmed, empty means none, bounded.
+pub fn parse_q(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    match q.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(q) if q.chars().count() > 100 => {
+            Err(ApiError::invalid("q", "must be at most 100 characters"))
+        }
+        Some(q) => Ok(Some(q.to_string())),
+    }
+}
+
+/// The `ETag` of a versioned resource.
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version a `PATCH` or `DELETE` expects, from `If-Match` (428 without it; a value that is
+/// not one of our ETags can never match, so it is 412).
+pub fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
+    let raw = req
+        .headers()
+        .get(header::IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?
+        .to_str()
+        .map_err(|_| ApiError::PreconditionFailed)?
+        .trim();
+    let raw = raw.strip_prefix("W/").unwrap_or(raw);
+    raw.trim_matches('"')
+        .parse::<i32>()
+        .map_err(|_| ApiError::PreconditionFailed)
+}
+
+/// 200 with the resource and its `ETag`.
+pub fn ok_versioned<T: Serialize>(body: &T, version: i32) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+/// 201 with the resource, its `Location` and `ETag`.
+pub fn created_versioned<T: Serialize>(body: &T, location: String, version: i32) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+/// A stored UTC timestamp, sent as RFC 3339 with its `Z`.
+pub fn utc(ts: NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(ts, Utc)
+}
+
+/// The stored form of "now": UTC, to the microsecond (what both backends keep).
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond_truncated()
+}
+
+trait TruncateNanos {
+    fn with_nanosecond_truncated(self) -> Self;
+}
+
+impl TruncateNanos for NaiveDateTime {
+    fn with_nanosecond_truncated(self) -> Self {
+        use chrono::Timelike;
+        let micros = self.nanosecond() / 1_000 * 1_000;
+        self.with_nanosecond(micros).unwrap_or(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Sample {
+        name: String,
+        items: Vec<Inner>,
+    }
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: i32,
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_field_as_a_pointer() {
+        let err = parse_json::<Sample>(br#"{"name":"a","items":[{"n":1},{"n":"x"}]}"#)
+            .expect_err("invalid");
+        match err {
+            ApiError::Validation(v) => assert_eq!(v[0].field, "/items/1/n"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let err = parse_json::<Sample>(br#"{"name":1,"items":[]}"#).expect_err("invalid");
+        match err {
+            ApiError::Validation(v) => assert_eq!(v[0].field, "name"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        assert!(matches!(
+            parse_json::<Sample>(b"{\"name\":"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(br#"{"name":"a","items":[]} x"#),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn sort_accepts_known_fields_with_direction() {
+        let allowed = [("name", 1), ("id", 2)];
+        assert_eq!(
+            parse_sort(Some("-name,id"), &allowed).expect("valid"),
+            vec![(1, true), (2, false)]
+        );
+        assert!(parse_sort(Some("password"), &allowed).is_err());
+    }
+
+    #[test]
+    fn paging_is_bounded() {
+        let p = Paging {
+            limit: Some(501),
+            offset: None,
+        };
+        assert!(p.resolve().is_err());
+        let p = Paging {
+            limit: None,
+            offset: None,
+        };
+        assert_eq!(p.resolve().expect("valid"), (50, 0));
+    }
+}

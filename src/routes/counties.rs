@@ -1,0 +1,589 @@
+//! `/api/v1/counties`: counties and the city level, with their plan-status history.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::counties::{
+    self as q, CountyChanges, CountyFilter, CountyRow, CountySort, NewCounty, NewPlanChange,
+    PlanChangeRow,
+};
+use crate::db::{self};
+use crate::domain::county::{parse_note, plan_cell, CountyKind, DivisionCode, PlanStage};
+use crate::domain::{not_after_today, parse_name, Violations};
+use crate::error::{ApiError, Problem};
+use crate::routes::common::{
+    created_versioned, double_option, expected_version, now, ok_versioned, parse_q, parse_sort,
+    utc, Json, Page, Paging,
+};
+use crate::state::AppState;
+use crate::write::{write, WriteCtx};
+
+const NAME_MAX: usize = 50;
+
+/// A new county or the city level.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountyIn {
+    /// GB/T 2260 six-digit code; the city level's ends in `00`.
+    #[schema(example = "445302")]
+    pub division_code: String,
+    #[schema(example = "云城区")]
+    pub name: String,
+    pub kind: CountyKind,
+    /// The first plan status, if there is one yet.
+    pub plan_status: Option<PlanChangeIn>,
+    /// When the work-coordination mechanism (工作协调机制) was set up.
+    pub coordination_established_on: Option<NaiveDate>,
+    /// When the site-management mechanism (站点管理机制) was set up.
+    pub management_established_on: Option<NaiveDate>,
+}
+
+/// Changes to a county; absent fields stay as they are, `null` clears a date.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountyPatch {
+    pub division_code: Option<String>,
+    pub name: Option<String>,
+    pub kind: Option<CountyKind>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub coordination_established_on: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub management_established_on: Option<Option<NaiveDate>>,
+}
+
+/// A county as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountyOut {
+    pub id: i32,
+    pub division_code: String,
+    pub name: String,
+    pub kind: CountyKind,
+    /// The Chinese label of `kind`.
+    pub kind_label: String,
+    /// The plan status in force on the date asked for (today by default).
+    pub plan_status: PlanStatusOut,
+    pub coordination_established_on: Option<NaiveDate>,
+    pub management_established_on: Option<NaiveDate>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The plan status on a date: `not_started` with no `effective_on` until a change is recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanStatusOut {
+    pub stage: PlanStage,
+    pub effective_on: Option<NaiveDate>,
+    pub note: Option<String>,
+    /// What the table prints: the note, or else the stage's Chinese label (e.g. 已出台).
+    pub label: String,
+}
+
+/// A dated change of the plan status.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChangeIn {
+    pub stage: PlanStage,
+    /// The business date the change took effect; not after today.
+    pub effective_on: NaiveDate,
+    /// As the county wrote it, e.g. 区政府已同意，正在会签.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanChangeOut {
+    pub id: i32,
+    pub county_id: i32,
+    pub stage: PlanStage,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CountyListQuery {
+    pub kind: Option<CountyKind>,
+    pub division_code: Option<String>,
+    /// Text search on names.
+    pub q: Option<String>,
+    /// Comma-separated fields, `-` for descending: `id`, `name`, `division_code`, `kind`, `created_at`.
+    pub sort: Option<String>,
+    /// The date the plan status is shown as of; default today.
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AsOfQuery {
+    /// The date the plan status is shown as of; default today (the bureau's time zone).
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CountyPath {
+    /// The county's id.
+    pub id: i32,
+}
+
+fn parse_stage(raw: &str) -> Result<PlanStage, ApiError> {
+    PlanStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
+}
+
+fn plan_status_out(change: Option<&PlanChangeRow>) -> Result<PlanStatusOut, ApiError> {
+    Ok(match change {
+        None => PlanStatusOut {
+            stage: PlanStage::NotStarted,
+            effective_on: None,
+            note: None,
+            label: PlanStage::NotStarted.label().to_string(),
+        },
+        Some(c) => {
+            let stage = parse_stage(&c.stage)?;
+            PlanStatusOut {
+                stage,
+                effective_on: Some(c.effective_on),
+                note: c.note.clone(),
+                label: plan_cell(stage, c.note.as_deref()),
+            }
+        }
+    })
+}
+
+fn county_out(row: CountyRow, plan: Option<&PlanChangeRow>) -> Result<CountyOut, ApiError> {
+    let kind = CountyKind::parse(&row.kind)
+        .map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
+    Ok(CountyOut {
+        id: row.id,
+        division_code: row.division_code,
+        name: row.name,
+        kind,
+        kind_label: kind.label().to_string(),
+        plan_status: plan_status_out(plan)?,
+        coordination_established_on: row.coordination_established_on,
+        management_established_on: row.management_established_on,
+        version: row.version,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    })
+}
+
+fn plan_change_out(row: PlanChangeRow) -> Result<PlanChangeOut, ApiError> {
+    let stage = parse_stage(&row.stage)?;
+    Ok(PlanChangeOut {
+        label: plan_cell(stage, row.note.as_deref()),
+        id: row.id,
+        county_id: row.county_id,
+        stage,
+        effective_on: row.effective_on,
+        note: row.note,
+        created_at: utc(row.created_at),
+    })
+}
+
+/// Loads a county with its plan status as of `as_of`.
+fn load_out(conn: &mut db::DbConnection, id: i32, as_of: NaiveDate) -> Result<CountyOut, ApiError> {
+    let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+    let plan = q::plan_status_as_of(conn, Some(&[id]), as_of)?;
+    county_out(row, plan.first())
+}
+
+fn check_plan_change(v: &mut Violations, prefix: &str, change: &PlanChangeIn, today: NaiveDate) {
+    not_after_today(
+        v,
+        &format!("{prefix}effective_on"),
+        Some(change.effective_on),
+        today,
+    );
+    v.check(&format!("{prefix}note"), parse_note(change.note.as_deref()));
+}
+
+#[utoipa::path(
+    tag = "counties",
+    params(CountyListQuery, Paging),
+    responses(
+        (status = 200, description = "A page of counties", body = Page<CountyOut>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/counties")]
+pub async fn list_counties(
+    state: web::Data<AppState>,
+    query: web::Query<CountyListQuery>,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = paging.resolve()?;
+    let sort = parse_sort(
+        query.sort.as_deref(),
+        &[
+            ("id", CountySort::Id),
+            ("name", CountySort::Name),
+            ("division_code", CountySort::DivisionCode),
+            ("kind", CountySort::Kind),
+            ("created_at", CountySort::CreatedAt),
+        ],
+    )?;
+    let filter = CountyFilter {
+        kind: query.kind.map(|k| k.as_str().to_string()),
+        division_code: query.division_code.clone(),
+        q: parse_q(query.q.as_deref())?,
+    };
+    let as_of = query.as_of.unwrap_or_else(|| state.today());
+    let page = db::run(&state.pool, move |conn| {
+        let (rows, total) = q::list(conn, &filter, &sort, limit, offset)?;
+        let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+        let plans = q::plan_status_as_of(conn, Some(&ids), as_of)?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let plan = plans.iter().find(|p| p.county_id == row.id);
+                county_out(row, plan)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(
+    tag = "counties",
+    request_body = CountyIn,
+    responses(
+        (status = 201, description = "Created", body = CountyOut, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The division code (or the city level) already exists", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/counties")]
+pub async fn create_county(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    body: Json<CountyIn>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let today = state.today();
+    let mut v = Violations::new();
+    let code = v.check("division_code", DivisionCode::parse(&input.division_code));
+    if let Some(code) = &code {
+        v.check("division_code", code.fits(input.kind));
+    }
+    let name = v.check("name", parse_name(&input.name, NAME_MAX));
+    not_after_today(
+        &mut v,
+        "coordination_established_on",
+        input.coordination_established_on,
+        today,
+    );
+    not_after_today(
+        &mut v,
+        "management_established_on",
+        input.management_established_on,
+        today,
+    );
+    if let Some(change) = &input.plan_status {
+        check_plan_change(&mut v, "/plan_status/", change, today);
+    }
+    v.into_result()?;
+    let (Some(code), Some(name)) = (code, name) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let out = write(&state.pool, ctx, move |tx| {
+        let at = now();
+        let row = q::insert(
+            tx.conn,
+            &NewCounty {
+                division_code: code.as_str().to_string(),
+                name,
+                kind: input.kind.as_str().to_string(),
+                coordination_established_on: input.coordination_established_on,
+                management_established_on: input.management_established_on,
+                version: 1,
+                created_at: at,
+                updated_at: at,
+            },
+        )?;
+        let plan = match &input.plan_status {
+            Some(change) => Some(q::insert_plan_change(
+                tx.conn,
+                &NewPlanChange {
+                    county_id: row.id,
+                    stage: change.stage.as_str().to_string(),
+                    effective_on: change.effective_on,
+                    note: parse_note(change.note.as_deref()).unwrap_or_default(),
+                    created_at: at,
+                },
+            )?),
+            None => None,
+        };
+        county_out(row, plan.as_ref())
+    })
+    .await?;
+    let location = format!("/api/v1/counties/{}", out.id);
+    Ok(created_versioned(&out, location, out.version))
+}
+
+#[utoipa::path(
+    tag = "counties",
+    params(CountyPath, AsOfQuery),
+    responses(
+        (status = 200, description = "The county", body = CountyOut, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/counties/{id}")]
+pub async fn get_county(
+    state: web::Data<AppState>,
+    path: web::Path<CountyPath>,
+    query: web::Query<AsOfQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let as_of = query.as_of.unwrap_or_else(|| state.today());
+    let out = db::run(&state.pool, move |conn| load_out(conn, id, as_of)).await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+#[utoipa::path(
+    tag = "counties",
+    params(CountyPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    request_body = CountyPatch,
+    responses(
+        (status = 200, description = "Updated", body = CountyOut, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new division code is taken, or towns forbid the new kind", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/counties/{id}")]
+pub async fn update_county(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<CountyPath>,
+    body: Json<CountyPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let expected = expected_version(&req)?;
+    let patch = body.0;
+    let today = state.today();
+    let mut v = Violations::new();
+    let code = match &patch.division_code {
+        Some(raw) => v.check("division_code", DivisionCode::parse(raw)),
+        None => None,
+    };
+    let name = match &patch.name {
+        Some(raw) => v.check("name", parse_name(raw, NAME_MAX)),
+        None => None,
+    };
+    not_after_today(
+        &mut v,
+        "coordination_established_on",
+        patch.coordination_established_on.flatten(),
+        today,
+    );
+    not_after_today(
+        &mut v,
+        "management_established_on",
+        patch.management_established_on.flatten(),
+        today,
+    );
+    v.into_result()?;
+    let out = write(&state.pool, ctx, move |tx| {
+        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+        if current.version != expected {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let kind = match patch.kind {
+            Some(k) => k,
+            None => CountyKind::parse(&current.kind).map_err(ApiError::internal)?,
+        };
+        let final_code = match &code {
+            Some(c) => c.clone(),
+            None => DivisionCode::parse(&current.division_code).map_err(ApiError::internal)?,
+        };
+        let field = if code.is_some() {
+            "division_code"
+        } else {
+            "kind"
+        };
+        final_code
+            .fits(kind)
+            .map_err(|m| ApiError::invalid(field, m))?;
+        if kind == CountyKind::CityLevel && q::has_towns(tx.conn, id)? {
+            return Err(ApiError::Conflict(
+                "the city level has no towns; move or delete this county's towns first".into(),
+            ));
+        }
+        let changes = CountyChanges {
+            division_code: code.map(|c| c.as_str().to_string()),
+            name,
+            kind: patch.kind.map(|k| k.as_str().to_string()),
+            coordination_established_on: patch.coordination_established_on,
+            management_established_on: patch.management_established_on,
+            version: Some(current.version + 1),
+            updated_at: Some(now()),
+        };
+        q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
+        load_out(tx.conn, id, today)
+    })
+    .await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+#[utoipa::path(
+    tag = "counties",
+    params(CountyPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    responses(
+        (status = 204, description = "Deleted, with its plan-status history"),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Towns or other records depend on it", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/counties/{id}")]
+pub async fn delete_county(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<CountyPath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let expected = expected_version(&req)?;
+    write(&state.pool, ctx, move |tx| {
+        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+        if current.version != expected {
+            return Err(ApiError::PreconditionFailed);
+        }
+        // The foreign keys decide (no check-then-delete race): a dependent row makes this a 409.
+        if !q::delete(tx.conn, id, expected)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| match e {
+        ApiError::Conflict(_) => ApiError::Conflict(format!(
+            "county {id} still has towns or other records; delete or move them first"
+        )),
+        other => other,
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    tag = "counties",
+    params(CountyPath),
+    responses(
+        (status = 200, description = "Every plan-status change, oldest first", body = Vec<PlanChangeOut>),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/counties/{id}/plan-status-changes")]
+pub async fn list_plan_changes(
+    state: web::Data<AppState>,
+    path: web::Path<CountyPath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let items = db::run(&state.pool, move |conn| {
+        q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+        q::plan_history(conn, id)?
+            .into_iter()
+            .map(plan_change_out)
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(items))
+}
+
+#[utoipa::path(
+    tag = "counties",
+    params(CountyPath),
+    request_body = PlanChangeIn,
+    responses(
+        (status = 201, description = "Recorded; backdated changes land in their period", body = PlanChangeOut),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/counties/{id}/plan-status-changes")]
+pub async fn create_plan_change(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    path: web::Path<CountyPath>,
+    body: Json<PlanChangeIn>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let change = body.0;
+    let mut v = Violations::new();
+    check_plan_change(&mut v, "", &change, state.today());
+    v.into_result()?;
+    let out = write(&state.pool, ctx, move |tx| {
+        q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+        let at = now();
+        let row = q::insert_plan_change(
+            tx.conn,
+            &NewPlanChange {
+                county_id: id,
+                stage: change.stage.as_str().to_string(),
+                effective_on: change.effective_on,
+                note: parse_note(change.note.as_deref()).unwrap_or_default(),
+                created_at: at,
+            },
+        )?;
+        // The county's shown status may change: its ETag must too.
+        q::bump_version(tx.conn, id, at)?;
+        plan_change_out(row)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/counties/{id}/plan-status-changes"),
+        ))
+        .json(out))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_counties)
+        .service(create_county)
+        .service(get_county)
+        .service(update_county)
+        .service(delete_county)
+        .service(list_plan_changes)
+        .service(create_plan_change);
+}

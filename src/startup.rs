@@ -1,0 +1,125 @@
+//! Builds the application on a listener it is given, so tests can bind port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest};
+use actix_web::middleware::{from_fn, Compress, Logger};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use utoipa::OpenApi;
+use utoipa_actix_web::{scope, AppExt, UtoipaApp};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::error::ApiError;
+use crate::middleware::request_id;
+use crate::routes;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shuangbai",
+        description = "Progress of the Double Hundred Project (双百工程): counties, towns, social-work stations and points, staff, trainings, funding, and the bureau's progress table as of any date.",
+        license(name = "MIT")
+    ),
+    tags(
+        (name = "counties", description = "Counties (县/市/区) and the city level (市本级)"),
+        (name = "operations", description = "Health and readiness"),
+    ),
+    components(schemas(crate::error::Problem))
+)]
+struct ApiDoc;
+
+/// Registers every route, collecting the OpenAPI document from their annotations.
+fn mount<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.openapi(ApiDoc::openapi())
+        .configure(routes::operations)
+        .service(scope::scope("/api/v1").configure(routes::api_v1))
+}
+
+/// The OpenAPI document, generated from the code (served at `/openapi.json`, committed under
+/// `openapi/`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = mount(App::new().into_utoipa_app()).split_for_parts();
+    api
+}
+
+/// The spec as committed: pretty JSON with a final newline.
+pub fn openapi_json() -> String {
+    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+/// A pool for `settings`, after the database has been prepared and migrated.
+pub fn prepare_pool(settings: &Settings) -> Result<DbPool, String> {
+    db::prepare(&settings.database_url)?;
+    Ok(db::build_pool(
+        &settings.database_url,
+        settings.pool_size,
+        settings.pool_timeout,
+    ))
+}
+
+fn bad_query(err: impl std::fmt::Display) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid query string: {err}")).into()
+}
+
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers(["etag", "location", "x-request-id", "retry-after"])
+        .max_age(3600);
+    for origin in &settings.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// Serves the API on `listener` until stopped (SIGTERM and Ctrl-C stop it gracefully).
+pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::Result<Server> {
+    let state = AppState {
+        pool,
+        settings: Arc::new(settings),
+    };
+    let server =
+        HttpServer::new(move || {
+            let settings = state.settings.clone();
+            let (app, api) = mount(App::new().into_utoipa_app()).split_for_parts();
+            app.app_data(web::Data::new(state.clone()))
+                .app_data(web::PayloadConfig::new(settings.body_limit))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| bad_query(e)))
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    ApiError::BadRequest(format!("invalid path: {e}")).into()
+                }))
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+                .default_service(web::to(not_found))
+                .wrap(cors(&settings))
+                .wrap(Compress::default())
+                .wrap(from_fn(request_id))
+                // The access log: never headers such as Authorization, never bodies.
+                .wrap(Logger::new(
+                    r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
+                ))
+        })
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -1,0 +1,307 @@
+//! Spawns the real application on port 0 against a fresh database, and talks to it over HTTP.
+//!
+//! Every test written with [`on_both_backends!`] runs against SQLite, and against PostgreSQL when
+//! `TEST_DATABASE_URL` names a server (each test gets its own database, dropped afterwards).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::Value;
+use shuangbai::config::{Secret, Settings};
+use shuangbai::db::DatabaseUrl;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Removes the test's database when the test ends, whatever its outcome.
+pub enum DbGuard {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        match self {
+            DbGuard::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::remove_file(dir.join("jwt-secret"));
+                    let _ = std::fs::remove_dir(dir);
+                }
+            }
+            DbGuard::Postgres { admin_url, name } => {
+                if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                    let _ =
+                        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub database_url: DatabaseUrl,
+    pub client: awc::Client,
+    pub _guard: Arc<DbGuard>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+    #[allow(dead_code)]
+    pub raw: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// The fields named in a 422's `errors` list.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn expect_problem(self, status: u16) -> Self {
+        let r = self.expect(status);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "errors are problem+json"
+        );
+        assert_eq!(r.body["status"], status, "problem carries its status");
+        r
+    }
+}
+
+fn unique_name() -> String {
+    format!(
+        "sb_test_{}",
+        shuangbai::domain::random_token(12)
+            .to_lowercase()
+            .replace('-', "_")
+    )
+}
+
+/// `postgres://u@h:5432/db?x=y` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+pub fn settings_for(database_url: DatabaseUrl) -> Settings {
+    Settings {
+        database_url,
+        bind: "127.0.0.1:0".parse().expect("address"),
+        pool_size: 4,
+        pool_timeout: Duration::from_secs(10),
+        body_limit: 1 << 20,
+        time_zone: chrono_tz::Asia::Shanghai,
+        jwt_secret: Secret::new("test-secret-that-is-long-enough-for-hs256-signing".into()),
+        cors_origins: vec!["https://front.example.gov.cn".into()],
+    }
+}
+
+/// A fresh, empty database of the given backend; `None` for PostgreSQL without `TEST_DATABASE_URL`.
+pub fn fresh_database(backend: Backend) -> Option<(DatabaseUrl, DbGuard)> {
+    let name = unique_name();
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(&name);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join("test.db");
+            Some((DatabaseUrl::Sqlite(path.clone()), DbGuard::Sqlite(path)))
+        }
+        Backend::Postgres => {
+            let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+            let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+                panic!("TEST_DATABASE_URL is set but PostgreSQL cannot be reached: {e}")
+            });
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("create test database");
+            let url = with_database(&admin_url, &name);
+            Some((
+                DatabaseUrl::Postgres(url),
+                DbGuard::Postgres { admin_url, name },
+            ))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let (database_url, guard) = fresh_database(backend)?;
+        let settings = settings_for(database_url.clone());
+        let pool = shuangbai::startup::prepare_pool(&settings).expect("database prepared");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local address").port();
+        let server = shuangbai::startup::run(listener, pool, settings).expect("server starts");
+        actix_web::rt::spawn(server);
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .finish();
+        Some(TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            backend,
+            database_url,
+            client,
+            _guard: Arc::new(guard),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn send(&self, req: awc::ClientRequest, body: Option<Vec<u8>>) -> Resp {
+        let sent = match body {
+            Some(b) => req.send_body(b).await,
+            None => req.send().await,
+        };
+        let mut res = sent.expect("request sent");
+        let raw = res
+            .body()
+            .limit(64 << 20)
+            .await
+            .expect("body read")
+            .to_vec();
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or(Value::Null)
+        };
+        Resp {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body,
+            raw,
+        }
+    }
+
+    pub fn request(&self, method: awc::http::Method, path: &str) -> awc::ClientRequest {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.request(awc::http::Method::GET, path), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        let req = self
+            .request(awc::http::Method::POST, path)
+            .insert_header(("content-type", "application/json"));
+        self.send(req, Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn patch(&self, path: &str, etag: Option<&str>, body: &Value) -> Resp {
+        let mut req = self
+            .request(awc::http::Method::PATCH, path)
+            .insert_header(("content-type", "application/json"));
+        if let Some(tag) = etag {
+            req = req.insert_header(("if-match", tag));
+        }
+        self.send(req, Some(body.to_string().into_bytes())).await
+    }
+
+    pub async fn delete(&self, path: &str, etag: Option<&str>) -> Resp {
+        let mut req = self.request(awc::http::Method::DELETE, path);
+        if let Some(tag) = etag {
+            req = req.insert_header(("if-match", tag));
+        }
+        self.send(req, None).await
+    }
+}
+
+/// Runs each test on SQLite, and on PostgreSQL when `TEST_DATABASE_URL` is set; the test names end
+/// in `::sqlite` and `::postgres`, so the output says which backends ran.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::helpers::{Backend, TestApp};
+
+            async fn body($app: TestApp) $body
+
+            #[actix_web::test]
+            async fn sqlite() {
+                let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite");
+                body(app).await
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                match TestApp::spawn(Backend::Postgres).await {
+                    Some(app) => body(app).await,
+                    None => eprintln!("skipped: TEST_DATABASE_URL is not set"),
+                }
+            }
+        }
+    )*};
+}
+
+#[test]
+fn with_database_swaps_only_the_database_name() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary: the real server over real HTTP, on both backends.
+
+#[macro_use]
+mod helpers;
+
+mod counties;
+mod migrations;
+mod operations;
+mod spec;

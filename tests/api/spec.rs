@@ -1,0 +1,27 @@
+//! The committed spec is the contract: it must be what the code generates.
+
+use serde_json::Value;
+
+const COMMITTED: &str = "openapi/openapi.json";
+const REGENERATE: &str = "cargo run -- openapi > openapi/openapi.json";
+
+#[test]
+fn the_committed_spec_is_what_the_code_generates() {
+    let generated = shuangbai::startup::openapi_json();
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "{COMMITTED} differs from the spec generated from the code's annotations; \
+         regenerate it with `{REGENERATE}` and commit it"
+    );
+}
+
+on_both_backends! {
+    async fn the_served_spec_is_the_committed_one(app: TestApp) {
+        let served = app.get("/openapi.json").await.expect(200).body;
+        let committed: Value =
+            serde_json::from_str(&std::fs::read_to_string(COMMITTED).expect("committed spec"))
+                .expect("json");
+        assert_eq!(served, committed);
+    }
+}
