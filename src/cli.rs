@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
+use crate::db::{self, accounts, DbConnection};
+use crate::domain::auth::{check_password, Role};
+use crate::error::ApiError;
+use crate::routes::common::now;
+use crate::routes::users::{create_user, UserIn};
 use crate::startup;
 
 #[derive(Debug, Parser)]
@@ -27,6 +32,36 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// Manage users from the command line (the first admin is made here).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from SHUANGBAI_PASSWORD or else from standard input,
+    /// never from the command line.
+    Add {
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Shown in the front-ends; defaults to the username.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Required for county_officer and integration.
+        #[arg(long)]
+        county_id: Option<i32>,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (read like `add`'s); ends the user's sessions.
+    SetPassword { username: String },
+    /// Deactivate a user; ends the user's sessions at once.
+    Deactivate { username: String },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw)
 }
 
 pub fn main() -> ExitCode {
@@ -43,6 +78,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve => settings().and_then(serve),
+        Command::User(command) => settings().and_then(|s| user_command(&s, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,4 +105,114 @@ fn serve(settings: Settings) -> Result<(), String> {
     actix_web::rt::System::new()
         .block_on(async move { startup::run(listener, pool, settings)?.await })
         .map_err(|e| format!("server failed: {e}"))
+}
+
+/// The password for `user add` / `user set-password`: `SHUANGBAI_PASSWORD`, or one line of stdin.
+fn read_password() -> Result<String, String> {
+    if let Ok(pw) = std::env::var("SHUANGBAI_PASSWORD") {
+        return Ok(pw);
+    }
+    eprintln!("password (then Enter):");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn explain(e: ApiError) -> String {
+    match e {
+        ApiError::Validation(v) => v
+            .iter()
+            .map(|x| format!("{}: {}", x.field, x.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String> {
+    use diesel::r2d2::ManageConnection;
+    db::prepare(&settings.database_url)?;
+    let mut conn = db::Manager::new(settings.database_url.clone())
+        .connect()
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    match command {
+        UserCommand::Add {
+            username,
+            role,
+            display_name,
+            county_id,
+        } => {
+            let password = read_password()?;
+            let input = UserIn {
+                display_name: display_name.unwrap_or_else(|| username.clone()),
+                username,
+                role,
+                county_id,
+                password,
+            };
+            let row =
+                db::write_transaction(&mut conn, |c| create_user(c, input)).map_err(explain)?;
+            println!(
+                "created user {} (id {}, role {})",
+                row.username, row.id, row.role
+            );
+        }
+        UserCommand::List => {
+            let (rows, _) =
+                accounts::list_users(&mut conn, i64::MAX, 0).map_err(|e| e.to_string())?;
+            for u in rows {
+                println!(
+                    "{}\t{}\t{}\tcounty={}\t{}",
+                    u.id,
+                    u.username,
+                    u.role,
+                    u.county_id
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    if u.active { "active" } else { "inactive" }
+                );
+            }
+        }
+        UserCommand::SetPassword { username } => {
+            let password = read_password()?;
+            check_password(&password).map_err(|m| format!("password: {m}"))?;
+            let hash = crate::auth::hash_password(&password)?;
+            change_user(&mut conn, &username, |changes| {
+                changes.password_hash = Some(hash);
+            })?;
+            println!("password of {username} changed; its sessions are ended");
+        }
+        UserCommand::Deactivate { username } => {
+            change_user(&mut conn, &username, |changes| changes.active = Some(false))?;
+            println!("{username} deactivated; its sessions are ended");
+        }
+    }
+    Ok(())
+}
+
+/// Applies a change that ends the user's sessions (auth version bumped, refresh tokens revoked).
+fn change_user(
+    conn: &mut DbConnection,
+    username: &str,
+    set: impl FnOnce(&mut accounts::UserChanges),
+) -> Result<(), String> {
+    let name = username.trim().to_lowercase();
+    db::write_transaction(conn, |c| {
+        let user = accounts::user_by_username(c, &name)?
+            .ok_or_else(|| ApiError::NotFound(format!("no user {name}")))?;
+        let mut changes = accounts::UserChanges {
+            auth_version: Some(user.auth_version + 1),
+            version: Some(user.version + 1),
+            updated_at: Some(now()),
+            ..Default::default()
+        };
+        set(&mut changes);
+        accounts::update_user(c, user.id, user.version, &changes)?
+            .ok_or(ApiError::PreconditionFailed)?;
+        accounts::revoke_user_tokens(c, user.id, now())?;
+        Ok(())
+    })
+    .map_err(explain)
 }

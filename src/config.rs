@@ -51,6 +51,15 @@ pub struct Settings {
     pub jwt_secret: Secret,
     /// `SHUANGBAI_CORS_ORIGINS`: comma-separated origins allowed to call the API from a browser. Default none.
     pub cors_origins: Vec<String>,
+    /// `SHUANGBAI_ACCESS_TOKEN_TTL_SECS`: life of an access token. Default 900 (15 minutes).
+    pub access_ttl_secs: i64,
+    /// `SHUANGBAI_REFRESH_TOKEN_TTL_DAYS`: life of a refresh token. Default 14.
+    pub refresh_ttl_days: i64,
+    /// `SHUANGBAI_LOGIN_MAX_FAILURES`: failed logins per username within 15 minutes before 429. Default 5.
+    pub login_max_failures: i64,
+    /// `SHUANGBAI_LOGIN_BURST_PER_IP`: token requests one address may make at once; one more is
+    /// allowed every 3 seconds. Default 20.
+    pub login_burst_per_ip: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +171,44 @@ impl Settings {
                 ));
             }
         }
+        let access_ttl_secs: i64 = parsed(
+            "SHUANGBAI_ACCESS_TOKEN_TTL_SECS",
+            900,
+            "a number of seconds",
+        )?;
+        if !(60..=3600).contains(&access_ttl_secs) {
+            return Err(invalid(
+                "SHUANGBAI_ACCESS_TOKEN_TTL_SECS",
+                "must be between 60 and 3600",
+            ));
+        }
+        let refresh_ttl_days: i64 =
+            parsed("SHUANGBAI_REFRESH_TOKEN_TTL_DAYS", 14, "a number of days")?;
+        if !(1..=90).contains(&refresh_ttl_days) {
+            return Err(invalid(
+                "SHUANGBAI_REFRESH_TOKEN_TTL_DAYS",
+                "must be between 1 and 90",
+            ));
+        }
+        let login_max_failures: i64 = parsed("SHUANGBAI_LOGIN_MAX_FAILURES", 5, "a whole number")?;
+        if !(1..=100).contains(&login_max_failures) {
+            return Err(invalid(
+                "SHUANGBAI_LOGIN_MAX_FAILURES",
+                "must be between 1 and 100",
+            ));
+        }
+        let login_burst_per_ip: u32 = parsed("SHUANGBAI_LOGIN_BURST_PER_IP", 20, "a whole number")?;
+        if !(1..=10_000).contains(&login_burst_per_ip) {
+            return Err(invalid(
+                "SHUANGBAI_LOGIN_BURST_PER_IP",
+                "must be between 1 and 10000",
+            ));
+        }
         Ok(Settings {
+            access_ttl_secs,
+            refresh_ttl_days,
+            login_max_failures,
+            login_burst_per_ip,
             database_url,
             bind,
             pool_size,

@@ -216,6 +216,14 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 ApiError::Unavailable(e.to_string())
             }
+            // SQLite reports a violated foreign key without a kind.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("FOREIGN KEY constraint failed") =>
+            {
+                ApiError::Conflict(
+                    "other records depend on this one, or it refers to one that is gone".into(),
+                )
+            }
             DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if info.message().contains("database is locked") =>
             {

@@ -1,11 +1,14 @@
 //! Shuangbai: the Double Hundred Project (双百工程) progress service.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
+pub mod policy;
 pub mod routes;
 pub mod startup;
 pub mod state;

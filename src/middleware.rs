@@ -1,10 +1,11 @@
-//! Cross-cutting request handling: the request id on every response and log line.
+//! Cross-cutting request handling: request ids, conditional GETs, metrics.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
+use actix_web::{HttpMessage, HttpResponse};
 
 use crate::error::ApiError;
 
@@ -59,4 +60,95 @@ pub async fn request_id(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(res)
+}
+
+/// `ETag` on every successful `GET`, and `304 Not Modified` when `If-None-Match` matches.
+///
+/// Versioned resources keep the strong ETag their handler set (`"3"`, what `If-Match` expects);
+/// other answers get a weak one from a hash of the body, so mobile clients on slow links can
+/// revalidate lists and reports too. Runs inside compression, so the hash is of the plain body.
+pub async fn conditional_get(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
+    let if_none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let res = next.call(req).await?;
+    if !is_get || res.status() != StatusCode::OK {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    let (mut res, body) = res.into_parts();
+    let bytes = to_bytes(body)
+        .await
+        .map_err(|e| actix_web::error::ErrorInternalServerError(e.into()))?;
+    let tag = match res.headers().get(header::ETAG) {
+        Some(existing) => existing.to_str().unwrap_or_default().to_string(),
+        None => weak_etag(&bytes),
+    };
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        res.headers_mut().insert(header::ETAG, value);
+    }
+    if if_none_match.is_some_and(|candidates| etag_matches(&candidates, &tag)) {
+        let mut not_modified = HttpResponse::NotModified();
+        for name in [
+            header::ETAG,
+            header::CACHE_CONTROL,
+            HeaderName::from_static(REQUEST_ID_HEADER),
+        ] {
+            if let Some(v) = res.headers().get(&name) {
+                not_modified.insert_header((name.clone(), v.clone()));
+            }
+        }
+        return Ok(ServiceResponse::new(req, not_modified.finish()));
+    }
+    Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(bytes))))
+}
+
+fn weak_etag(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
+}
+
+/// Weak comparison (RFC 9110 §13.1.2): `W/` is ignored; `*` matches anything.
+fn etag_matches(candidates: &str, tag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let tag = bare(tag);
+    candidates
+        .split(',')
+        .any(|c| c.trim() == "*" || bare(c) == tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly_and_accepts_lists() {
+        assert!(etag_matches("\"1\"", "\"1\""));
+        assert!(etag_matches("W/\"ab\", \"cd\"", "\"ab\""));
+        assert!(etag_matches("*", "W/\"x\""));
+        assert!(!etag_matches("\"2\"", "\"1\""));
+    }
+
+    #[test]
+    fn request_ids_from_callers_must_be_short_and_plain() {
+        assert!(acceptable("script-run-0001"));
+        assert!(!acceptable("short"));
+        assert!(!acceptable("has space in it"));
+        assert!(!acceptable(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn weak_etags_follow_the_body() {
+        assert_eq!(weak_etag(b"a"), weak_etag(b"a"));
+        assert_ne!(weak_etag(b"a"), weak_etag(b"b"));
+        assert!(weak_etag(b"a").starts_with("W/\""));
+    }
 }

@@ -1,21 +1,24 @@
 //! Builds the application on a listener it is given, so tests can bind port 0.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use actix_cors::Cors;
 
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest};
 use actix_web::middleware::{from_fn, Compress, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use utoipa::OpenApi;
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{scope, AppExt, UtoipaApp};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
-use crate::middleware::request_id;
+use crate::metrics::{self, Metrics};
+use crate::middleware::{conditional_get, request_id};
 use crate::routes;
 use crate::state::AppState;
 
@@ -26,13 +29,47 @@ use crate::state::AppState;
         description = "Progress of the Double Hundred Project (双百工程): counties, towns, social-work stations and points, staff, trainings, funding, and the bureau's progress table as of any date.",
         license(name = "MIT")
     ),
+    modifiers(&SecuritySchemes),
     tags(
+        (name = "auth", description = "Tokens (OAuth2 style) and the caller"),
+        (name = "users", description = "People who use the API (administrators only)"),
+        (name = "clients", description = "Integration clients of county scripts (administrators only)"),
         (name = "counties", description = "Counties (县/市/区) and the city level (市本级)"),
+        (name = "towns", description = "Towns, townships and streets (镇/乡/街道)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem))
 )]
 struct ApiDoc;
+
+/// The bearer scheme, and the OAuth2 flows with their token URL.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /api/v1/auth/token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([
+                Flow::Password(Password::new("/api/v1/auth/token", Scopes::new())),
+                Flow::ClientCredentials(ClientCredentials::new(
+                    "/api/v1/auth/token",
+                    Scopes::new(),
+                )),
+            ])),
+        );
+    }
+}
 
 /// Registers every route, collecting the OpenAPI document from their annotations.
 fn mount<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
@@ -41,7 +78,11 @@ where
 {
     app.openapi(ApiDoc::openapi())
         .configure(routes::operations)
-        .service(scope::scope("/api/v1").configure(routes::api_v1))
+        .service(
+            scope::scope("/api/v1")
+                .service(routes::auth::issue_token)
+                .configure(routes::api_v1),
+        )
 }
 
 /// The OpenAPI document, generated from the code (served at `/openapi.json`, committed under
@@ -86,15 +127,14 @@ fn cors(settings: &Settings) -> Cors {
 
 /// Serves the API on `listener` until stopped (SIGTERM and Ctrl-C stop it gracefully).
 pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::Result<Server> {
-    let state = AppState {
-        pool,
-        settings: Arc::new(settings),
-    };
+    let state = AppState::new(pool, settings).map_err(std::io::Error::other)?;
+    let metrics = web::Data::new(Metrics::default());
     let server =
         HttpServer::new(move || {
             let settings = state.settings.clone();
             let (app, api) = mount(App::new().into_utoipa_app()).split_for_parts();
             app.app_data(web::Data::new(state.clone()))
+                .app_data(metrics.clone())
                 .app_data(web::PayloadConfig::new(settings.body_limit))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| bad_query(e)))
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
@@ -102,8 +142,11 @@ pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::
                 }))
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
                 .default_service(web::to(not_found))
+                // Innermost first: ETags hash the plain body, which is then compressed.
+                .wrap(from_fn(conditional_get))
                 .wrap(cors(&settings))
                 .wrap(Compress::default())
+                .wrap(from_fn(metrics::record))
                 .wrap(from_fn(request_id))
                 // The access log: never headers such as Authorization, never bodies.
                 .wrap(Logger::new(

@@ -4,8 +4,10 @@
 //! Everything backend-specific lives in this file; the per-table modules use diesel's DSL, which
 //! compiles for both through [`DbConnection`].
 
+pub mod accounts;
 pub mod counties;
 pub mod schema;
+pub mod towns;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -40,4 +40,69 @@ diesel::table! {
 
 diesel::joinable!(plan_status_changes -> counties (county_id));
 diesel::joinable!(towns -> counties (county_id));
-diesel::allow_tables_to_appear_in_same_query!(counties, plan_status_changes, towns);
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        county_id -> Nullable<Integer>,
+        password_hash -> Text,
+        active -> Bool,
+        auth_version -> Integer,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Integer,
+        client_id -> Text,
+        name -> Text,
+        county_id -> Integer,
+        secret_hash -> Text,
+        active -> Bool,
+        auth_version -> Integer,
+        last_used_at -> Nullable<Timestamp>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Integer,
+        token_hash -> Text,
+        family -> Text,
+        user_id -> Integer,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Integer,
+        username -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> counties (county_id));
+diesel::joinable!(clients -> counties (county_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    counties,
+    plan_status_changes,
+    towns,
+    users,
+    clients,
+    refresh_tokens,
+    login_failures,
+);

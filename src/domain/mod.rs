@@ -1,6 +1,7 @@
 //! The project's rules in plain Rust: parsed types that cannot hold invalid values, and the checks
 //! that a request must pass before anything is written. No HTTP and no SQL here.
 
+pub mod auth;
 pub mod county;
 mod text_enum;
 pub mod town;

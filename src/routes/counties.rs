@@ -13,6 +13,7 @@ use crate::db::{self};
 use crate::domain::county::{parse_note, plan_cell, CountyKind, DivisionCode, PlanStage};
 use crate::domain::{not_after_today, parse_name, Violations};
 use crate::error::{ApiError, Problem};
+use crate::policy::{Caller, CountyScope};
 use crate::routes::common::{
     created_versioned, double_option, expected_version, now, ok_versioned, parse_q, parse_sort,
     utc, Json, Page, Paging,
@@ -132,6 +133,14 @@ pub struct CountyPath {
     pub id: i32,
 }
 
+/// What permissions need to know about a county.
+pub fn county_scope(row: &CountyRow) -> CountyScope {
+    CountyScope {
+        county_id: row.id,
+        is_city_level: row.kind == CountyKind::CityLevel.as_str(),
+    }
+}
+
 fn parse_stage(raw: &str) -> Result<PlanStage, ApiError> {
     PlanStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
 }
@@ -207,7 +216,9 @@ fn check_plan_change(v: &mut Violations, prefix: &str, change: &PlanChangeIn, to
 #[utoipa::path(
     tag = "counties",
     params(CountyListQuery, Paging),
+    security(("bearer" = [])),
     responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "A page of counties", body = Page<CountyOut>),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
@@ -217,6 +228,7 @@ fn check_plan_change(v: &mut Violations, prefix: &str, change: &PlanChangeIn, to
 #[get("/counties")]
 pub async fn list_counties(
     state: web::Data<AppState>,
+    _caller: Caller,
     query: web::Query<CountyListQuery>,
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
@@ -262,7 +274,10 @@ pub async fn list_counties(
 #[utoipa::path(
     tag = "counties",
     request_body = CountyIn,
+    security(("bearer" = [])),
     responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Created", body = CountyOut, headers(("Location" = String), ("ETag" = String))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The division code (or the city level) already exists", body = Problem, content_type = "application/problem+json"),
@@ -278,6 +293,7 @@ pub async fn create_county(
     ctx: WriteCtx,
     body: Json<CountyIn>,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.caller.require_admin()?;
     let input = body.0;
     let today = state.today();
     let mut v = Violations::new();
@@ -343,7 +359,9 @@ pub async fn create_county(
 #[utoipa::path(
     tag = "counties",
     params(CountyPath, AsOfQuery),
+    security(("bearer" = [])),
     responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The county", body = CountyOut, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
         (status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"),
@@ -354,6 +372,7 @@ pub async fn create_county(
 #[get("/counties/{id}")]
 pub async fn get_county(
     state: web::Data<AppState>,
+    _caller: Caller,
     path: web::Path<CountyPath>,
     query: web::Query<AsOfQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -367,7 +386,10 @@ pub async fn get_county(
     tag = "counties",
     params(CountyPath, ("If-Match" = String, Header, description = "The ETag last read")),
     request_body = CountyPatch,
+    security(("bearer" = [])),
     responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Updated", body = CountyOut, headers(("ETag" = String))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
@@ -416,6 +438,12 @@ pub async fn update_county(
     v.into_result()?;
     let out = write(&state.pool, ctx, move |tx| {
         let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+        tx.ctx.caller.require_county_write(county_scope(&current))?;
+        if (patch.kind.is_some() || code.is_some()) && !tx.ctx.caller.is_admin() {
+            return Err(ApiError::Forbidden(
+                "only administrators change a county's division code or kind".into(),
+            ));
+        }
         if current.version != expected {
             return Err(ApiError::PreconditionFailed);
         }
@@ -459,7 +487,10 @@ pub async fn update_county(
 #[utoipa::path(
     tag = "counties",
     params(CountyPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    security(("bearer" = [])),
     responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Deleted, with its plan-status history"),
         (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
@@ -476,6 +507,7 @@ pub async fn delete_county(
     req: HttpRequest,
     path: web::Path<CountyPath>,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.caller.require_admin()?;
     let id = path.id;
     let expected = expected_version(&req)?;
     write(&state.pool, ctx, move |tx| {
@@ -502,7 +534,9 @@ pub async fn delete_county(
 #[utoipa::path(
     tag = "counties",
     params(CountyPath),
+    security(("bearer" = [])),
     responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Every plan-status change, oldest first", body = Vec<PlanChangeOut>),
         (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
@@ -512,6 +546,7 @@ pub async fn delete_county(
 #[get("/counties/{id}/plan-status-changes")]
 pub async fn list_plan_changes(
     state: web::Data<AppState>,
+    _caller: Caller,
     path: web::Path<CountyPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
@@ -530,7 +565,10 @@ pub async fn list_plan_changes(
     tag = "counties",
     params(CountyPath),
     request_body = PlanChangeIn,
+    security(("bearer" = [])),
     responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Recorded; backdated changes land in their period", body = PlanChangeOut),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
@@ -553,7 +591,8 @@ pub async fn create_plan_change(
     check_plan_change(&mut v, "", &change, state.today());
     v.into_result()?;
     let out = write(&state.pool, ctx, move |tx| {
-        q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+        let county = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+        tx.ctx.caller.require_county_write(county_scope(&county))?;
         let at = now();
         let row = q::insert_plan_change(
             tx.conn,

@@ -1,18 +1,28 @@
 //! HTTP only: extract, authorise, call the domain and the database, map to responses.
 //! Request bodies are `*In`, partial updates `*Patch`, responses `*Out`.
 
+pub mod auth;
+pub mod clients;
 pub mod common;
 pub mod counties;
 pub mod health;
+pub mod towns;
+pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Everything under `/api/v1`.
+/// Everything under `/api/v1` that needs an access token.
 pub fn api_v1(cfg: &mut ServiceConfig) {
+    cfg.service(auth::revoke).service(auth::me);
     counties::configure(cfg);
+    towns::configure(cfg);
+    users::configure(cfg);
+    clients::configure(cfg);
 }
 
 /// Operations endpoints at the root.
 pub fn operations(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(crate::metrics::get_metrics);
 }

@@ -14,6 +14,10 @@ use serde_json::Value;
 use shuangbai::config::{Secret, Settings};
 use shuangbai::db::DatabaseUrl;
 
+pub const ADMIN: &str = "bureau.admin";
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -52,6 +56,8 @@ impl Drop for DbGuard {
 
 pub struct TestApp {
     pub address: String,
+    /// An access token of the administrator every test app starts with.
+    pub admin_token: String,
     pub backend: Backend,
     pub database_url: DatabaseUrl,
     pub client: awc::Client,
@@ -149,6 +155,10 @@ pub fn settings_for(database_url: DatabaseUrl) -> Settings {
         time_zone: chrono_tz::Asia::Shanghai,
         jwt_secret: Secret::new("test-secret-that-is-long-enough-for-hs256-signing".into()),
         cors_origins: vec!["https://front.example.gov.cn".into()],
+        access_ttl_secs: 900,
+        refresh_ttl_days: 14,
+        login_max_failures: 5,
+        login_burst_per_ip: 10_000,
     }
 }
 
@@ -184,6 +194,20 @@ impl TestApp {
         let (database_url, guard) = fresh_database(backend)?;
         let settings = settings_for(database_url.clone());
         let pool = shuangbai::startup::prepare_pool(&settings).expect("database prepared");
+        {
+            let mut conn = pool.get().expect("connection");
+            shuangbai::routes::users::create_user(
+                &mut conn,
+                shuangbai::routes::users::UserIn {
+                    username: ADMIN.into(),
+                    display_name: "市民政局管理员".into(),
+                    role: shuangbai::domain::auth::Role::Admin,
+                    county_id: None,
+                    password: PASSWORD.into(),
+                },
+            )
+            .expect("first admin");
+        }
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local address").port();
         let server = shuangbai::startup::run(listener, pool, settings).expect("server starts");
@@ -191,13 +215,54 @@ impl TestApp {
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(60))
             .finish();
-        Some(TestApp {
+        let mut app = TestApp {
             address: format!("http://127.0.0.1:{port}"),
+            admin_token: String::new(),
             backend,
             database_url,
             client,
             _guard: Arc::new(guard),
-        })
+        };
+        app.admin_token = app.token_for(ADMIN, PASSWORD).await;
+        Some(app)
+    }
+
+    /// Asks for tokens with the password grant (form-encoded, as OAuth2 clients do).
+    pub async fn login(&self, username: &str, password: &str) -> Resp {
+        let form = format!(
+            "grant_type=password&username={}&password={}",
+            username,
+            password.replace(' ', "+")
+        );
+        let req = self
+            .request_anonymous(awc::http::Method::POST, "/api/v1/auth/token")
+            .insert_header(("content-type", "application/x-www-form-urlencoded"));
+        self.send(req, Some(form.into_bytes())).await
+    }
+
+    pub async fn token_for(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await.expect(200);
+        r.body["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string()
+    }
+
+    /// Creates a user of `role` (bound to `county_id` when given) and returns its access token.
+    pub async fn user_token(&self, username: &str, role: &str, county_id: Option<i64>) -> String {
+        self.post(
+            "/api/v1/users",
+            &serde_json::json!({
+                "username": username,
+                "display_name": username,
+                "role": role,
+                "county_id": county_id,
+                "password": PASSWORD,
+            }),
+        )
+        .await
+        .expect(201);
+        self.token_for(username, PASSWORD).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -229,38 +294,98 @@ impl TestApp {
         }
     }
 
+    /// A request as the administrator.
     pub fn request(&self, method: awc::http::Method, path: &str) -> awc::ClientRequest {
-        self.client.request(method, self.url(path))
+        self.request_as(Some(&self.admin_token), method, path)
+    }
+
+    pub fn request_anonymous(&self, method: awc::http::Method, path: &str) -> awc::ClientRequest {
+        self.request_as(None, method, path)
+    }
+
+    pub fn request_as(
+        &self,
+        token: Option<&str>,
+        method: awc::http::Method,
+        path: &str,
+    ) -> awc::ClientRequest {
+        let req = self.client.request(method, self.url(path));
+        match token {
+            Some(t) => req.insert_header(("authorization", format!("Bearer {t}"))),
+            None => req,
+        }
+    }
+
+    /// Any call: `token` None is anonymous; `body` is sent as JSON.
+    pub async fn call(
+        &self,
+        token: Option<&str>,
+        method: awc::http::Method,
+        path: &str,
+        if_match: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self.request_as(token, method, path);
+        if let Some(tag) = if_match {
+            req = req.insert_header(("if-match", tag));
+        }
+        match body {
+            Some(b) => {
+                let req = req.insert_header(("content-type", "application/json"));
+                self.send(req, Some(b.to_string().into_bytes())).await
+            }
+            None => self.send(req, None).await,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(self.request(awc::http::Method::GET, path), None)
+        self.get_as(&self.admin_token, path).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> Resp {
+        self.call(Some(token), awc::http::Method::GET, path, None, None)
             .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Resp {
-        let req = self
-            .request(awc::http::Method::POST, path)
-            .insert_header(("content-type", "application/json"));
-        self.send(req, Some(body.to_string().into_bytes())).await
+        self.post_as(&self.admin_token, path, body).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> Resp {
+        self.call(Some(token), awc::http::Method::POST, path, None, Some(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, etag: Option<&str>, body: &Value) -> Resp {
-        let mut req = self
-            .request(awc::http::Method::PATCH, path)
-            .insert_header(("content-type", "application/json"));
-        if let Some(tag) = etag {
-            req = req.insert_header(("if-match", tag));
-        }
-        self.send(req, Some(body.to_string().into_bytes())).await
+        self.patch_as(&self.admin_token, path, etag, body).await
+    }
+
+    pub async fn patch_as(
+        &self,
+        token: &str,
+        path: &str,
+        etag: Option<&str>,
+        body: &Value,
+    ) -> Resp {
+        self.call(
+            Some(token),
+            awc::http::Method::PATCH,
+            path,
+            etag,
+            Some(body),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str, etag: Option<&str>) -> Resp {
-        let mut req = self.request(awc::http::Method::DELETE, path);
-        if let Some(tag) = etag {
-            req = req.insert_header(("if-match", tag));
-        }
-        self.send(req, None).await
+        self.call(
+            Some(&self.admin_token),
+            awc::http::Method::DELETE,
+            path,
+            etag,
+            None,
+        )
+        .await
     }
 }
 

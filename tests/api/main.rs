@@ -3,7 +3,9 @@
 #[macro_use]
 mod helpers;
 
+mod auth;
 mod counties;
 mod migrations;
 mod operations;
 mod spec;
+mod towns;

@@ -1,0 +1,316 @@
+//! Queries on `users`, `clients`, `refresh_tokens` and `login_failures`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{clients, login_failures, refresh_tokens, users};
+use super::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i32,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub county_id: Option<i32>,
+    pub password_hash: String,
+    pub active: bool,
+    pub auth_version: i32,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub county_id: Option<i32>,
+    pub password_hash: String,
+    pub active: bool,
+    pub auth_version: i32,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub county_id: Option<Option<i32>>,
+    pub password_hash: Option<String>,
+    pub active: Option<bool>,
+    pub auth_version: Option<i32>,
+    pub version: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub id: i32,
+    pub client_id: String,
+    pub name: String,
+    pub county_id: i32,
+    pub secret_hash: String,
+    pub active: bool,
+    pub auth_version: i32,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = clients)]
+pub struct NewClient {
+    pub client_id: String,
+    pub name: String,
+    pub county_id: i32,
+    pub secret_hash: String,
+    pub active: bool,
+    pub auth_version: i32,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = clients)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub secret_hash: Option<String>,
+    pub active: Option<bool>,
+    pub auth_version: Option<i32>,
+    pub version: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    pub id: i32,
+    pub token_hash: String,
+    pub family: String,
+    pub user_id: i32,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct NewRefresh {
+    pub token_hash: String,
+    pub family: String,
+    pub user_id: i32,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+// --- users
+
+pub fn user_by_id(conn: &mut DbConnection, id: i32) -> QueryResult<Option<UserRow>> {
+    users::table.find(id).first(conn).optional()
+}
+
+pub fn user_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::username.eq(username))
+        .first(conn)
+        .optional()
+}
+
+pub fn list_users(
+    conn: &mut DbConnection,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<UserRow>, i64)> {
+    let total = users::table.count().get_result(conn)?;
+    let rows = users::table
+        .order(users::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn insert_user(conn: &mut DbConnection, new: &NewUser) -> QueryResult<UserRow> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .get_result(conn)
+}
+
+pub fn update_user(
+    conn: &mut DbConnection,
+    id: i32,
+    expected_version: i32,
+    changes: &UserChanges,
+) -> QueryResult<Option<UserRow>> {
+    diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::version.eq(expected_version)),
+    )
+    .set(changes)
+    .get_result(conn)
+    .optional()
+}
+
+// --- clients
+
+pub fn client_by_id(conn: &mut DbConnection, id: i32) -> QueryResult<Option<ClientRow>> {
+    clients::table.find(id).first(conn).optional()
+}
+
+pub fn client_by_client_id(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .filter(clients::client_id.eq(client_id))
+        .first(conn)
+        .optional()
+}
+
+pub fn list_clients(
+    conn: &mut DbConnection,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<ClientRow>, i64)> {
+    let total = clients::table.count().get_result(conn)?;
+    let rows = clients::table
+        .order(clients::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn insert_client(conn: &mut DbConnection, new: &NewClient) -> QueryResult<ClientRow> {
+    diesel::insert_into(clients::table)
+        .values(new)
+        .get_result(conn)
+}
+
+pub fn update_client(
+    conn: &mut DbConnection,
+    id: i32,
+    expected_version: i32,
+    changes: &ClientChanges,
+) -> QueryResult<Option<ClientRow>> {
+    diesel::update(
+        clients::table
+            .filter(clients::id.eq(id))
+            .filter(clients::version.eq(expected_version)),
+    )
+    .set(changes)
+    .get_result(conn)
+    .optional()
+}
+
+pub fn touch_client(conn: &mut DbConnection, id: i32, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(clients::table.find(id))
+        .set(clients::last_used_at.eq(Some(at)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+// --- refresh tokens
+
+pub fn insert_refresh(conn: &mut DbConnection, new: &NewRefresh) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values(new)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn refresh_by_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<RefreshRow>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .first(conn)
+        .optional()
+}
+
+/// Marks a token used, only if nobody used or revoked it first: of two racing uses, one wins.
+pub fn claim_refresh(conn: &mut DbConnection, id: i32, at: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::id.eq(id))
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(Some(at)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn revoke_family(conn: &mut DbConnection, family: &str, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family.eq(family))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(at)))
+    .execute(conn)
+    .map(|_| ())
+}
+
+pub fn revoke_user_tokens(
+    conn: &mut DbConnection,
+    user_id: i32,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(at)))
+    .execute(conn)
+    .map(|_| ())
+}
+
+// --- failed logins
+
+pub fn record_failure(
+    conn: &mut DbConnection,
+    username: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(login_failures::table)
+        .values((
+            login_failures::username.eq(username),
+            login_failures::failed_at.eq(at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Failures for `username` since `since`, and the oldest of them (which decides when one expires).
+pub fn failures_since(
+    conn: &mut DbConnection,
+    username: &str,
+    since: NaiveDateTime,
+) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let recent = login_failures::table
+        .filter(login_failures::username.eq(username))
+        .filter(login_failures::failed_at.gt(since));
+    let count = recent.count().get_result(conn)?;
+    let oldest = recent
+        .select(diesel::dsl::min(login_failures::failed_at))
+        .first(conn)?;
+    Ok((count, oldest))
+}
+
+pub fn clear_failures(conn: &mut DbConnection, username: &str) -> QueryResult<()> {
+    diesel::delete(login_failures::table.filter(login_failures::username.eq(username)))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,228 @@
+//! Who may do what: the one place that decides permissions.
+//!
+//! Handlers ask for a [`Caller`] (any valid token) and then call one of its checks with the
+//! county the request touches. A missing or bad token is 401 with `WWW-Authenticate: Bearer`;
+//! a valid token without the right is 403.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use crate::db::{self, accounts};
+use crate::domain::auth::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who is behind the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    User { id: i32, username: String },
+    Client { id: i32, client_id: String },
+}
+
+/// An authenticated caller: a user or an integration client, with its role and county.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub role: Role,
+    pub county_id: Option<i32>,
+}
+
+/// The county a write touches, as far as permissions care.
+#[derive(Debug, Clone, Copy)]
+pub struct CountyScope {
+    pub county_id: i32,
+    pub is_city_level: bool,
+}
+
+impl Caller {
+    /// A short, non-personal name for logs and the audit trail.
+    pub fn actor(&self) -> String {
+        match &self.principal {
+            Principal::User { username, .. } => format!("user:{username}"),
+            Principal::Client { client_id, .. } => format!("client:{client_id}"),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "only the city bureau's administrators may do this".into(),
+            ))
+        }
+    }
+
+    /// Writes to a county's data: admins anywhere; county officers and integration clients in
+    /// their own county, except the city level, which only admins write.
+    pub fn require_county_write(&self, scope: CountyScope) -> Result<(), ApiError> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        match self.role {
+            Role::Viewer => Err(ApiError::Forbidden("viewers may only read".into())),
+            Role::CountyOfficer | Role::Integration => {
+                if self.county_id != Some(scope.county_id) {
+                    Err(ApiError::Forbidden(format!(
+                        "you may write only your own county's data, not county {}'s",
+                        scope.county_id
+                    )))
+                } else if scope.is_city_level {
+                    Err(ApiError::Forbidden(
+                        "only administrators write the city level".into(),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Role::Admin => Ok(()),
+        }
+    }
+
+    /// Personal data (phone and ID numbers) is shown to admins and the employing county.
+    pub fn sees_personal_data_of(&self, county_id: i32) -> bool {
+        self.is_admin() || (self.role.is_county_bound() && self.county_id == Some(county_id))
+    }
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::Unauthorized(detail.to_string())
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("send an access token: Authorization: Bearer <token>"))?
+        .to_str()
+        .map_err(|_| unauthorized("the Authorization header is not readable"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| unauthorized("use the Bearer scheme"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(unauthorized("use the Bearer scheme"));
+    }
+    Ok(token.trim().to_string())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let claims = state
+                .tokens
+                .verify(&token)
+                .map_err(|_| unauthorized("the access token is invalid or expired"))?;
+            // The token is checked against the principal as it is now, so a deactivation or a
+            // password change ends access at once, not when the token expires.
+            db::run(&state.pool, move |conn| {
+                let (kind, id) = claims
+                    .sub
+                    .split_once(':')
+                    .and_then(|(k, id)| id.parse::<i32>().ok().map(|id| (k.to_string(), id)))
+                    .ok_or_else(|| unauthorized("the access token is invalid"))?;
+                let revoked = || unauthorized("this access token has been revoked");
+                match kind.as_str() {
+                    "user" => {
+                        let user = accounts::user_by_id(conn, id)?.ok_or_else(revoked)?;
+                        if !user.active || user.auth_version != claims.av {
+                            return Err(revoked());
+                        }
+                        Ok(Caller {
+                            role: Role::parse(&user.role).map_err(ApiError::internal)?,
+                            county_id: user.county_id,
+                            principal: Principal::User {
+                                id: user.id,
+                                username: user.username,
+                            },
+                        })
+                    }
+                    "client" => {
+                        let client = accounts::client_by_id(conn, id)?.ok_or_else(revoked)?;
+                        if !client.active || client.auth_version != claims.av {
+                            return Err(revoked());
+                        }
+                        Ok(Caller {
+                            role: Role::Integration,
+                            county_id: Some(client.county_id),
+                            principal: Principal::Client {
+                                id: client.id,
+                                client_id: client.client_id,
+                            },
+                        })
+                    }
+                    _ => Err(unauthorized("the access token is invalid")),
+                }
+            })
+            .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(role: Role, county_id: Option<i32>) -> Caller {
+        Caller {
+            principal: Principal::User {
+                id: 1,
+                username: "u".into(),
+            },
+            role,
+            county_id,
+        }
+    }
+
+    const OWN: CountyScope = CountyScope {
+        county_id: 3,
+        is_city_level: false,
+    };
+    const OTHER: CountyScope = CountyScope {
+        county_id: 4,
+        is_city_level: false,
+    };
+    const CITY: CountyScope = CountyScope {
+        county_id: 3,
+        is_city_level: true,
+    };
+
+    #[test]
+    fn county_roles_write_only_their_own_county_and_never_the_city_level() {
+        for role in [Role::CountyOfficer, Role::Integration] {
+            let c = caller(role, Some(3));
+            assert!(c.require_county_write(OWN).is_ok());
+            assert!(c.require_county_write(OTHER).is_err());
+            assert!(c.require_county_write(CITY).is_err());
+        }
+    }
+
+    #[test]
+    fn admins_write_anywhere_and_viewers_nowhere() {
+        assert!(caller(Role::Admin, None).require_county_write(CITY).is_ok());
+        assert!(caller(Role::Viewer, None)
+            .require_county_write(OWN)
+            .is_err());
+    }
+
+    #[test]
+    fn personal_data_is_for_admins_and_the_employing_county() {
+        assert!(caller(Role::Admin, None).sees_personal_data_of(4));
+        assert!(caller(Role::CountyOfficer, Some(4)).sees_personal_data_of(4));
+        assert!(!caller(Role::CountyOfficer, Some(3)).sees_personal_data_of(4));
+        assert!(!caller(Role::Viewer, None).sees_personal_data_of(4));
+    }
+}

@@ -1,0 +1,427 @@
+//! `/api/v1/auth/token`, `/api/v1/auth/revoke` and `/api/v1/me`: OAuth2-style tokens.
+//!
+//! Token errors follow RFC 6749 §5.2 (`{"error": "invalid_grant", ...}`), not problem+json, so
+//! standard OAuth2 client libraries understand them.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{hash_secret, verify_password};
+use crate::db::{self, accounts, DbConnection};
+use crate::domain::auth::Role;
+use crate::domain::random_token;
+use crate::error::{ApiError, Problem};
+use crate::policy::{Caller, Principal};
+use crate::routes::common::{now, parse_json};
+use crate::state::AppState;
+
+/// A token request (form-encoded, as RFC 6749 says, or JSON).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenIn {
+    /// `password`, `refresh_token` or `client_credentials`.
+    pub grant_type: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub refresh_token: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Accepted and ignored: rights come from the role.
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenOut {
+    /// A JWT (HS256) to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// For the password and refresh grants: an opaque token for the next access token. Each is
+    /// good once; presenting a used one revokes its whole family.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// An RFC 6749 error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorOut {
+    /// `invalid_request`, `invalid_client`, `invalid_grant` or `unsupported_grant_type`.
+    pub error: String,
+    pub error_description: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeIn {
+    /// A refresh token of yours; its whole family is revoked.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeOut {
+    /// `user` or `client`.
+    pub kind: String,
+    pub id: i32,
+    /// The username, or the integration client's `client_id`.
+    pub name: String,
+    pub role: Role,
+    pub county_id: Option<i32>,
+}
+
+enum Grant {
+    Ok(TokenOut),
+    Refused {
+        status: u16,
+        error: &'static str,
+        description: String,
+    },
+}
+
+fn refused(status: u16, error: &'static str, description: impl Into<String>) -> Grant {
+    Grant::Refused {
+        status,
+        error,
+        description: description.into(),
+    }
+}
+
+const FAILURE_WINDOW_MINUTES: i64 = 15;
+
+fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenIn, ApiError> {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    match mime.as_str() {
+        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::BadRequest(format!("malformed form: {e}"))),
+        "application/json" => parse_json(body),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "send application/x-www-form-urlencoded or application/json".into(),
+        )),
+    }
+}
+
+fn issue_pair(
+    state: &AppState,
+    conn: &mut DbConnection,
+    user: &accounts::UserRow,
+    family: String,
+) -> Result<TokenOut, ApiError> {
+    let role = Role::parse(&user.role).map_err(ApiError::internal)?;
+    let access = state
+        .tokens
+        .issue(
+            format!("user:{}", user.id),
+            role,
+            user.county_id,
+            user.auth_version,
+        )
+        .map_err(ApiError::internal)?;
+    let refresh = random_token(43);
+    let at = now();
+    accounts::insert_refresh(
+        conn,
+        &accounts::NewRefresh {
+            token_hash: hash_secret(&refresh),
+            family,
+            user_id: user.id,
+            issued_at: at,
+            expires_at: at + Duration::days(state.settings.refresh_ttl_days),
+        },
+    )?;
+    Ok(TokenOut {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in: state.tokens.access_ttl_secs,
+        refresh_token: Some(refresh),
+    })
+}
+
+fn password_grant(
+    state: &AppState,
+    conn: &mut DbConnection,
+    input: &TokenIn,
+) -> Result<Grant, ApiError> {
+    let (Some(username), Some(password)) = (&input.username, &input.password) else {
+        return Ok(refused(
+            400,
+            "invalid_request",
+            "username and password are required",
+        ));
+    };
+    let username = username.trim().to_lowercase();
+    let at = now();
+    let since = at - Duration::minutes(FAILURE_WINDOW_MINUTES);
+    let (failures, oldest) = accounts::failures_since(conn, &username, since)?;
+    if failures >= state.settings.login_max_failures {
+        let retry = oldest
+            .map(|o| {
+                (o + Duration::minutes(FAILURE_WINDOW_MINUTES) - at)
+                    .num_seconds()
+                    .max(1)
+            })
+            .unwrap_or(60);
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: retry as u64,
+        });
+    }
+    let user = accounts::user_by_username(conn, &username)?;
+    let verified = verify_password(password, user.as_ref().map(|u| u.password_hash.as_str()));
+    match user {
+        Some(user) if verified && user.active => {
+            accounts::clear_failures(conn, &username)?;
+            Ok(Grant::Ok(issue_pair(state, conn, &user, random_token(22))?))
+        }
+        _ => {
+            accounts::record_failure(conn, &username, at)?;
+            // The same answer whether the username exists, the password is wrong or the
+            // account is inactive.
+            Ok(refused(
+                400,
+                "invalid_grant",
+                "the username or password is wrong",
+            ))
+        }
+    }
+}
+
+fn refresh_grant(
+    state: &AppState,
+    conn: &mut DbConnection,
+    input: &TokenIn,
+) -> Result<Grant, ApiError> {
+    let Some(token) = &input.refresh_token else {
+        return Ok(refused(400, "invalid_request", "refresh_token is required"));
+    };
+    let at = now();
+    let invalid = || {
+        refused(
+            400,
+            "invalid_grant",
+            "the refresh token is invalid, expired or revoked",
+        )
+    };
+    let Some(row) = accounts::refresh_by_hash(conn, &hash_secret(token))? else {
+        return Ok(invalid());
+    };
+    if row.revoked_at.is_some() || row.expires_at <= at {
+        return Ok(invalid());
+    }
+    // Claimed atomically: a token presented twice (a replay, or a race) revokes the family.
+    if row.used_at.is_some() || !accounts::claim_refresh(conn, row.id, at)? {
+        accounts::revoke_family(conn, &row.family, at)?;
+        return Ok(refused(
+            400,
+            "invalid_grant",
+            "this refresh token was already used; every token of its session is now revoked",
+        ));
+    }
+    match accounts::user_by_id(conn, row.user_id)? {
+        Some(user) if user.active => Ok(Grant::Ok(issue_pair(state, conn, &user, row.family)?)),
+        _ => {
+            accounts::revoke_family(conn, &row.family, at)?;
+            Ok(invalid())
+        }
+    }
+}
+
+/// Constant-time comparison of two hex digests.
+fn same_digest(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn client_grant(
+    state: &AppState,
+    conn: &mut DbConnection,
+    input: &TokenIn,
+) -> Result<Grant, ApiError> {
+    let (Some(client_id), Some(secret)) = (&input.client_id, &input.client_secret) else {
+        return Ok(refused(
+            400,
+            "invalid_request",
+            "client_id and client_secret are required",
+        ));
+    };
+    let client = accounts::client_by_client_id(conn, client_id.trim())?;
+    let digest = hash_secret(secret);
+    match client {
+        Some(client) if client.active && same_digest(&client.secret_hash, &digest) => {
+            accounts::touch_client(conn, client.id, now())?;
+            let access = state
+                .tokens
+                .issue(
+                    format!("client:{}", client.id),
+                    Role::Integration,
+                    Some(client.county_id),
+                    client.auth_version,
+                )
+                .map_err(ApiError::internal)?;
+            Ok(Grant::Ok(TokenOut {
+                access_token: access,
+                token_type: "Bearer".into(),
+                expires_in: state.tokens.access_ttl_secs,
+                refresh_token: None,
+            }))
+        }
+        _ => Ok(refused(
+            401,
+            "invalid_client",
+            "the client id or secret is wrong, or the client is inactive",
+        )),
+    }
+}
+
+/// Get an access token: `password`, `refresh_token` or `client_credentials` grant.
+#[utoipa::path(
+    tag = "auth",
+    request_body(content = TokenIn, content_type = "application/x-www-form-urlencoded", description = "Also accepted as application/json"),
+    responses(
+        (status = 200, description = "Tokens issued", body = TokenOut),
+        (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type (RFC 6749)", body = OAuthErrorOut),
+        (status = 401, description = "invalid_client (RFC 6749)", body = OAuthErrorOut),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither form-encoded nor JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A JSON field has the wrong type", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/token")]
+pub async fn issue_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    state
+        .check_login_rate(peer)
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    let input = parse_token_request(&req, &body)?;
+    let app = state.get_ref().clone();
+    let grant = db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| match input.grant_type.as_str() {
+            "password" => password_grant(&app, conn, &input),
+            "refresh_token" => refresh_grant(&app, conn, &input),
+            "client_credentials" => client_grant(&app, conn, &input),
+            other => Ok(refused(
+                400,
+                "unsupported_grant_type",
+                format!(
+                    "{other:?} is not supported; use password, refresh_token or client_credentials"
+                ),
+            )),
+        })
+    })
+    .await?;
+    Ok(match grant {
+        Grant::Ok(out) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(out),
+        Grant::Refused {
+            status,
+            error,
+            description,
+        } => {
+            let mut res = if status == 401 {
+                let mut r = HttpResponse::Unauthorized();
+                r.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"shuangbai\""));
+                r
+            } else {
+                HttpResponse::BadRequest()
+            };
+            res.insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(OAuthErrorOut {
+                    error: error.into(),
+                    error_description: description,
+                })
+        }
+    })
+}
+
+/// Revoke a refresh token of yours, with every token of its session (RFC 7009: always 200).
+#[utoipa::path(
+    tag = "auth",
+    request_body = RevokeIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/revoke")]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: crate::routes::common::Json<RevokeIn>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = hash_secret(&body.0.token);
+    db::run(&state.pool, move |conn| {
+        if let Some(row) = accounts::refresh_by_hash(conn, &hash)? {
+            let owner = matches!(caller.principal, Principal::User { id, .. } if id == row.user_id);
+            if owner || caller.is_admin() {
+                accounts::revoke_family(conn, &row.family, now())?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Who the access token belongs to.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = MeOut),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/me")]
+pub async fn me(caller: Caller) -> HttpResponse {
+    let (kind, id, name) = match caller.principal {
+        Principal::User { id, username } => ("user", id, username),
+        Principal::Client { id, client_id } => ("client", id, client_id),
+    };
+    HttpResponse::Ok().json(MeOut {
+        kind: kind.into(),
+        id,
+        name,
+        role: caller.role,
+        county_id: caller.county_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_compare_whole() {
+        assert!(same_digest("abcd", "abcd"));
+        assert!(!same_digest("abcd", "abce"));
+        assert!(!same_digest("abcd", "abc"));
+    }
+}

@@ -1,0 +1,318 @@
+//! `/api/v1/users` (admin): the people who use the API.
+
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::hash_password;
+use crate::db::{self, accounts, counties as county_q, DbConnection};
+use crate::domain::auth::{check_password, check_role_county, parse_username, Role};
+use crate::domain::county::CountyKind;
+use crate::domain::{parse_name, Violations};
+use crate::error::{ApiError, Problem};
+use crate::policy::Caller;
+use crate::routes::common::{
+    created_versioned, double_option, expected_version, now, ok_versioned, utc, Json, Page, Paging,
+};
+use crate::state::AppState;
+use crate::write::{write, WriteCtx};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    /// 3 to 64 of `a-z 0-9 . _ -`; unique regardless of case.
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Required for `county_officer` and `integration`, absent otherwise.
+    pub county_id: Option<i32>,
+    /// At least 12 characters. Stored as an argon2id hash, never returned.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+/// Changes to a user. Deactivating, or changing the password or role, ends the user's sessions.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    pub county_id: Option<Option<i32>>,
+    pub active: Option<bool>,
+    #[schema(format = Password)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: i32,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub county_id: Option<i32>,
+    pub active: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    /// The user's id.
+    pub id: i32,
+}
+
+pub fn user_out(row: accounts::UserRow) -> Result<UserOut, ApiError> {
+    Ok(UserOut {
+        id: row.id,
+        username: row.username,
+        display_name: row.display_name,
+        role: Role::parse(&row.role).map_err(ApiError::internal)?,
+        county_id: row.county_id,
+        active: row.active,
+        version: row.version,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    })
+}
+
+/// A county-bound account needs a county that exists and is not the city level (which only
+/// administrators run).
+pub fn check_account_county(
+    conn: &mut DbConnection,
+    county_id: Option<i32>,
+) -> Result<(), ApiError> {
+    if let Some(id) = county_id {
+        let county = county_q::find(conn, id)?
+            .ok_or_else(|| ApiError::invalid("county_id", format!("county {id} does not exist")))?;
+        if county.kind == CountyKind::CityLevel.as_str() {
+            return Err(ApiError::invalid(
+                "county_id",
+                "the city level is run by administrators; give this person the admin role",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates and stores a new user: used by the API and by `shuangbai user add`.
+pub fn create_user(conn: &mut DbConnection, input: UserIn) -> Result<accounts::UserRow, ApiError> {
+    let mut v = Violations::new();
+    let username = v.check("username", parse_username(&input.username));
+    let display_name = v.check("display_name", parse_name(&input.display_name, 100));
+    v.check("county_id", check_role_county(input.role, input.county_id));
+    v.check("password", check_password(&input.password));
+    v.into_result()?;
+    let (Some(username), Some(display_name)) = (username, display_name) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    check_account_county(conn, input.county_id)?;
+    let at = now();
+    let row = accounts::insert_user(
+        conn,
+        &accounts::NewUser {
+            username,
+            display_name,
+            role: input.role.as_str().into(),
+            county_id: input.county_id,
+            password_hash: hash_password(&input.password).map_err(ApiError::internal)?,
+            active: true,
+            auth_version: 1,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+    Ok(row)
+}
+
+#[utoipa::path(
+    tag = "users",
+    params(Paging),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = Page<UserOut>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A paging value is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    caller: Caller,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let (limit, offset) = paging.resolve()?;
+    let page = db::run(&state.pool, move |conn| {
+        let (rows, total) = accounts::list_users(conn, limit, offset)?;
+        Ok(Page {
+            items: rows.into_iter().map(user_out).collect::<Result<_, _>>()?,
+            total,
+            limit,
+            offset,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(
+    tag = "users",
+    request_body = UserIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = UserOut, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/users")]
+pub async fn create_user_route(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    body: Json<UserIn>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.caller.require_admin()?;
+    let input = body.0;
+    let out = write(&state.pool, ctx, move |tx| {
+        user_out(create_user(tx.conn, input)?)
+    })
+    .await?;
+    let location = format!("/api/v1/users/{}", out.id);
+    Ok(created_versioned(&out, location, out.version))
+}
+
+#[utoipa::path(
+    tag = "users",
+    params(UserPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserOut, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<UserPath>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let id = path.id;
+    let out = db::run(&state.pool, move |conn| {
+        user_out(accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?)
+    })
+    .await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+#[utoipa::path(
+    tag = "users",
+    params(UserPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    request_body = UserPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = UserOut, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<UserPath>,
+    body: Json<UserPatch>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.caller.require_admin()?;
+    let id = path.id;
+    let expected = expected_version(&req)?;
+    let patch = body.0;
+    let mut v = Violations::new();
+    let display_name = match &patch.display_name {
+        Some(raw) => v.check("display_name", parse_name(raw, 100)),
+        None => None,
+    };
+    if let Some(pw) = &patch.password {
+        v.check("password", check_password(pw));
+    }
+    v.into_result()?;
+    let out = write(&state.pool, ctx, move |tx| {
+        let current =
+            accounts::user_by_id(tx.conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?;
+        if current.version != expected {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let role = match patch.role {
+            Some(r) => r,
+            None => Role::parse(&current.role).map_err(ApiError::internal)?,
+        };
+        let county_id = patch.county_id.unwrap_or(current.county_id);
+        check_role_county(role, county_id).map_err(|m| ApiError::invalid("county_id", m))?;
+        if patch.county_id.is_some() {
+            check_account_county(tx.conn, county_id)?;
+        }
+        let password_hash = match &patch.password {
+            Some(pw) => Some(hash_password(pw).map_err(ApiError::internal)?),
+            None => None,
+        };
+        // Anything that changes what the user may do ends their current sessions.
+        let ends_sessions = password_hash.is_some()
+            || patch.active == Some(false)
+            || role.as_str() != current.role
+            || county_id != current.county_id;
+        let changes = accounts::UserChanges {
+            display_name,
+            role: patch.role.map(|r| r.as_str().to_string()),
+            county_id: patch.county_id,
+            password_hash,
+            active: patch.active,
+            auth_version: ends_sessions.then_some(current.auth_version + 1),
+            version: Some(current.version + 1),
+            updated_at: Some(now()),
+        };
+        let row = accounts::update_user(tx.conn, id, expected, &changes)?
+            .ok_or(ApiError::PreconditionFailed)?;
+        if ends_sessions {
+            accounts::revoke_user_tokens(tx.conn, id, now())?;
+        }
+        user_out(row)
+    })
+    .await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_users)
+        .service(create_user_route)
+        .service(get_user)
+        .service(update_user);
+}
