@@ -32,6 +32,8 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// Exit 0 when the server on SHUANGBAI_BIND's port answers /healthz (for container health checks).
+    Healthcheck,
     /// Manage users from the command line (the first admin is made here).
     #[command(subcommand)]
     User(UserCommand),
@@ -78,6 +80,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve => settings().and_then(serve),
+        Command::Healthcheck => healthcheck(),
         Command::User(command) => settings().and_then(|s| user_command(&s, command)),
     };
     match result {
@@ -215,4 +218,30 @@ fn change_user(
         Ok(())
     })
     .map_err(explain)
+}
+
+/// A dependency-free probe of `/healthz` on this machine's configured port.
+fn healthcheck() -> Result<(), String> {
+    use std::io::{Read, Write};
+    let port = std::env::var("SHUANGBAI_BIND")
+        .ok()
+        .and_then(|b| b.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(8080);
+    let timeout = std::time::Duration::from_secs(3);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).map_err(|e| e.to_string())?;
+    if head.ends_with(b"200") {
+        Ok(())
+    } else {
+        Err(format!("unhealthy: {}", String::from_utf8_lossy(&head)))
+    }
 }
