@@ -36,6 +36,7 @@ use crate::state::AppState;
         (name = "clients", description = "Integration clients of county scripts (administrators only)"),
         (name = "counties", description = "Counties (县/市/区) and the city level (市本级)"),
         (name = "towns", description = "Towns, townships and streets (镇/乡/街道)"),
+        (name = "stations", description = "Social-work stations (社工站) and points (社工点), with equipment checks"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem))

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod counties;
 pub mod schema;
+pub mod sites;
 pub mod towns;
 
 use std::path::{Path, PathBuf};

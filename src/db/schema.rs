@@ -94,6 +94,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sites (id) {
+        id -> Integer,
+        county_id -> Integer,
+        town_id -> Integer,
+        kind -> Text,
+        station_id -> Nullable<Integer>,
+        village -> Nullable<Text>,
+        name -> Text,
+        address -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        #[sql_name = "ref"]
+        ref_ -> Text,
+        status -> Text,
+        planned_on -> Date,
+        premises_secured_on -> Nullable<Date>,
+        completed_on -> Nullable<Date>,
+        suspended_on -> Nullable<Date>,
+        closed_on -> Nullable<Date>,
+        equipment_checked_on -> Nullable<Date>,
+        equipment_item_count -> Nullable<Integer>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    equipment_checks (id) {
+        id -> Integer,
+        site_id -> Integer,
+        checked_on -> Date,
+        items -> Text,
+        item_count -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(sites -> counties (county_id));
+diesel::joinable!(sites -> towns (town_id));
+diesel::joinable!(equipment_checks -> sites (site_id));
 diesel::joinable!(users -> counties (county_id));
 diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -105,4 +147,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     clients,
     refresh_tokens,
     login_failures,
+    sites,
+    equipment_checks,
 );

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod county;
+pub mod site;
 mod text_enum;
 pub mod town;
 

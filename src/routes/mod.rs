@@ -6,6 +6,7 @@ pub mod clients;
 pub mod common;
 pub mod counties;
 pub mod health;
+pub mod stations;
 pub mod towns;
 pub mod users;
 
@@ -16,6 +17,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(auth::revoke).service(auth::me);
     counties::configure(cfg);
     towns::configure(cfg);
+    stations::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);
 }

@@ -23,8 +23,16 @@ enum Rule {
 fn rule(operation: &str) -> Option<Rule> {
     Some(match operation {
         "healthz" | "readyz" | "get_metrics" | "issue_token" => Rule::Public,
-        "me" | "revoke" | "list_counties" | "get_county" | "list_plan_changes" | "list_towns"
-        | "get_town" => Rule::Read,
+        "me"
+        | "revoke"
+        | "list_counties"
+        | "get_county"
+        | "list_plan_changes"
+        | "list_towns"
+        | "get_town"
+        | "list_stations"
+        | "get_station"
+        | "list_equipment_checks" => Rule::Read,
         "create_county"
         | "delete_county"
         | "list_users"
@@ -36,9 +44,15 @@ fn rule(operation: &str) -> Option<Rule> {
         | "get_client"
         | "update_client"
         | "rotate_client_secret" => Rule::Admin,
-        "update_county" | "create_plan_change" | "create_town" | "update_town" | "delete_town" => {
-            Rule::CountyWrite
-        }
+        "update_county"
+        | "create_plan_change"
+        | "create_town"
+        | "update_town"
+        | "delete_town"
+        | "create_station"
+        | "update_station"
+        | "delete_station"
+        | "create_equipment_check" => Rule::CountyWrite,
         _ => return None,
     })
 }
@@ -48,6 +62,8 @@ struct World {
     other_county: i64,
     own_town: i64,
     other_town: i64,
+    own_site: i64,
+    other_site: i64,
     some_user: i64,
     some_client: i64,
     officer: String,
@@ -111,6 +127,16 @@ async fn world(app: &TestApp) -> World {
     };
     let own_town = town(own_county, "445302101").await;
     let other_town = town(other_county, "445303101").await;
+    let site = |town_id: i64| async move {
+        app.post("/api/v1/stations", &json!({"kind": "station", "town_id": town_id, "name": "社工站", "ref": "ST-1", "planned_on": "2021-01-04"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .expect("id")
+    };
+    let own_site = site(own_town).await;
+    let other_site = site(other_town).await;
     let officer = app
         .user_token("officer.own", "county_officer", Some(own_county))
         .await;
@@ -140,6 +166,8 @@ async fn world(app: &TestApp) -> World {
         other_county,
         own_town,
         other_town,
+        own_site,
+        other_site,
         some_user,
         some_client,
         officer,
@@ -157,6 +185,12 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         county
     } else if path.starts_with("/api/v1/towns/") {
         town
+    } else if path.starts_with("/api/v1/stations/") {
+        if own {
+            w.own_site
+        } else {
+            w.other_site
+        }
     } else if path.starts_with("/api/v1/users/") {
         w.some_user
     } else {
@@ -173,6 +207,13 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
             json!({"county_id": county, "name": "新镇", "code": format!("{code}199"), "kind": "town"}),
         ),
         "update_town" => Some(json!({"name": "新名"})),
+        "create_station" => Some(
+            json!({"kind": "point", "town_id": town, "station_id": if own { w.own_site } else { w.other_site }, "village": "某村", "name": "社工点", "ref": "PT-X", "planned_on": "2021-02-01"}),
+        ),
+        "update_station" => Some(json!({"name": "新名"})),
+        "create_equipment_check" => {
+            Some(json!({"checked_on": "2021-03-01", "items": ["computer"]}))
+        }
         "create_user_route" => Some(
             json!({"username": "new.user", "display_name": "x", "role": "viewer", "password": PASSWORD}),
         ),

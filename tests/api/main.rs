@@ -8,4 +8,5 @@ mod counties;
 mod migrations;
 mod operations;
 mod spec;
+mod stations;
 mod towns;

@@ -1,0 +1,2 @@
+DROP TABLE equipment_checks;
+DROP TABLE sites;

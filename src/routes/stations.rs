@@ -1,0 +1,801 @@
+//! `/api/v1/stations`: sites, both stations (社工站) and points (社工点), told apart by `kind`,
+//! with their dated equipment checks.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::sites::{
+    self as q, LevelFilter, NewCheck, SiteFilter, SiteRow, SiteSort, SiteValues,
+};
+use crate::db::{self, counties as county_q, towns as town_q, DbConnection};
+use crate::domain::site::{
+    check_coordinates, equipment_level, items_from_text, items_to_text, normalise_items, parse_ref,
+    EquipmentItem, EquipmentLevel, SiteDates, SiteKind, SiteStatus,
+};
+use crate::domain::{not_after_today, parse_name, Violations};
+use crate::error::{ApiError, Problem};
+use crate::policy::Caller;
+use crate::routes::common::{
+    created_versioned, double_option, expected_version, now, ok_versioned, parse_q, parse_sort,
+    utc, Json, Page, Paging,
+};
+use crate::routes::counties::county_scope;
+use crate::state::AppState;
+use crate::write::{write, WriteCtx};
+
+/// A new station or point.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteIn {
+    pub kind: SiteKind,
+    /// The town it serves; its county is the site's county (never the city level).
+    pub town_id: i32,
+    /// For a point: the station of the same town it reports to. Absent for a station.
+    pub station_id: Option<i32>,
+    /// For a point: its village or community (村/居). Required for points.
+    pub village: Option<String>,
+    pub name: String,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// The county's own key, unique within the county, so scripts can upsert without our ids.
+    #[serde(rename = "ref")]
+    #[schema(rename = "ref")]
+    pub ref_: String,
+    /// When the plan took the site on.
+    pub planned_on: NaiveDate,
+    /// When its office premises were secured (落实办公场所).
+    pub premises_secured_on: Option<NaiveDate>,
+    /// When it was finished and in service; needs premises on or before.
+    pub completed_on: Option<NaiveDate>,
+    pub suspended_on: Option<NaiveDate>,
+    pub closed_on: Option<NaiveDate>,
+}
+
+/// Changes to a site; absent fields stay, `null` clears. A site never changes county or kind.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SitePatch {
+    pub town_id: Option<i32>,
+    pub station_id: Option<i32>,
+    pub village: Option<String>,
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>)]
+    pub latitude: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>)]
+    pub longitude: Option<Option<f64>>,
+    #[serde(rename = "ref")]
+    #[schema(rename = "ref")]
+    pub ref_: Option<String>,
+    pub planned_on: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub premises_secured_on: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub completed_on: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub suspended_on: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub closed_on: Option<Option<NaiveDate>>,
+}
+
+/// A site's equipment on a date, derived from its latest check on or before it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EquipmentOut {
+    /// The date of the check it comes from; null when there is none yet.
+    pub checked_on: Option<NaiveDate>,
+    pub items: Vec<EquipmentItem>,
+    pub missing: Vec<EquipmentItem>,
+    pub level: EquipmentLevel,
+    /// The Chinese label of `level` (全部配备, 基本配备, 未配备齐全, 未落实场所).
+    pub label: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteOut {
+    pub id: i32,
+    pub kind: SiteKind,
+    pub kind_label: String,
+    pub county_id: i32,
+    pub town_id: i32,
+    pub station_id: Option<i32>,
+    pub village: Option<String>,
+    pub name: String,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    #[serde(rename = "ref")]
+    #[schema(rename = "ref")]
+    pub ref_: String,
+    /// As of the date asked for (today by default), derived from the dates.
+    pub status: SiteStatus,
+    pub status_label: String,
+    pub planned_on: NaiveDate,
+    pub premises_secured_on: Option<NaiveDate>,
+    pub completed_on: Option<NaiveDate>,
+    pub suspended_on: Option<NaiveDate>,
+    pub closed_on: Option<NaiveDate>,
+    /// Derived: premises secured on or before the date asked for.
+    pub premises_secured: bool,
+    pub equipment: EquipmentOut,
+    /// The date `status`, `premises_secured` and `equipment` are shown as of.
+    pub as_of: NaiveDate,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A dated equipment check: the items present on that day.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckIn {
+    pub checked_on: NaiveDate,
+    pub items: Vec<EquipmentItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckOut {
+    pub id: i32,
+    pub site_id: i32,
+    pub checked_on: NaiveDate,
+    pub items: Vec<EquipmentItem>,
+    pub missing: Vec<EquipmentItem>,
+    /// The level this check gives a site with premises.
+    pub level: EquipmentLevel,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SiteListQuery {
+    pub county_id: Option<i32>,
+    pub town_id: Option<i32>,
+    /// Points reporting to this station.
+    pub station_id: Option<i32>,
+    pub kind: Option<SiteKind>,
+    pub status: Option<SiteStatus>,
+    /// Today's level.
+    pub equipment_level: Option<EquipmentLevel>,
+    pub premises_secured: Option<bool>,
+    /// Text search on names and refs.
+    pub q: Option<String>,
+    /// `id`, `name`, `county_id`, `status`, `planned_on`, `premises_secured_on`, `completed_on`; `-` for descending.
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SiteAsOfQuery {
+    /// Show status, premises and equipment as of this date; default today.
+    pub as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SitePath {
+    /// The site's id.
+    pub id: i32,
+}
+
+fn stored<T>(parsed: Result<T, String>) -> Result<T, ApiError> {
+    parsed.map_err(|e| ApiError::internal(format!("stored value: {e}")))
+}
+
+fn dates_of(row: &SiteRow) -> SiteDates {
+    SiteDates {
+        planned_on: Some(row.planned_on),
+        premises_secured_on: row.premises_secured_on,
+        completed_on: row.completed_on,
+        suspended_on: row.suspended_on,
+        closed_on: row.closed_on,
+    }
+}
+
+fn missing(items: &[EquipmentItem]) -> Vec<EquipmentItem> {
+    EquipmentItem::ALL
+        .iter()
+        .copied()
+        .filter(|i| !items.contains(i))
+        .collect()
+}
+
+fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
+    let items = stored(items_from_text(&row.items))?;
+    Ok(CheckOut {
+        id: row.id,
+        site_id: row.site_id,
+        checked_on: row.checked_on,
+        missing: missing(&items),
+        level: equipment_level(true, Some(items.len())),
+        items,
+        created_at: utc(row.created_at),
+    })
+}
+
+/// The site as of `as_of`: status, premises and equipment from the dates and checks up to it.
+fn site_out(conn: &mut DbConnection, row: SiteRow, as_of: NaiveDate) -> Result<SiteOut, ApiError> {
+    let dates = dates_of(&row);
+    let status = dates.status_on(as_of);
+    let premises = dates.premises_on(as_of);
+    let check = q::check_as_of(conn, row.id, as_of)?;
+    let items = match &check {
+        Some(c) => stored(items_from_text(&c.items))?,
+        None => Vec::new(),
+    };
+    let level = equipment_level(premises, check.as_ref().map(|_| items.len()));
+    let kind = stored(SiteKind::parse(&row.kind))?;
+    Ok(SiteOut {
+        id: row.id,
+        kind,
+        kind_label: kind.label().into(),
+        county_id: row.county_id,
+        town_id: row.town_id,
+        station_id: row.station_id,
+        village: row.village,
+        name: row.name,
+        address: row.address,
+        latitude: row.latitude,
+        longitude: row.longitude,
+        ref_: row.ref_,
+        status,
+        status_label: status.label().into(),
+        planned_on: row.planned_on,
+        premises_secured_on: row.premises_secured_on,
+        completed_on: row.completed_on,
+        suspended_on: row.suspended_on,
+        closed_on: row.closed_on,
+        premises_secured: premises,
+        equipment: EquipmentOut {
+            checked_on: check.as_ref().map(|c| c.checked_on),
+            missing: missing(&items),
+            items,
+            level,
+            label: level.label().into(),
+        },
+        as_of,
+        version: row.version,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    })
+}
+
+/// Checks a site against every rule and the caller's rights, giving the row to store.
+/// `existing` is the stored site for an update. Used by the API and by county batches.
+pub fn validated_site(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    input: &SiteIn,
+    existing: Option<&SiteRow>,
+    today: NaiveDate,
+) -> Result<SiteValues, ApiError> {
+    let mut v = Violations::new();
+    let name = v.check("name", parse_name(&input.name, 100));
+    let reference = v.check("ref", parse_ref(&input.ref_));
+    let village = match (&input.kind, &input.village) {
+        (SiteKind::Point, None) => {
+            v.add("village", "is required for a point");
+            None
+        }
+        (_, Some(raw)) => v.check("village", parse_name(raw, 100)),
+        (SiteKind::Station, None) => None,
+    };
+    let address = match &input.address {
+        Some(raw) if !raw.trim().is_empty() => v.check("address", parse_name(raw, 200)),
+        _ => None,
+    };
+    check_coordinates(&mut v, input.latitude, input.longitude);
+    let dates = SiteDates {
+        planned_on: Some(input.planned_on),
+        premises_secured_on: input.premises_secured_on,
+        completed_on: input.completed_on,
+        suspended_on: input.suspended_on,
+        closed_on: input.closed_on,
+    };
+    dates.check(&mut v, today);
+    match (input.kind, input.station_id) {
+        (SiteKind::Station, Some(_)) => v.add("station_id", "a station reports to no station"),
+        (SiteKind::Point, None) => v.add("station_id", "is required for a point"),
+        _ => {}
+    }
+    if v.is_empty() {
+        // Rights before the rules that need the database.
+        let town = town_q::find(conn, input.town_id)?;
+        let Some(town) = town else {
+            return Err(ApiError::invalid(
+                "town_id",
+                format!("town {} does not exist", input.town_id),
+            ));
+        };
+        let county = county_q::find(conn, town.county_id)?
+            .ok_or_else(|| ApiError::internal("town without county"))?;
+        caller.require_county_write(county_scope(&county))?;
+        if let Some(old) = existing {
+            caller.require_county_write(crate::policy::CountyScope {
+                county_id: old.county_id,
+                is_city_level: false,
+            })?;
+            if old.county_id != town.county_id {
+                v.add("town_id", "a site cannot move to another county");
+            }
+        }
+        match input.kind {
+            SiteKind::Station if input.closed_on.is_none() => {
+                if let Some(other) = q::open_station_in_town(conn, town.id, existing.map(|e| e.id))?
+                {
+                    v.add(
+                        "town_id",
+                        format!("the town already has station {other}; a town has one station that is not closed"),
+                    );
+                }
+            }
+            SiteKind::Point => {
+                if let Some(station_id) = input.station_id {
+                    match q::find(conn, station_id)? {
+                        Some(s) if s.kind == SiteKind::Station.as_str() && s.town_id == town.id => {
+                        }
+                        Some(_) => v.add("station_id", "must be a station of the point's own town"),
+                        None => v.add("station_id", format!("site {station_id} does not exist")),
+                    }
+                }
+            }
+            SiteKind::Station => {}
+        }
+        v.into_result()?;
+        let (Some(name), Some(reference)) = (name, reference) else {
+            return Err(ApiError::internal("validated fields missing"));
+        };
+        return Ok(SiteValues {
+            county_id: town.county_id,
+            town_id: town.id,
+            kind: input.kind.as_str().into(),
+            station_id: input.station_id,
+            village,
+            name,
+            address,
+            latitude: input.latitude,
+            longitude: input.longitude,
+            ref_: reference,
+            status: dates.status_on(today).as_str().into(),
+            planned_on: input.planned_on,
+            premises_secured_on: input.premises_secured_on,
+            completed_on: input.completed_on,
+            suspended_on: input.suspended_on,
+            closed_on: input.closed_on,
+            version: existing.map(|e| e.version + 1).unwrap_or(1),
+            updated_at: now(),
+        });
+    }
+    Err(v.into())
+}
+
+/// The stored site as a complete input, for applying a patch over it.
+fn as_input(row: &SiteRow) -> Result<SiteIn, ApiError> {
+    Ok(SiteIn {
+        kind: stored(SiteKind::parse(&row.kind))?,
+        town_id: row.town_id,
+        station_id: row.station_id,
+        village: row.village.clone(),
+        name: row.name.clone(),
+        address: row.address.clone(),
+        latitude: row.latitude,
+        longitude: row.longitude,
+        ref_: row.ref_.clone(),
+        planned_on: row.planned_on,
+        premises_secured_on: row.premises_secured_on,
+        completed_on: row.completed_on,
+        suspended_on: row.suspended_on,
+        closed_on: row.closed_on,
+    })
+}
+
+fn apply(mut base: SiteIn, p: SitePatch) -> SiteIn {
+    if let Some(v) = p.town_id {
+        base.town_id = v;
+    }
+    if let Some(v) = p.station_id {
+        base.station_id = Some(v);
+    }
+    if let Some(v) = p.village {
+        base.village = Some(v);
+    }
+    if let Some(v) = p.name {
+        base.name = v;
+    }
+    if let Some(v) = p.address {
+        base.address = v;
+    }
+    if let Some(v) = p.latitude {
+        base.latitude = v;
+    }
+    if let Some(v) = p.longitude {
+        base.longitude = v;
+    }
+    if let Some(v) = p.ref_ {
+        base.ref_ = v;
+    }
+    if let Some(v) = p.planned_on {
+        base.planned_on = v;
+    }
+    if let Some(v) = p.premises_secured_on {
+        base.premises_secured_on = v;
+    }
+    if let Some(v) = p.completed_on {
+        base.completed_on = v;
+    }
+    if let Some(v) = p.suspended_on {
+        base.suspended_on = v;
+    }
+    if let Some(v) = p.closed_on {
+        base.closed_on = v;
+    }
+    base
+}
+
+#[utoipa::path(
+    tag = "stations",
+    params(SiteListQuery, Paging, SiteAsOfQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of sites", body = Page<SiteOut>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stations")]
+pub async fn list_stations(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    query: web::Query<SiteListQuery>,
+    paging: web::Query<Paging>,
+    as_of: web::Query<SiteAsOfQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = paging.resolve()?;
+    let sort = parse_sort(
+        query.sort.as_deref(),
+        &[
+            ("id", SiteSort::Id),
+            ("name", SiteSort::Name),
+            ("county_id", SiteSort::CountyId),
+            ("status", SiteSort::Status),
+            ("planned_on", SiteSort::PlannedOn),
+            ("premises_secured_on", SiteSort::PremisesSecuredOn),
+            ("completed_on", SiteSort::CompletedOn),
+        ],
+    )?;
+    let filter = SiteFilter {
+        county_id: query.county_id,
+        town_id: query.town_id,
+        station_id: query.station_id,
+        kind: query.kind.map(|k| k.as_str().to_string()),
+        status: query.status.map(|s| s.as_str().to_string()),
+        premises_secured: query.premises_secured,
+        equipment_level: query.equipment_level.map(|l| match l {
+            EquipmentLevel::Full => LevelFilter::Full,
+            EquipmentLevel::Basic => LevelFilter::Basic,
+            EquipmentLevel::Incomplete => LevelFilter::Incomplete,
+            EquipmentLevel::None => LevelFilter::NoPremises,
+        }),
+        q: parse_q(query.q.as_deref())?,
+    };
+    let day = as_of.as_of.unwrap_or_else(|| state.today());
+    let page = db::run(&state.pool, move |conn| {
+        let (rows, total) = q::list(conn, &filter, &sort, limit, offset)?;
+        let items = rows
+            .into_iter()
+            .map(|row| site_out(conn, row, day))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(
+    tag = "stations",
+    request_body = SiteIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = SiteOut, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ref is taken in the county", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/stations")]
+pub async fn create_station(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    body: Json<SiteIn>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let today = state.today();
+    let out = write(&state.pool, ctx, move |tx| {
+        let values = validated_site(tx.conn, &tx.ctx.caller, &input, None, today)?;
+        let row = q::insert(tx.conn, &values, values.updated_at)?;
+        site_out(tx.conn, row, today)
+    })
+    .await?;
+    let location = format!("/api/v1/stations/{}", out.id);
+    Ok(created_versioned(&out, location, out.version))
+}
+
+#[utoipa::path(
+    tag = "stations",
+    params(SitePath, SiteAsOfQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The site", body = SiteOut, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stations/{id}")]
+pub async fn get_station(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<SitePath>,
+    query: web::Query<SiteAsOfQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let day = query.as_of.unwrap_or_else(|| state.today());
+    let out = db::run(&state.pool, move |conn| {
+        let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
+        site_out(conn, row, day)
+    })
+    .await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+#[utoipa::path(
+    tag = "stations",
+    params(SitePath, ("If-Match" = String, Header, description = "The ETag last read")),
+    request_body = SitePatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = SiteOut, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ref is taken in the county", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/stations/{id}")]
+pub async fn update_station(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<SitePath>,
+    body: Json<SitePatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let expected = expected_version(&req)?;
+    let patch = body.0;
+    let today = state.today();
+    let out = write(&state.pool, ctx, move |tx| {
+        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
+        tx.ctx
+            .caller
+            .require_county_write(crate::policy::CountyScope {
+                county_id: current.county_id,
+                is_city_level: false,
+            })?;
+        if current.version != expected {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let input = apply(as_input(&current)?, patch);
+        let values = validated_site(tx.conn, &tx.ctx.caller, &input, Some(&current), today)?;
+        let row = q::update(tx.conn, id, expected, &values)?.ok_or(ApiError::PreconditionFailed)?;
+        site_out(tx.conn, row, today)
+    })
+    .await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+#[utoipa::path(
+    tag = "stations",
+    params(SitePath, ("If-Match" = String, Header, description = "The ETag last read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It has equipment checks, postings or points: close it instead", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/stations/{id}")]
+pub async fn delete_station(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<SitePath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let expected = expected_version(&req)?;
+    write(&state.pool, ctx, move |tx| {
+        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
+        tx.ctx
+            .caller
+            .require_county_write(crate::policy::CountyScope {
+                county_id: current.county_id,
+                is_city_level: false,
+            })?;
+        if current.version != expected || !q::delete(tx.conn, id, expected)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| match e {
+        ApiError::Conflict(_) => ApiError::Conflict(format!(
+            "site {id} has equipment checks, postings or points; close it (closed_on) instead"
+        )),
+        other => other,
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    tag = "stations",
+    params(SitePath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every check, oldest first", body = Vec<CheckOut>),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/stations/{id}/equipment-checks")]
+pub async fn list_equipment_checks(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<SitePath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let items = db::run(&state.pool, move |conn| {
+        q::find(conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
+        q::checks(conn, id)?
+            .into_iter()
+            .map(check_out)
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// Records a check for a site (already loaded and authorised); used by the API and batches.
+pub fn record_check(
+    conn: &mut DbConnection,
+    site: &SiteRow,
+    input: &CheckIn,
+    today: NaiveDate,
+) -> Result<q::CheckRow, ApiError> {
+    let mut v = Violations::new();
+    not_after_today(&mut v, "checked_on", Some(input.checked_on), today);
+    if input.checked_on < site.planned_on {
+        v.add(
+            "checked_on",
+            format!(
+                "{} is before the site was planned ({})",
+                input.checked_on, site.planned_on
+            ),
+        );
+    }
+    v.into_result()?;
+    let items = normalise_items(&input.items);
+    let at = now();
+    let row = q::insert_check(
+        conn,
+        &NewCheck {
+            site_id: site.id,
+            checked_on: input.checked_on,
+            items: items_to_text(&items),
+            item_count: items.len() as i32,
+            created_at: at,
+        },
+    )
+    .map_err(|e| match ApiError::from(e) {
+        ApiError::Conflict(_) => ApiError::Conflict(format!(
+            "site {} already has a check dated {}",
+            site.id, input.checked_on
+        )),
+        other => other,
+    })?;
+    q::refresh_latest_check(conn, site.id, today, at)?;
+    Ok(row)
+}
+
+#[utoipa::path(
+    tag = "stations",
+    params(SitePath),
+    request_body = CheckIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Recorded; the site's level on and after that date follows it", body = CheckOut),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The site already has a check on that date", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken (unknown item, a date in the future)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/stations/{id}/equipment-checks")]
+pub async fn create_equipment_check(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    path: web::Path<SitePath>,
+    body: Json<CheckIn>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let input = body.0;
+    let today = state.today();
+    let out = write(&state.pool, ctx, move |tx| {
+        let site = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
+        tx.ctx
+            .caller
+            .require_county_write(crate::policy::CountyScope {
+                county_id: site.county_id,
+                is_city_level: false,
+            })?;
+        check_out(record_check(tx.conn, &site, &input, today)?)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/stations/{id}/equipment-checks"),
+        ))
+        .json(out))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_stations)
+        .service(create_station)
+        .service(get_station)
+        .service(update_station)
+        .service(delete_station)
+        .service(list_equipment_checks)
+        .service(create_equipment_check);
+}

@@ -1,0 +1,219 @@
+use serde_json::{json, Value};
+
+use crate::helpers::TestApp;
+
+const ALL: [&str; 8] = [
+    "desks_chairs",
+    "air_conditioner",
+    "computer",
+    "printer",
+    "telephone",
+    "file_cabinet",
+    "stationery",
+    "fire_safety",
+];
+
+struct Place {
+    county: i64,
+    town: i64,
+    other_town: i64,
+}
+
+async fn place(app: &TestApp) -> Place {
+    let county = app
+        .post(
+            "/api/v1/counties",
+            &json!({"division_code": "445381", "name": "罗定市", "kind": "county_city"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .expect("id");
+    let town = |name: &'static str, code: &'static str| async move {
+        app.post(
+            "/api/v1/towns",
+            &json!({"county_id": county, "name": name, "code": code, "kind": "town"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_i64()
+            .expect("id")
+    };
+    Place {
+        county,
+        town: town("太平镇", "445381110").await,
+        other_town: town("罗镜镇", "445381111").await,
+    }
+}
+
+fn station(town: i64, reference: &str) -> Value {
+    json!({
+        "kind": "station",
+        "town_id": town,
+        "name": "太平镇社工站",
+        "ref": reference,
+        "planned_on": "2021-01-04",
+        "premises_secured_on": "2021-02-01",
+    })
+}
+
+on_both_backends! {
+    async fn equipment_levels_follow_the_checks_and_answer_earlier_dates(app: TestApp) {
+        let p = place(&app).await;
+        let site = app.post("/api/v1/stations", &station(p.town, "LD-ST-01")).await.expect(201).body;
+        assert_eq!(site["county_id"], p.county);
+        assert_eq!(site["premises_secured"], true);
+        assert_eq!(site["equipment"]["level"], "incomplete", "premises but no check yet");
+        let path = format!("/api/v1/stations/{}", site["id"]);
+        let checks = format!("{path}/equipment-checks");
+        let cases = [
+            ("2021-02-08", 8, "full"),
+            ("2021-02-15", 7, "basic"),
+            ("2021-02-22", 6, "basic"),
+            ("2021-03-01", 5, "incomplete"),
+            ("2021-03-08", 0, "incomplete"),
+        ];
+        for (day, present, level) in cases {
+            let r = app.post(&checks, &json!({"checked_on": day, "items": &ALL[..present]})).await.expect(201);
+            assert_eq!(r.body["level"], level, "{present} items");
+            assert_eq!(r.body["missing"].as_array().map(Vec::len), Some(8 - present));
+            let now = app.get(&path).await.expect(200).body;
+            assert_eq!(now["equipment"]["level"], level, "today follows the latest check");
+        }
+        for (day, _, level) in cases {
+            let then = app.get(&format!("{path}?as_of={day}")).await.expect(200).body;
+            assert_eq!(then["equipment"]["level"], level, "as of {day}");
+            assert_eq!(then["equipment"]["checked_on"], day);
+        }
+        let before = app.get(&format!("{path}?as_of=2021-02-07")).await.body;
+        assert_eq!(before["equipment"]["level"], "incomplete");
+        let no_premises = app.get(&format!("{path}?as_of=2021-01-31")).await.body;
+        assert_eq!(no_premises["equipment"]["level"], "none");
+        assert_eq!(no_premises["premises_secured"], false);
+        let history = app.get(&checks).await.expect(200).body;
+        assert_eq!(history.as_array().map(Vec::len), Some(5));
+        app.post(&checks, &json!({"checked_on": "2021-03-08", "items": []})).await.expect_problem(409);
+        let r = app.post(&checks, &json!({"checked_on": "2021-03-09", "items": ["sofa"]})).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["/items/0"]);
+        let full = app.get("/api/v1/stations?equipment_level=incomplete").await.body;
+        assert_eq!(full["total"], 1);
+        assert_eq!(app.get("/api/v1/stations?equipment_level=full").await.body["total"], 0);
+    }
+
+    async fn completing_a_site_without_premises_is_refused_and_changes_nothing(app: TestApp) {
+        let p = place(&app).await;
+        let mut body = station(p.town, "LD-ST-01");
+        body["premises_secured_on"] = Value::Null;
+        body["completed_on"] = json!("2021-03-01");
+        let r = app.post("/api/v1/stations", &body).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["completed_on"]);
+        assert_eq!(app.get("/api/v1/stations").await.body["total"], 0);
+
+        body["completed_on"] = Value::Null;
+        let site = app.post("/api/v1/stations", &body).await.expect(201).body;
+        assert_eq!(site["status"], "planned");
+        let path = format!("/api/v1/stations/{}", site["id"]);
+        let r = app.patch(&path, Some("\"1\""), &json!({"completed_on": "2021-03-01"})).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["completed_on"]);
+        assert_eq!(app.get(&path).await.body["version"], 1, "nothing changed");
+        let done = app
+            .patch(&path, Some("\"1\""), &json!({"premises_secured_on": "2021-02-01", "completed_on": "2021-03-01"}))
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(done["status"], "completed");
+        assert_eq!(done["status_label"], "已建成");
+        let earlier = app.get(&format!("{path}?as_of=2021-02-15")).await.body;
+        assert_eq!(earlier["status"], "planned");
+    }
+
+    async fn dates_are_ordered_and_never_in_the_future(app: TestApp) {
+        let p = place(&app).await;
+        let mut body = station(p.town, "X1");
+        body["premises_secured_on"] = json!("2020-12-01");
+        body["closed_on"] = json!("2999-01-01");
+        let r = app.post("/api/v1/stations", &body).await.expect_problem(422);
+        let mut fields = r.error_fields();
+        fields.sort();
+        assert_eq!(fields, vec!["closed_on", "premises_secured_on"]);
+    }
+
+    async fn a_town_has_one_open_station_and_points_report_to_their_own_towns_station(app: TestApp) {
+        let p = place(&app).await;
+        let st = app.post("/api/v1/stations", &station(p.town, "ST-1")).await.expect(201).body;
+        let r = app.post("/api/v1/stations", &station(p.town, "ST-2")).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["town_id"]);
+        let other = app.post("/api/v1/stations", &station(p.other_town, "ST-3")).await.expect(201).body;
+
+        let point = |station_id: &Value, town: i64, reference: &str| json!({
+            "kind": "point", "town_id": town, "station_id": station_id, "village": "连州村",
+            "name": "连州村社工点", "ref": reference, "planned_on": "2021-02-01",
+        });
+        let r = app.post("/api/v1/stations", &point(&other["id"], p.town, "PT-1")).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["station_id"]);
+        let pt = app.post("/api/v1/stations", &point(&st["id"], p.town, "PT-1")).await.expect(201).body;
+        assert_eq!(pt["kind_label"], "社工点");
+        app.post("/api/v1/stations", &point(&st["id"], p.town, "PT-1")).await.expect_problem(409);
+        let r = app.post("/api/v1/stations", &json!({"kind": "point", "town_id": p.town, "name": "无站点", "ref": "PT-9", "planned_on": "2021-02-01"})).await.expect_problem(422);
+        let mut fields = r.error_fields();
+        fields.sort();
+        assert_eq!(fields, vec!["station_id", "village"]);
+
+        // Closing the station frees the town for a new one.
+        let st_path = format!("/api/v1/stations/{}", st["id"]);
+        app.patch(&st_path, Some("\"1\""), &json!({"closed_on": "2021-05-01"})).await.expect(200);
+        app.post("/api/v1/stations", &station(p.town, "ST-2")).await.expect(201);
+        let points = app.get(&format!("/api/v1/stations?kind=point&county_id={}", p.county)).await.body;
+        assert_eq!(points["total"], 1);
+        let open = app.get("/api/v1/stations?status=closed").await.body;
+        assert_eq!(open["total"], 1);
+    }
+
+    async fn a_site_cannot_move_to_another_county_and_is_deleted_only_without_history(app: TestApp) {
+        let p = place(&app).await;
+        let other_county = app
+            .post("/api/v1/counties", &json!({"division_code": "445321", "name": "新兴县", "kind": "county"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .expect("id");
+        let far_town = app
+            .post("/api/v1/towns", &json!({"county_id": other_county, "name": "太平镇", "code": "445321110", "kind": "town"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .clone();
+        let st = app.post("/api/v1/stations", &station(p.town, "ST-1")).await.expect(201).body;
+        let path = format!("/api/v1/stations/{}", st["id"]);
+        let r = app.patch(&path, Some("\"1\""), &json!({"town_id": far_town})).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["town_id"]);
+        app.post(&format!("{path}/equipment-checks"), &json!({"checked_on": "2021-03-01", "items": ALL})).await.expect(201);
+        app.delete(&path, Some("\"2\"")).await.expect_problem(409);
+        let lone = app.post("/api/v1/stations", &station(p.other_town, "ST-2")).await.expect(201).body;
+        app.delete(&format!("/api/v1/stations/{}", lone["id"]), Some("\"1\"")).await.expect(204);
+    }
+
+    async fn another_countys_officer_may_read_but_not_write_a_site(app: TestApp) {
+        let p = place(&app).await;
+        let other_county = app
+            .post("/api/v1/counties", &json!({"division_code": "445321", "name": "新兴县", "kind": "county"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64();
+        let outsider = app.user_token("xinxing.officer", "county_officer", other_county).await;
+        let insider = app.user_token("luoding.officer", "county_officer", Some(p.county)).await;
+        app.post_as(&outsider, "/api/v1/stations", &station(p.town, "ST-1")).await.expect_problem(403);
+        let st = app.post_as(&insider, "/api/v1/stations", &station(p.town, "ST-1")).await.expect(201).body;
+        let path = format!("/api/v1/stations/{}", st["id"]);
+        app.get_as(&outsider, &path).await.expect(200);
+        app.patch_as(&outsider, &path, Some("\"1\""), &json!({"name": "改"})).await.expect_problem(403);
+        app.post_as(&outsider, &format!("{path}/equipment-checks"), &json!({"checked_on": "2021-03-01", "items": []}))
+            .await
+            .expect_problem(403);
+        assert_eq!(app.get(&path).await.body["name"], "太平镇社工站");
+    }
+}
