@@ -37,6 +37,7 @@ use crate::state::AppState;
         (name = "counties", description = "Counties (县/市/区) and the city level (市本级)"),
         (name = "towns", description = "Towns, townships and streets (镇/乡/街道)"),
         (name = "stations", description = "Social-work stations (社工站) and points (社工点), with equipment checks"),
+        (name = "staff", description = "Social workers, their postings, and the counts in post; personal data masked"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem))

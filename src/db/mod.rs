@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod counties;
 pub mod schema;
 pub mod sites;
+pub mod staff;
 pub mod towns;
 
 use std::path::{Path, PathBuf};

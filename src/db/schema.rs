@@ -136,6 +136,42 @@ diesel::table! {
 diesel::joinable!(sites -> counties (county_id));
 diesel::joinable!(sites -> towns (town_id));
 diesel::joinable!(equipment_checks -> sites (site_id));
+diesel::table! {
+    staff (id) {
+        id -> Integer,
+        county_id -> Integer,
+        name -> Text,
+        gender -> Text,
+        phone -> Nullable<Text>,
+        id_number -> Nullable<Text>,
+        education -> Nullable<Text>,
+        certification -> Text,
+        hired_via -> Text,
+        #[sql_name = "ref"]
+        ref_ -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    postings (id) {
+        id -> Integer,
+        staff_id -> Integer,
+        station_id -> Integer,
+        county_id -> Integer,
+        site_kind -> Text,
+        role -> Text,
+        from_on -> Date,
+        to_on -> Nullable<Date>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(staff -> counties (county_id));
+diesel::joinable!(postings -> staff (staff_id));
+diesel::joinable!(postings -> sites (station_id));
 diesel::joinable!(users -> counties (county_id));
 diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -149,4 +185,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     sites,
     equipment_checks,
+    staff,
+    postings,
 );

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod county;
 pub mod site;
+pub mod staff;
 mod text_enum;
 pub mod town;
 

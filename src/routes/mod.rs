@@ -6,6 +6,7 @@ pub mod clients;
 pub mod common;
 pub mod counties;
 pub mod health;
+pub mod staff;
 pub mod stations;
 pub mod towns;
 pub mod users;
@@ -18,6 +19,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     counties::configure(cfg);
     towns::configure(cfg);
     stations::configure(cfg);
+    staff::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);
 }

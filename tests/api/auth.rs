@@ -32,7 +32,11 @@ fn rule(operation: &str) -> Option<Rule> {
         | "get_town"
         | "list_stations"
         | "get_station"
-        | "list_equipment_checks" => Rule::Read,
+        | "list_equipment_checks"
+        | "list_staff"
+        | "staff_counts"
+        | "get_staff"
+        | "list_postings" => Rule::Read,
         "create_county"
         | "delete_county"
         | "list_users"
@@ -52,7 +56,12 @@ fn rule(operation: &str) -> Option<Rule> {
         | "create_station"
         | "update_station"
         | "delete_station"
-        | "create_equipment_check" => Rule::CountyWrite,
+        | "create_equipment_check"
+        | "create_staff"
+        | "update_staff"
+        | "delete_staff"
+        | "create_posting"
+        | "update_posting" => Rule::CountyWrite,
         _ => return None,
     })
 }
@@ -64,6 +73,8 @@ struct World {
     other_town: i64,
     own_site: i64,
     other_site: i64,
+    own_staff: (i64, i64),
+    other_staff: (i64, i64),
     some_user: i64,
     some_client: i64,
     officer: String,
@@ -137,6 +148,28 @@ async fn world(app: &TestApp) -> World {
     };
     let own_site = site(own_town).await;
     let other_site = site(other_town).await;
+    let person = |county_id: i64, site_id: i64| async move {
+        let id = app
+            .post("/api/v1/staff", &json!({"county_id": county_id, "name": "社工", "gender": "male", "certification": "none", "hired_via": "other", "ref": "P-1"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .expect("id");
+        let posting = app
+            .post(
+                &format!("/api/v1/staff/{id}/postings"),
+                &json!({"station_id": site_id, "role": "social_worker", "from": "2021-02-01"}),
+            )
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .expect("id");
+        (id, posting)
+    };
+    let own_staff = person(own_county, own_site).await;
+    let other_staff = person(other_county, other_site).await;
     let officer = app
         .user_token("officer.own", "county_officer", Some(own_county))
         .await;
@@ -168,6 +201,8 @@ async fn world(app: &TestApp) -> World {
         other_town,
         own_site,
         other_site,
+        own_staff,
+        other_staff,
         some_user,
         some_client,
         officer,
@@ -191,6 +226,12 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         } else {
             w.other_site
         }
+    } else if path.starts_with("/api/v1/staff/") {
+        if own {
+            w.own_staff.0
+        } else {
+            w.other_staff.0
+        }
     } else if path.starts_with("/api/v1/users/") {
         w.some_user
     } else {
@@ -211,6 +252,14 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
             json!({"kind": "point", "town_id": town, "station_id": if own { w.own_site } else { w.other_site }, "village": "某村", "name": "社工点", "ref": "PT-X", "planned_on": "2021-02-01"}),
         ),
         "update_station" => Some(json!({"name": "新名"})),
+        "create_staff" => Some(
+            json!({"county_id": county, "name": "新社工", "gender": "female", "certification": "social_worker", "hired_via": "public_exam", "ref": "P-NEW"}),
+        ),
+        "update_staff" => Some(json!({"name": "新名"})),
+        "create_posting" => Some(
+            json!({"station_id": if own { w.own_site } else { w.other_site }, "role": "social_worker", "from": "2021-03-01"}),
+        ),
+        "update_posting" => Some(json!({"to": "2021-05-01"})),
         "create_equipment_check" => {
             Some(json!({"checked_on": "2021-03-01", "items": ["computer"]}))
         }
@@ -224,7 +273,11 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         "issue_token" => Some(json!({"grant_type": "password"})),
         _ => None,
     };
-    (path.replace("{id}", &id.to_string()), body)
+    let posting = if own { w.own_staff.1 } else { w.other_staff.1 };
+    let path = path
+        .replace("{id}", &id.to_string())
+        .replace("{posting_id}", &posting.to_string());
+    (path, body)
 }
 
 async fn call(

@@ -8,5 +8,6 @@ mod counties;
 mod migrations;
 mod operations;
 mod spec;
+mod staff;
 mod stations;
 mod towns;
