@@ -6,8 +6,10 @@
 
 pub mod accounts;
 pub mod counties;
+pub mod funding;
 pub mod schema;
 pub mod towns;
+pub mod trainings;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -3,8 +3,10 @@
 
 pub mod auth;
 pub mod county;
+pub mod funding;
 mod text_enum;
 pub mod town;
+pub mod training;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
