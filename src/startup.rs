@@ -36,6 +36,8 @@ use crate::state::AppState;
         (name = "clients", description = "Integration clients of county scripts (administrators only)"),
         (name = "counties", description = "Counties (县/市/区) and the city level (市本级)"),
         (name = "towns", description = "Towns, townships and streets (镇/乡/街道)"),
+        (name = "funding", description = "Funding requests (落实经费情况) and their stage changes; money in integer fen (分)"),
+        (name = "trainings", description = "Training sessions (社工业务培训): pre-job (岗前) and professional (专业)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem))

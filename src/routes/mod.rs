@@ -5,8 +5,10 @@ pub mod auth;
 pub mod clients;
 pub mod common;
 pub mod counties;
+pub mod funding;
 pub mod health;
 pub mod towns;
+pub mod trainings;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -16,6 +18,8 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(auth::revoke).service(auth::me);
     counties::configure(cfg);
     towns::configure(cfg);
+    funding::configure(cfg);
+    trainings::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);
 }

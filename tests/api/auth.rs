@@ -23,8 +23,18 @@ enum Rule {
 fn rule(operation: &str) -> Option<Rule> {
     Some(match operation {
         "healthz" | "readyz" | "get_metrics" | "issue_token" => Rule::Public,
-        "me" | "revoke" | "list_counties" | "get_county" | "list_plan_changes" | "list_towns"
-        | "get_town" => Rule::Read,
+        "me"
+        | "revoke"
+        | "list_counties"
+        | "get_county"
+        | "list_plan_changes"
+        | "list_towns"
+        | "get_town"
+        | "list_funding_requests"
+        | "get_funding_request"
+        | "list_funding_transitions"
+        | "list_trainings"
+        | "get_training" => Rule::Read,
         "create_county"
         | "delete_county"
         | "list_users"
@@ -36,9 +46,18 @@ fn rule(operation: &str) -> Option<Rule> {
         | "get_client"
         | "update_client"
         | "rotate_client_secret" => Rule::Admin,
-        "update_county" | "create_plan_change" | "create_town" | "update_town" | "delete_town" => {
-            Rule::CountyWrite
-        }
+        "update_county"
+        | "create_plan_change"
+        | "create_town"
+        | "update_town"
+        | "delete_town"
+        | "create_funding_request"
+        | "update_funding_request"
+        | "delete_funding_request"
+        | "create_funding_transition"
+        | "create_training"
+        | "update_training"
+        | "delete_training" => Rule::CountyWrite,
         _ => return None,
     })
 }
@@ -48,6 +67,10 @@ struct World {
     other_county: i64,
     own_town: i64,
     other_town: i64,
+    own_funding: i64,
+    other_funding: i64,
+    own_training: i64,
+    other_training: i64,
     some_user: i64,
     some_client: i64,
     officer: String,
@@ -111,6 +134,29 @@ async fn world(app: &TestApp) -> World {
     };
     let own_town = town(own_county, "445302101").await;
     let other_town = town(other_county, "445303101").await;
+    let funding = |county_id: i64| async move {
+        app.post(
+            "/api/v1/funding-requests",
+            &json!({"county_id": county_id, "fiscal_year": 2021, "title": "社工站经费"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_i64()
+            .expect("id")
+    };
+    let own_funding = funding(own_county).await;
+    let other_funding = funding(other_county).await;
+    let training = |county_id: i64| async move {
+        app.post("/api/v1/trainings", &json!({"county_id": county_id, "kind": "pre_job", "title": "岗前培训", "held_on": "2021-03-01"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .expect("id")
+    };
+    let own_training = training(own_county).await;
+    let other_training = training(other_county).await;
     let officer = app
         .user_token("officer.own", "county_officer", Some(own_county))
         .await;
@@ -140,6 +186,10 @@ async fn world(app: &TestApp) -> World {
         other_county,
         own_town,
         other_town,
+        own_funding,
+        other_funding,
+        own_training,
+        other_training,
         some_user,
         some_client,
         officer,
@@ -157,6 +207,18 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         county
     } else if path.starts_with("/api/v1/towns/") {
         town
+    } else if path.starts_with("/api/v1/funding-requests/") {
+        if own {
+            w.own_funding
+        } else {
+            w.other_funding
+        }
+    } else if path.starts_with("/api/v1/trainings/") {
+        if own {
+            w.own_training
+        } else {
+            w.other_training
+        }
     } else if path.starts_with("/api/v1/users/") {
         w.some_user
     } else {
@@ -173,6 +235,15 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
             json!({"county_id": county, "name": "新镇", "code": format!("{code}199"), "kind": "town"}),
         ),
         "update_town" => Some(json!({"name": "新名"})),
+        "create_funding_request" => Some(
+            json!({"county_id": county, "fiscal_year": 2021, "title": "社工站运营经费", "requested_fen": 100_000_000}),
+        ),
+        "update_funding_request" => Some(json!({"title": "改名"})),
+        "create_funding_transition" => Some(json!({"action": "consult", "note": "征求意见"})),
+        "create_training" => Some(
+            json!({"county_id": county, "kind": "professional", "title": "专业培训", "held_on": "2021-05-01"}),
+        ),
+        "update_training" => Some(json!({"title": "改名"})),
         "create_user_route" => Some(
             json!({"username": "new.user", "display_name": "x", "role": "viewer", "password": PASSWORD}),
         ),
