@@ -5,7 +5,9 @@ mod helpers;
 
 mod auth;
 mod counties;
+mod funding;
 mod migrations;
 mod operations;
 mod spec;
 mod towns;
+mod trainings;
