@@ -256,6 +256,8 @@ fn duplicate_field(constraint: Option<&str>, message: &str) -> Option<String> {
         ("counties_one_city_level", "kind (there is one city level)"),
         ("towns_code_key", "code"),
         ("towns_county_id_name_key", "county_id, name"),
+        ("funding_requests_county_id_ref_key", "county_id, ref"),
+        ("trainings_county_id_ref_key", "county_id, ref"),
     ];
     known
         .iter()

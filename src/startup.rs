@@ -38,6 +38,8 @@ use crate::state::AppState;
         (name = "towns", description = "Towns, townships and streets (镇/乡/街道)"),
         (name = "stations", description = "Social-work stations (社工站) and points (社工点), with equipment checks"),
         (name = "staff", description = "Social workers, their postings, and the counts in post; personal data masked"),
+        (name = "funding", description = "Funding requests (落实经费情况) and their stage changes; money in integer fen (分)"),
+        (name = "trainings", description = "Training sessions (社工业务培训): pre-job (岗前) and professional (专业)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem))

@@ -6,10 +6,12 @@
 
 pub mod accounts;
 pub mod counties;
+pub mod funding;
 pub mod schema;
 pub mod sites;
 pub mod staff;
 pub mod towns;
+pub mod trainings;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

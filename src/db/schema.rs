@@ -169,9 +169,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    funding_requests (id) {
+        id -> Integer,
+        county_id -> Integer,
+        fiscal_year -> Integer,
+        title -> Text,
+        purpose -> Nullable<Text>,
+        requested_fen -> Nullable<BigInt>,
+        approved_fen -> Nullable<BigInt>,
+        status -> Text,
+        #[sql_name = "ref"]
+        ref_ -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    funding_transitions (id) {
+        id -> Integer,
+        request_id -> Integer,
+        action -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        effective_on -> Date,
+        note -> Nullable<Text>,
+        requested_fen -> Nullable<BigInt>,
+        approved_fen -> Nullable<BigInt>,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    trainings (id) {
+        id -> Integer,
+        county_id -> Integer,
+        kind -> Text,
+        title -> Text,
+        held_on -> Date,
+        attendees -> Nullable<Integer>,
+        #[sql_name = "ref"]
+        ref_ -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(staff -> counties (county_id));
 diesel::joinable!(postings -> staff (staff_id));
 diesel::joinable!(postings -> sites (station_id));
+diesel::joinable!(funding_requests -> counties (county_id));
+diesel::joinable!(funding_transitions -> funding_requests (request_id));
+diesel::joinable!(trainings -> counties (county_id));
 diesel::joinable!(users -> counties (county_id));
 diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -187,4 +240,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     equipment_checks,
     staff,
     postings,
+    funding_requests,
+    funding_transitions,
+    trainings,
 );

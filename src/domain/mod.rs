@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod county;
+pub mod funding;
 pub mod site;
 pub mod staff;
 mod text_enum;
 pub mod town;
+pub mod training;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;

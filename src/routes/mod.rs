@@ -5,10 +5,12 @@ pub mod auth;
 pub mod clients;
 pub mod common;
 pub mod counties;
+pub mod funding;
 pub mod health;
 pub mod staff;
 pub mod stations;
 pub mod towns;
+pub mod trainings;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -20,6 +22,8 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     towns::configure(cfg);
     stations::configure(cfg);
     staff::configure(cfg);
+    funding::configure(cfg);
+    trainings::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);
 }

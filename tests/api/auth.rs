@@ -36,7 +36,12 @@ fn rule(operation: &str) -> Option<Rule> {
         | "list_staff"
         | "staff_counts"
         | "get_staff"
-        | "list_postings" => Rule::Read,
+        | "list_postings"
+        | "list_funding_requests"
+        | "get_funding_request"
+        | "list_funding_transitions"
+        | "list_trainings"
+        | "get_training" => Rule::Read,
         "create_county"
         | "delete_county"
         | "list_users"
@@ -61,7 +66,14 @@ fn rule(operation: &str) -> Option<Rule> {
         | "update_staff"
         | "delete_staff"
         | "create_posting"
-        | "update_posting" => Rule::CountyWrite,
+        | "update_posting"
+        | "create_funding_request"
+        | "update_funding_request"
+        | "delete_funding_request"
+        | "create_funding_transition"
+        | "create_training"
+        | "update_training"
+        | "delete_training" => Rule::CountyWrite,
         _ => return None,
     })
 }
@@ -75,6 +87,10 @@ struct World {
     other_site: i64,
     own_staff: (i64, i64),
     other_staff: (i64, i64),
+    own_funding: i64,
+    other_funding: i64,
+    own_training: i64,
+    other_training: i64,
     some_user: i64,
     some_client: i64,
     officer: String,
@@ -146,6 +162,27 @@ async fn world(app: &TestApp) -> World {
             .as_i64()
             .expect("id")
     };
+    let funding = |county_id: i64| async move {
+        app.post(
+            "/api/v1/funding-requests",
+            &json!({"county_id": county_id, "fiscal_year": 2021, "title": "社工站经费"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_i64()
+            .expect("id")
+    };
+    let own_funding = funding(own_county).await;
+    let other_funding = funding(other_county).await;
+    let training = |county_id: i64| async move {
+        app.post("/api/v1/trainings", &json!({"county_id": county_id, "kind": "pre_job", "title": "岗前培训", "held_on": "2021-03-01"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .expect("id")
+    };
     let own_site = site(own_town).await;
     let other_site = site(other_town).await;
     let person = |county_id: i64, site_id: i64| async move {
@@ -170,6 +207,8 @@ async fn world(app: &TestApp) -> World {
     };
     let own_staff = person(own_county, own_site).await;
     let other_staff = person(other_county, other_site).await;
+    let own_training = training(own_county).await;
+    let other_training = training(other_county).await;
     let officer = app
         .user_token("officer.own", "county_officer", Some(own_county))
         .await;
@@ -203,6 +242,10 @@ async fn world(app: &TestApp) -> World {
         other_site,
         own_staff,
         other_staff,
+        own_funding,
+        other_funding,
+        own_training,
+        other_training,
         some_user,
         some_client,
         officer,
@@ -231,6 +274,18 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
             w.own_staff.0
         } else {
             w.other_staff.0
+        }
+    } else if path.starts_with("/api/v1/funding-requests/") {
+        if own {
+            w.own_funding
+        } else {
+            w.other_funding
+        }
+    } else if path.starts_with("/api/v1/trainings/") {
+        if own {
+            w.own_training
+        } else {
+            w.other_training
         }
     } else if path.starts_with("/api/v1/users/") {
         w.some_user
@@ -263,6 +318,15 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         "create_equipment_check" => {
             Some(json!({"checked_on": "2021-03-01", "items": ["computer"]}))
         }
+        "create_funding_request" => Some(
+            json!({"county_id": county, "fiscal_year": 2021, "title": "社工站运营经费", "requested_fen": 100_000_000}),
+        ),
+        "update_funding_request" => Some(json!({"title": "改名"})),
+        "create_funding_transition" => Some(json!({"action": "consult", "note": "征求意见"})),
+        "create_training" => Some(
+            json!({"county_id": county, "kind": "professional", "title": "专业培训", "held_on": "2021-05-01"}),
+        ),
+        "update_training" => Some(json!({"title": "改名"})),
         "create_user_route" => Some(
             json!({"username": "new.user", "display_name": "x", "role": "viewer", "password": PASSWORD}),
         ),

@@ -5,9 +5,11 @@ mod helpers;
 
 mod auth;
 mod counties;
+mod funding;
 mod migrations;
 mod operations;
 mod spec;
 mod staff;
 mod stations;
 mod towns;
+mod trainings;

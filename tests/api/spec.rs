@@ -25,3 +25,25 @@ on_both_backends! {
         assert_eq!(served, committed);
     }
 }
+
+#[test]
+fn enumerations_in_the_spec_are_the_lower_case_words_the_api_takes() {
+    let spec = serde_json::to_value(shuangbai::startup::openapi()).expect("spec");
+    let schemas = spec["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "CountyKind",
+        "FundingStage",
+        "FundingAction",
+        "TrainingKind",
+    ] {
+        let words = schemas[name]["enum"].as_array().expect("enum");
+        for w in words {
+            let w = w.as_str().expect("word");
+            assert_eq!(w, w.to_lowercase(), "{name}: {w}");
+        }
+    }
+    assert_eq!(
+        schemas["FundingStage"]["enum"][0], "estimating",
+        "the words the API takes"
+    );
+}

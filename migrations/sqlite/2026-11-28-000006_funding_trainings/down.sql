@@ -1,0 +1,3 @@
+DROP TABLE trainings;
+DROP TABLE funding_transitions;
+DROP TABLE funding_requests;

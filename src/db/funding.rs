@@ -1,0 +1,383 @@
+//! Queries on `funding_requests` and their kept history, `funding_transitions`.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{exists, not};
+use diesel::prelude::*;
+
+use super::schema::{funding_requests, funding_transitions};
+use super::{DbConnection, MultiBackend};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = funding_requests)]
+pub struct FundingRequestRow {
+    pub id: i32,
+    pub county_id: i32,
+    pub fiscal_year: i32,
+    pub title: String,
+    pub purpose: Option<String>,
+    pub requested_fen: Option<i64>,
+    pub approved_fen: Option<i64>,
+    pub status: String,
+    #[diesel(column_name = ref_)]
+    pub reference: String,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = funding_requests)]
+pub struct NewFundingRequest {
+    pub county_id: i32,
+    pub fiscal_year: i32,
+    pub title: String,
+    pub purpose: Option<String>,
+    pub requested_fen: Option<i64>,
+    pub approved_fen: Option<i64>,
+    pub status: String,
+    #[diesel(column_name = ref_)]
+    pub reference: String,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Changed columns; `None` leaves a column alone, `Some(None)` clears a nullable one.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = funding_requests)]
+pub struct FundingRequestChanges {
+    pub fiscal_year: Option<i32>,
+    pub title: Option<String>,
+    pub purpose: Option<Option<String>>,
+    pub requested_fen: Option<Option<i64>>,
+    pub approved_fen: Option<Option<i64>>,
+    pub status: Option<String>,
+    pub version: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = funding_transitions)]
+pub struct TransitionRow {
+    pub id: i32,
+    pub request_id: i32,
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    pub requested_fen: Option<i64>,
+    pub approved_fen: Option<i64>,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = funding_transitions)]
+pub struct NewTransition {
+    pub request_id: i32,
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    pub requested_fen: Option<i64>,
+    pub approved_fen: Option<i64>,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct FundingFilter {
+    pub county_id: Option<i32>,
+    pub fiscal_year: Option<i32>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FundingSort {
+    Id,
+    FiscalYear,
+    CountyId,
+    CreatedAt,
+}
+
+fn filtered(filter: &FundingFilter) -> funding_requests::BoxedQuery<'static, MultiBackend> {
+    let mut query = funding_requests::table.into_boxed();
+    if let Some(county_id) = filter.county_id {
+        query = query.filter(funding_requests::county_id.eq(county_id));
+    }
+    if let Some(year) = filter.fiscal_year {
+        query = query.filter(funding_requests::fiscal_year.eq(year));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(funding_requests::status.eq(status.clone()));
+    }
+    query
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &FundingFilter,
+    sort: &[(FundingSort, bool)],
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<FundingRequestRow>, i64)> {
+    use funding_requests as r;
+    let total = filtered(filter).count().get_result(conn)?;
+    let mut query = filtered(filter);
+    for &(field, descending) in sort {
+        query = match (field, descending) {
+            (FundingSort::Id, false) => query.then_order_by(r::id.asc()),
+            (FundingSort::Id, true) => query.then_order_by(r::id.desc()),
+            (FundingSort::FiscalYear, false) => query.then_order_by(r::fiscal_year.asc()),
+            (FundingSort::FiscalYear, true) => query.then_order_by(r::fiscal_year.desc()),
+            (FundingSort::CountyId, false) => query.then_order_by(r::county_id.asc()),
+            (FundingSort::CountyId, true) => query.then_order_by(r::county_id.desc()),
+            (FundingSort::CreatedAt, false) => query.then_order_by(r::created_at.asc()),
+            (FundingSort::CreatedAt, true) => query.then_order_by(r::created_at.desc()),
+        };
+    }
+    let rows = query
+        .then_order_by(r::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<FundingRequestRow>> {
+    funding_requests::table.find(id).first(conn).optional()
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewFundingRequest) -> QueryResult<FundingRequestRow> {
+    diesel::insert_into(funding_requests::table)
+        .values(new)
+        .get_result(conn)
+}
+
+/// Updates when the stored version is still `expected_version`; `None` otherwise.
+pub fn update(
+    conn: &mut DbConnection,
+    id: i32,
+    expected_version: i32,
+    changes: &FundingRequestChanges,
+) -> QueryResult<Option<FundingRequestRow>> {
+    diesel::update(
+        funding_requests::table
+            .filter(funding_requests::id.eq(id))
+            .filter(funding_requests::version.eq(expected_version)),
+    )
+    .set(changes)
+    .get_result(conn)
+    .optional()
+}
+
+/// Deletes the request and, by cascade, its history, when the version matches.
+pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryResult<bool> {
+    let n = diesel::delete(
+        funding_requests::table
+            .filter(funding_requests::id.eq(id))
+            .filter(funding_requests::version.eq(expected_version)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn insert_transition(
+    conn: &mut DbConnection,
+    new: &NewTransition,
+) -> QueryResult<TransitionRow> {
+    diesel::insert_into(funding_transitions::table)
+        .values(new)
+        .get_result(conn)
+}
+
+/// A request's history, oldest first (by effective date, then as written).
+pub fn history(conn: &mut DbConnection, request_id: i32) -> QueryResult<Vec<TransitionRow>> {
+    funding_transitions::table
+        .filter(funding_transitions::request_id.eq(request_id))
+        .order((
+            funding_transitions::effective_on.asc(),
+            funding_transitions::id.asc(),
+        ))
+        .load(conn)
+}
+
+/// The request's latest transition (by effective date, then as written).
+pub fn last_transition(
+    conn: &mut DbConnection,
+    request_id: i32,
+) -> QueryResult<Option<TransitionRow>> {
+    funding_transitions::table
+        .filter(funding_transitions::request_id.eq(request_id))
+        .order((
+            funding_transitions::effective_on.desc(),
+            funding_transitions::id.desc(),
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// A county's funding request of a fiscal year as it stood on a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FundingAsOf {
+    pub county_id: i32,
+    pub request_id: i32,
+    pub reference: String,
+    /// The stage as of the date (the latest transition on or before it).
+    pub stage: String,
+    /// When that stage took effect.
+    pub effective_on: NaiveDate,
+    /// Amounts as recorded by that transition.
+    pub requested_fen: Option<i64>,
+    pub approved_fen: Option<i64>,
+    /// The latest note among the request's transitions on or before the date.
+    pub note: Option<String>,
+}
+
+diesel::alias!(
+    funding_transitions as later_t: LaterT,
+    funding_transitions as rival_t: RivalT,
+    funding_transitions as rival_later_t: RivalLaterT,
+    funding_requests as rival_r: RivalR,
+    funding_transitions as later_note_t: LaterNoteT,
+);
+
+const WITHDRAWN: &str = "withdrawn";
+
+/// county_id, request id, ref, stage, effective_on, requested_fen, approved_fen.
+type CurrentRow = (
+    i32,
+    i32,
+    String,
+    String,
+    NaiveDate,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Per county, its request of `fiscal_year` as of `as_of`: among requests already made by then
+/// and not withdrawn as of then, the one whose stage changed last (ties: the highest request id),
+/// with that stage, its amounts and the latest note. Two queries whatever the number of counties:
+/// the choice is made in SQL with correlated `NOT EXISTS` subqueries.
+pub fn funding_as_of(
+    conn: &mut DbConnection,
+    fiscal_year: i32,
+    as_of: NaiveDate,
+) -> QueryResult<Vec<FundingAsOf>> {
+    use funding_requests as r;
+    use funding_transitions as t;
+
+    // A later transition of the same request on or before the date supersedes `t`.
+    let superseded = later_t
+        .filter(later_t.field(t::request_id).eq(t::request_id))
+        .filter(later_t.field(t::effective_on).le(as_of))
+        .filter(
+            later_t
+                .field(t::effective_on)
+                .gt(t::effective_on)
+                .or(later_t
+                    .field(t::effective_on)
+                    .eq(t::effective_on)
+                    .and(later_t.field(t::id).gt(t::id))),
+        );
+    // A rival's current transition (not superseded by one of its own).
+    let rival_superseded = rival_later_t
+        .filter(
+            rival_later_t
+                .field(t::request_id)
+                .eq(rival_t.field(t::request_id)),
+        )
+        .filter(rival_later_t.field(t::effective_on).le(as_of))
+        .filter(
+            rival_later_t
+                .field(t::effective_on)
+                .gt(rival_t.field(t::effective_on))
+                .or(rival_later_t
+                    .field(t::effective_on)
+                    .eq(rival_t.field(t::effective_on))
+                    .and(rival_later_t.field(t::id).gt(rival_t.field(t::id)))),
+        );
+    // Another request of the same county and year, not withdrawn as of the date, whose stage
+    // changed later (or on the same day with a higher id).
+    let same_county = rival_r
+        .filter(rival_r.field(r::id).eq(rival_t.field(t::request_id)))
+        .filter(rival_r.field(r::county_id).eq(r::county_id))
+        .filter(rival_r.field(r::fiscal_year).eq(fiscal_year));
+    let beaten = rival_t
+        .filter(rival_t.field(t::effective_on).le(as_of))
+        .filter(rival_t.field(t::to_status).ne(WITHDRAWN))
+        .filter(exists(same_county))
+        .filter(not(exists(rival_superseded)))
+        .filter(
+            rival_t
+                .field(t::effective_on)
+                .gt(t::effective_on)
+                .or(rival_t
+                    .field(t::effective_on)
+                    .eq(t::effective_on)
+                    .and(rival_t.field(t::request_id).gt(t::request_id))),
+        );
+    let current: Vec<CurrentRow> = t::table
+        .inner_join(r::table)
+        .filter(r::fiscal_year.eq(fiscal_year))
+        .filter(t::effective_on.le(as_of))
+        .filter(t::to_status.ne(WITHDRAWN))
+        .filter(not(exists(superseded)))
+        .filter(not(exists(beaten)))
+        .select((
+            r::county_id,
+            r::id,
+            r::ref_,
+            t::to_status,
+            t::effective_on,
+            t::requested_fen,
+            t::approved_fen,
+        ))
+        .order(r::county_id.asc())
+        .load(conn)?;
+
+    let ids: Vec<i32> = current.iter().map(|c| c.1).collect();
+    let later_note = later_note_t
+        .filter(later_note_t.field(t::request_id).eq(t::request_id))
+        .filter(later_note_t.field(t::effective_on).le(as_of))
+        .filter(later_note_t.field(t::note).is_not_null())
+        .filter(
+            later_note_t
+                .field(t::effective_on)
+                .gt(t::effective_on)
+                .or(later_note_t
+                    .field(t::effective_on)
+                    .eq(t::effective_on)
+                    .and(later_note_t.field(t::id).gt(t::id))),
+        );
+    let notes: Vec<(i32, Option<String>)> = t::table
+        .filter(t::request_id.eq_any(ids))
+        .filter(t::effective_on.le(as_of))
+        .filter(t::note.is_not_null())
+        .filter(not(exists(later_note)))
+        .select((t::request_id, t::note))
+        .load(conn)?;
+
+    Ok(current
+        .into_iter()
+        .map(
+            |(county_id, request_id, reference, stage, effective_on, requested, approved)| {
+                FundingAsOf {
+                    county_id,
+                    request_id,
+                    reference,
+                    stage,
+                    effective_on,
+                    requested_fen: requested,
+                    approved_fen: approved,
+                    note: notes
+                        .iter()
+                        .find(|(id, _)| *id == request_id)
+                        .and_then(|(_, n)| n.clone()),
+                }
+            },
+        )
+        .collect())
+}

@@ -1,0 +1,163 @@
+//! Queries on `trainings`.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use super::schema::trainings;
+use super::{DbConnection, MultiBackend};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = trainings)]
+pub struct TrainingRow {
+    pub id: i32,
+    pub county_id: i32,
+    pub kind: String,
+    pub title: String,
+    pub held_on: NaiveDate,
+    pub attendees: Option<i32>,
+    #[diesel(column_name = ref_)]
+    pub reference: String,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = trainings)]
+pub struct NewTraining {
+    pub county_id: i32,
+    pub kind: String,
+    pub title: String,
+    pub held_on: NaiveDate,
+    pub attendees: Option<i32>,
+    #[diesel(column_name = ref_)]
+    pub reference: String,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Changed columns; `None` leaves a column alone, `Some(None)` clears a nullable one.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = trainings)]
+pub struct TrainingChanges {
+    pub kind: Option<String>,
+    pub title: Option<String>,
+    pub held_on: Option<NaiveDate>,
+    pub attendees: Option<Option<i32>>,
+    #[diesel(column_name = ref_)]
+    pub reference: Option<String>,
+    pub version: Option<i32>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TrainingFilter {
+    pub county_id: Option<i32>,
+    pub kind: Option<String>,
+    pub held_from: Option<NaiveDate>,
+    pub held_to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainingSort {
+    Id,
+    HeldOn,
+    CountyId,
+}
+
+fn filtered(filter: &TrainingFilter) -> trainings::BoxedQuery<'static, MultiBackend> {
+    let mut query = trainings::table.into_boxed();
+    if let Some(county_id) = filter.county_id {
+        query = query.filter(trainings::county_id.eq(county_id));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(trainings::kind.eq(kind.clone()));
+    }
+    if let Some(from) = filter.held_from {
+        query = query.filter(trainings::held_on.ge(from));
+    }
+    if let Some(to) = filter.held_to {
+        query = query.filter(trainings::held_on.le(to));
+    }
+    query
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &TrainingFilter,
+    sort: &[(TrainingSort, bool)],
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<TrainingRow>, i64)> {
+    let total = filtered(filter).count().get_result(conn)?;
+    let mut query = filtered(filter);
+    for &(field, descending) in sort {
+        query = match (field, descending) {
+            (TrainingSort::Id, false) => query.then_order_by(trainings::id.asc()),
+            (TrainingSort::Id, true) => query.then_order_by(trainings::id.desc()),
+            (TrainingSort::HeldOn, false) => query.then_order_by(trainings::held_on.asc()),
+            (TrainingSort::HeldOn, true) => query.then_order_by(trainings::held_on.desc()),
+            (TrainingSort::CountyId, false) => query.then_order_by(trainings::county_id.asc()),
+            (TrainingSort::CountyId, true) => query.then_order_by(trainings::county_id.desc()),
+        };
+    }
+    let rows = query
+        .then_order_by(trainings::id.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<TrainingRow>> {
+    trainings::table.find(id).first(conn).optional()
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewTraining) -> QueryResult<TrainingRow> {
+    diesel::insert_into(trainings::table)
+        .values(new)
+        .get_result(conn)
+}
+
+/// Updates when the stored version is still `expected_version`; `None` otherwise.
+pub fn update(
+    conn: &mut DbConnection,
+    id: i32,
+    expected_version: i32,
+    changes: &TrainingChanges,
+) -> QueryResult<Option<TrainingRow>> {
+    diesel::update(
+        trainings::table
+            .filter(trainings::id.eq(id))
+            .filter(trainings::version.eq(expected_version)),
+    )
+    .set(changes)
+    .get_result(conn)
+    .optional()
+}
+
+pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryResult<bool> {
+    let n = diesel::delete(
+        trainings::table
+            .filter(trainings::id.eq(id))
+            .filter(trainings::version.eq(expected_version)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Sessions held on or before `as_of`, all years, per county (counties without any are absent):
+/// one `GROUP BY` query.
+pub fn trainings_held_by(
+    conn: &mut DbConnection,
+    as_of: NaiveDate,
+) -> QueryResult<Vec<(i32, i64)>> {
+    trainings::table
+        .filter(trainings::held_on.le(as_of))
+        .group_by(trainings::county_id)
+        .select((trainings::county_id, count_star()))
+        .order(trainings::county_id.asc())
+        .load(conn)
+}

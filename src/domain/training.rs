@@ -1,0 +1,38 @@
+//! Social-work training sessions (社工业务培训).
+
+use crate::text_enum;
+
+text_enum! {
+    /// Kind of training session: `pre_job` 岗前培训 or `professional` 专业培训.
+    TrainingKind {
+        PreJob = "pre_job": "岗前培训",
+        Professional = "professional": "专业培训",
+    }
+}
+
+/// A county's own reference key for a record (what its scripts upsert by): trimmed, 1 to 64
+/// characters, no control characters.
+pub fn parse_ref(raw: &str) -> Result<String, String> {
+    super::parse_name(raw, 64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_carry_their_labels() {
+        assert_eq!(TrainingKind::PreJob.label(), "岗前培训");
+        assert_eq!(
+            TrainingKind::parse("professional"),
+            Ok(TrainingKind::Professional)
+        );
+    }
+
+    #[test]
+    fn refs_are_trimmed_and_bounded() {
+        assert_eq!(parse_ref(" T-1 "), Ok("T-1".to_string()));
+        assert!(parse_ref("").is_err());
+        assert!(parse_ref(&"x".repeat(65)).is_err());
+    }
+}

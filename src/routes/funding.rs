@@ -1,0 +1,696 @@
+//! `/api/v1/funding-requests`: a county's requests for funding (落实经费情况), moved through their
+//! stages only by dated transitions, every one kept. Money is integer fen (分) everywhere.
+
+use actix_web::http::header;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::counties as county_q;
+use crate::db::funding::{
+    self as q, FundingFilter, FundingRequestChanges, FundingRequestRow, FundingSort,
+    NewFundingRequest, NewTransition, TransitionRow,
+};
+use crate::db::{self, DbConnection};
+use crate::domain::county::parse_note;
+use crate::domain::funding::{apply, check_fen, FundingAction, FundingStage};
+use crate::domain::training::parse_ref;
+use crate::domain::{not_after_today, parse_name, random_token, Violations};
+use crate::error::{ApiError, Problem};
+use crate::policy::Caller;
+use crate::routes::common::{
+    created_versioned, double_option, expected_version, now, ok_versioned, parse_sort, utc, Json,
+    Page, Paging,
+};
+use crate::routes::counties::county_scope;
+use crate::state::AppState;
+use crate::write::{write, WriteCtx};
+
+const TITLE_MAX: usize = 100;
+const PURPOSE_MAX: usize = 500;
+const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// A new funding request. It starts `estimating`; that first stage is recorded as its first
+/// transition (action `create`), dated `effective_on`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundingRequestIn {
+    /// The county asking (the city level included; only administrators write it).
+    pub county_id: i32,
+    #[schema(example = 2021, minimum = 2000, maximum = 2100)]
+    pub fiscal_year: i32,
+    #[schema(example = "2021年社工站建设运营经费")]
+    pub title: String,
+    /// What the money is for (up to 500 characters).
+    pub purpose: Option<String>,
+    /// The amount asked for, in integer fen (分), 0 to 100000000000 (10亿元); may be unknown
+    /// while estimating.
+    #[schema(example = 179400000, minimum = 0, maximum = 100000000000_i64)]
+    pub requested_fen: Option<i64>,
+    /// The county's own key for the request (1–64 characters, unique within the county);
+    /// generated when absent.
+    #[serde(rename = "ref")]
+    #[schema(example = "FR-2021-01")]
+    pub reference: Option<String>,
+    /// When estimating began (the request's `created_on`); default today in the bureau's time
+    /// zone, never after today.
+    pub effective_on: Option<NaiveDate>,
+    /// The first note, as the county wrote it, e.g. 正在测算费用，拟报区政府。
+    pub note: Option<String>,
+}
+
+/// Changes to a request, allowed only while it is `estimating` or `consulting`; absent fields
+/// stay as they are, `null` clears. The stage changes only through transitions.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundingRequestPatch {
+    #[schema(minimum = 2000, maximum = 2100)]
+    pub fiscal_year: Option<i32>,
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub purpose: Option<Option<String>>,
+    /// Integer fen (分), 0 to 100000000000 (10亿元).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100000000000_i64)]
+    pub requested_fen: Option<Option<i64>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundingRequestOut {
+    pub id: i32,
+    pub county_id: i32,
+    pub fiscal_year: i32,
+    pub title: String,
+    pub purpose: Option<String>,
+    /// Integer fen (分).
+    pub requested_fen: Option<i64>,
+    /// Integer fen (分), set by approval.
+    pub approved_fen: Option<i64>,
+    pub status: FundingStage,
+    /// The Chinese label of `status` (正在测算, 已报审批, …).
+    pub status_label: String,
+    /// The transitions the current stage allows.
+    pub allowed_actions: Vec<FundingAction>,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stage change. `consult` (estimating → consulting), `submit` (estimating or consulting →
+/// submitted, optionally with `requested_fen`), `approve` with `approved_fen`, `reject`, `return`
+/// (submitted → …; administrators only), `revise` (returned → estimating), `withdraw` (any open
+/// stage). `create` is recorded when the request is made and cannot be posted.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundingTransitionIn {
+    pub action: FundingAction,
+    /// When the change took effect: not after today, not before the previous change; default
+    /// today in the bureau's time zone.
+    pub effective_on: Option<NaiveDate>,
+    /// As the county or bureau wrote it, e.g. 测算经费约179.4万元，已报县政府审批。
+    pub note: Option<String>,
+    /// Required with `approve`, refused otherwise: the amount approved, integer fen (分).
+    #[schema(minimum = 0, maximum = 100000000000_i64)]
+    pub approved_fen: Option<i64>,
+    /// Only with `submit`: the amount submitted, integer fen (分), replacing the estimate.
+    #[schema(minimum = 0, maximum = 100000000000_i64)]
+    pub requested_fen: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FundingTransitionOut {
+    pub id: i32,
+    pub request_id: i32,
+    pub action: FundingAction,
+    /// The Chinese label of `action`.
+    pub action_label: String,
+    /// `null` for `create`.
+    pub from_status: Option<FundingStage>,
+    pub to_status: FundingStage,
+    /// The Chinese label of `to_status`.
+    pub to_status_label: String,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    /// The request's amounts after this change, integer fen (分).
+    pub requested_fen: Option<i64>,
+    pub approved_fen: Option<i64>,
+    /// Who recorded it (`user:…` or `client:…`).
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FundingListQuery {
+    pub county_id: Option<i32>,
+    pub fiscal_year: Option<i32>,
+    pub status: Option<FundingStage>,
+    /// Comma-separated fields, `-` for descending: `id`, `fiscal_year`, `county_id`, `created_at`.
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FundingPath {
+    /// The funding request's id.
+    pub id: i32,
+}
+
+fn stage_of(raw: &str) -> Result<FundingStage, ApiError> {
+    FundingStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
+}
+
+fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError> {
+    let status = stage_of(&row.status)?;
+    Ok(FundingRequestOut {
+        id: row.id,
+        county_id: row.county_id,
+        fiscal_year: row.fiscal_year,
+        title: row.title,
+        purpose: row.purpose,
+        requested_fen: row.requested_fen,
+        approved_fen: row.approved_fen,
+        status,
+        status_label: status.label().to_string(),
+        allowed_actions: status.allowed_actions().to_vec(),
+        reference: row.reference,
+        version: row.version,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    })
+}
+
+fn transition_out(row: TransitionRow) -> Result<FundingTransitionOut, ApiError> {
+    let action = FundingAction::parse(&row.action)
+        .map_err(|e| ApiError::internal(format!("stored action: {e}")))?;
+    let to_status = stage_of(&row.to_status)?;
+    Ok(FundingTransitionOut {
+        id: row.id,
+        request_id: row.request_id,
+        action,
+        action_label: action.label().to_string(),
+        from_status: row.from_status.as_deref().map(stage_of).transpose()?,
+        to_status,
+        to_status_label: to_status.label().to_string(),
+        effective_on: row.effective_on,
+        note: row.note,
+        requested_fen: row.requested_fen,
+        approved_fen: row.approved_fen,
+        actor: row.actor,
+        created_at: utc(row.created_at),
+    })
+}
+
+/// The county a request belongs to: it exists and the caller may write it.
+fn request_county(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    county_id: i32,
+) -> Result<(), ApiError> {
+    let county = county_q::find(conn, county_id)?.ok_or_else(|| {
+        ApiError::invalid("county_id", format!("county {county_id} does not exist"))
+    })?;
+    caller.require_county_write(county_scope(&county))
+}
+
+fn check_year(v: &mut Violations, year: i32) {
+    if !YEARS.contains(&year) {
+        v.add("fiscal_year", "must be between 2000 and 2100");
+    }
+}
+
+fn check_amount(v: &mut Violations, field: &str, fen: Option<i64>) {
+    if let Some(fen) = fen {
+        v.check(field, check_fen(fen));
+    }
+}
+
+fn parse_purpose(raw: Option<&str>) -> Result<Option<String>, String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(p) if p.chars().count() > PURPOSE_MAX => {
+            Err(format!("must be at most {PURPOSE_MAX} characters"))
+        }
+        Some(p) => Ok(Some(p.to_string())),
+    }
+}
+
+#[utoipa::path(
+    tag = "funding",
+    params(FundingListQuery, Paging),
+    security(("bearer" = [])),
+    responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of funding requests", body = Page<FundingRequestOut>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/funding-requests")]
+pub async fn list_funding_requests(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    query: web::Query<FundingListQuery>,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = paging.resolve()?;
+    let sort = parse_sort(
+        query.sort.as_deref(),
+        &[
+            ("id", FundingSort::Id),
+            ("fiscal_year", FundingSort::FiscalYear),
+            ("county_id", FundingSort::CountyId),
+            ("created_at", FundingSort::CreatedAt),
+        ],
+    )?;
+    let filter = FundingFilter {
+        county_id: query.county_id,
+        fiscal_year: query.fiscal_year,
+        status: query.status.map(|s| s.as_str().to_string()),
+    };
+    let page = db::run(&state.pool, move |conn| {
+        let (rows, total) = q::list(conn, &filter, &sort, limit, offset)?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(request_out)
+                .collect::<Result<_, _>>()?,
+            total,
+            limit,
+            offset,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(
+    tag = "funding",
+    request_body = FundingRequestIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Created, `estimating`, with its first transition", body = FundingRequestOut, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The ref is taken within the county", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken (unknown county, an amount below 0 or above 100000000000 fen, a date in the future)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/funding-requests")]
+pub async fn create_funding_request(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    body: Json<FundingRequestIn>,
+) -> Result<HttpResponse, ApiError> {
+    let input = body.0;
+    let today = state.today();
+    let mut v = Violations::new();
+    check_year(&mut v, input.fiscal_year);
+    let title = v.check("title", parse_name(&input.title, TITLE_MAX));
+    let purpose = v.check("purpose", parse_purpose(input.purpose.as_deref()));
+    check_amount(&mut v, "requested_fen", input.requested_fen);
+    let reference = match &input.reference {
+        Some(raw) => v.check("ref", parse_ref(raw)),
+        None => Some(format!("fr-{}", random_token(12))),
+    };
+    let effective_on = input.effective_on.unwrap_or(today);
+    not_after_today(&mut v, "effective_on", Some(effective_on), today);
+    let note = v.check("note", parse_note(input.note.as_deref()));
+    v.into_result()?;
+    let (Some(title), Some(purpose), Some(reference), Some(note)) =
+        (title, purpose, reference, note)
+    else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let out = write(&state.pool, ctx, move |tx| {
+        request_county(tx.conn, &tx.ctx.caller, input.county_id)?;
+        let at = now();
+        let row = q::insert(
+            tx.conn,
+            &NewFundingRequest {
+                county_id: input.county_id,
+                fiscal_year: input.fiscal_year,
+                title,
+                purpose,
+                requested_fen: input.requested_fen,
+                approved_fen: None,
+                status: FundingStage::Estimating.as_str().to_string(),
+                reference,
+                version: 1,
+                created_at: at,
+                updated_at: at,
+            },
+        )?;
+        q::insert_transition(
+            tx.conn,
+            &NewTransition {
+                request_id: row.id,
+                action: FundingAction::Create.as_str().to_string(),
+                from_status: None,
+                to_status: FundingStage::Estimating.as_str().to_string(),
+                effective_on,
+                note,
+                requested_fen: row.requested_fen,
+                approved_fen: None,
+                actor: tx.ctx.caller.actor(),
+                created_at: at,
+            },
+        )?;
+        request_out(row)
+    })
+    .await?;
+    let location = format!("/api/v1/funding-requests/{}", out.id);
+    Ok(created_versioned(&out, location, out.version))
+}
+
+#[utoipa::path(
+    tag = "funding",
+    params(FundingPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The funding request", body = FundingRequestOut, headers(("ETag" = String))),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/funding-requests/{id}")]
+pub async fn get_funding_request(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<FundingPath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let out = db::run(&state.pool, move |conn| {
+        request_out(q::find(conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?)
+    })
+    .await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+#[utoipa::path(
+    tag = "funding",
+    params(FundingPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    request_body = FundingRequestPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Updated", body = FundingRequestOut, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request is past consulting: it no longer changes", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken (an amount out of range; `status` is not a field: stages change through transitions)", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/funding-requests/{id}")]
+pub async fn update_funding_request(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<FundingPath>,
+    body: Json<FundingRequestPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let expected = expected_version(&req)?;
+    let patch = body.0;
+    let mut v = Violations::new();
+    if let Some(year) = patch.fiscal_year {
+        check_year(&mut v, year);
+    }
+    let title = match &patch.title {
+        Some(raw) => v.check("title", parse_name(raw, TITLE_MAX)),
+        None => None,
+    };
+    let purpose = match &patch.purpose {
+        Some(raw) => v.check("purpose", parse_purpose(raw.as_deref())),
+        None => None,
+    };
+    check_amount(&mut v, "requested_fen", patch.requested_fen.flatten());
+    v.into_result()?;
+    let out = write(&state.pool, ctx, move |tx| {
+        let current = q::find(tx.conn, id)?
+            .ok_or_else(|| ApiError::not_found("funding request", id))?;
+        request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
+        if current.version != expected {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let stage = stage_of(&current.status)?;
+        if !stage.is_editable() {
+            return Err(ApiError::Conflict(format!(
+                "the request is {stage} ({}): its year, title, purpose and amount change only while estimating or consulting",
+                stage.label()
+            )));
+        }
+        let changes = FundingRequestChanges {
+            fiscal_year: patch.fiscal_year,
+            title,
+            purpose,
+            requested_fen: patch.requested_fen,
+            version: Some(current.version + 1),
+            updated_at: Some(now()),
+            ..Default::default()
+        };
+        let row =
+            q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
+        request_out(row)
+    })
+    .await?;
+    Ok(ok_versioned(&out, out.version))
+}
+
+#[utoipa::path(
+    tag = "funding",
+    params(FundingPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    security(("bearer" = [])),
+    responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "Deleted, with its history"),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request is past consulting: withdraw it instead", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/funding-requests/{id}")]
+pub async fn delete_funding_request(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<FundingPath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let expected = expected_version(&req)?;
+    write(&state.pool, ctx, move |tx| {
+        let current =
+            q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
+        request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
+        if current.version != expected {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let stage = stage_of(&current.status)?;
+        if !stage.is_editable() {
+            return Err(ApiError::Conflict(format!(
+                "the request is {stage} ({}): it is kept; withdraw it instead",
+                stage.label()
+            )));
+        }
+        if !q::delete(tx.conn, id, expected)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    tag = "funding",
+    params(FundingPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Every stage change, oldest first (by effective date, then as recorded)", body = Vec<FundingTransitionOut>),
+        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/funding-requests/{id}/transitions")]
+pub async fn list_funding_transitions(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<FundingPath>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let items = db::run(&state.pool, move |conn| {
+        q::find(conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
+        q::history(conn, id)?
+            .into_iter()
+            .map(transition_out)
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(items))
+}
+
+#[utoipa::path(
+    tag = "funding",
+    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412")),
+    request_body = FundingTransitionIn,
+    security(("bearer" = [])),
+    responses(
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Outside the caller's rights (approve, reject and return are for administrators)", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Recorded; the request moved to the new stage and its version went up", body = FundingTransitionOut, headers(("Location" = String), ("ETag" = String, description = "The request's new ETag"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The current stage does not allow the action: the detail names the stage and the allowed actions", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match sent and stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule is broken (a date in the future or before the previous change, an amount out of range, an amount the action does not take)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/funding-requests/{id}/transitions")]
+pub async fn create_funding_transition(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<FundingPath>,
+    body: Json<FundingTransitionIn>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let expected = match req.headers().contains_key(header::IF_MATCH) {
+        true => Some(expected_version(&req)?),
+        false => None,
+    };
+    let input = body.0;
+    let action = input.action;
+    let today = state.today();
+    let mut v = Violations::new();
+    if action == FundingAction::Create {
+        v.add(
+            "action",
+            "create is recorded when the request is made; use consult, submit, approve, reject, return, revise or withdraw",
+        );
+    }
+    let effective_on = input.effective_on.unwrap_or(today);
+    not_after_today(&mut v, "effective_on", Some(effective_on), today);
+    let note = v.check("note", parse_note(input.note.as_deref()));
+    check_amount(&mut v, "approved_fen", input.approved_fen);
+    check_amount(&mut v, "requested_fen", input.requested_fen);
+    match (action, input.approved_fen) {
+        (FundingAction::Approve, None) => {
+            v.add("approved_fen", "approve needs the amount approved")
+        }
+        (FundingAction::Approve, Some(_)) | (_, None) => {}
+        (_, Some(_)) => v.add("approved_fen", "only approve records an approved amount"),
+    }
+    if action != FundingAction::Submit && input.requested_fen.is_some() {
+        v.add(
+            "requested_fen",
+            "only submit changes the amount requested (or PATCH while estimating or consulting)",
+        );
+    }
+    v.into_result()?;
+    let Some(note) = note else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let (out, version) = write(&state.pool, ctx, move |tx| {
+        let current =
+            q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
+        request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
+        if action.is_admin_only() && !tx.ctx.caller.is_admin() {
+            return Err(ApiError::Forbidden(format!(
+                "only the city bureau's administrators {action} funding requests"
+            )));
+        }
+        if expected.is_some_and(|e| e != current.version) {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let from = stage_of(&current.status)?;
+        let to = apply(from, action).map_err(ApiError::Conflict)?;
+        if let Some(last) = q::last_transition(tx.conn, id)? {
+            if effective_on < last.effective_on {
+                return Err(ApiError::invalid(
+                    "effective_on",
+                    format!(
+                        "{effective_on} is before the previous stage change ({})",
+                        last.effective_on
+                    ),
+                ));
+            }
+        }
+        let requested_fen = input.requested_fen.or(current.requested_fen);
+        let approved_fen = match action {
+            FundingAction::Approve => input.approved_fen,
+            _ => current.approved_fen,
+        };
+        let at = now();
+        let changes = FundingRequestChanges {
+            status: Some(to.as_str().to_string()),
+            requested_fen: Some(requested_fen),
+            approved_fen: Some(approved_fen),
+            version: Some(current.version + 1),
+            updated_at: Some(at),
+            ..Default::default()
+        };
+        let row = q::update(tx.conn, id, current.version, &changes)?
+            .ok_or(ApiError::PreconditionFailed)?;
+        let transition = q::insert_transition(
+            tx.conn,
+            &NewTransition {
+                request_id: id,
+                action: action.as_str().to_string(),
+                from_status: Some(from.as_str().to_string()),
+                to_status: to.as_str().to_string(),
+                effective_on,
+                note,
+                requested_fen,
+                approved_fen,
+                actor: tx.ctx.caller.actor(),
+                created_at: at,
+            },
+        )?;
+        Ok((transition_out(transition)?, row.version))
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/funding-requests/{id}/transitions"),
+        ))
+        .insert_header((header::ETAG, crate::routes::common::etag(version)))
+        .json(out))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_funding_requests)
+        .service(create_funding_request)
+        .service(get_funding_request)
+        .service(update_funding_request)
+        .service(delete_funding_request)
+        .service(list_funding_transitions)
+        .service(create_funding_transition);
+}
