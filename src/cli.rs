@@ -32,6 +32,8 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// Fill an empty database with the seed (Yunfu, 2021) through the API's own code.
+    Demo,
     /// Exit 0 when the server on SHUANGBAI_BIND's port answers /healthz (for container health checks).
     Healthcheck,
     /// Manage users from the command line (the first admin is made here).
@@ -81,6 +83,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Serve => settings().and_then(serve),
         Command::Healthcheck => healthcheck(),
+        Command::Demo => settings().and_then(demo),
         Command::User(command) => settings().and_then(|s| user_command(&s, command)),
     };
     match result {
@@ -244,4 +247,12 @@ fn healthcheck() -> Result<(), String> {
     } else {
         Err(format!("unhealthy: {}", String::from_utf8_lossy(&head)))
     }
+}
+
+fn demo(settings: Settings) -> Result<(), String> {
+    let pool = startup::prepare_pool(&settings)?;
+    let state = crate::state::AppState::new(pool, settings)?;
+    let summary = actix_web::rt::System::new().block_on(crate::demo::load(state))?;
+    println!("{}", crate::demo::describe(&summary));
+    Ok(())
 }

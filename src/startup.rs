@@ -4,7 +4,8 @@ use std::net::TcpListener;
 
 use actix_cors::Cors;
 
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Compress, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use utoipa::openapi::security::{
@@ -40,6 +41,7 @@ use crate::state::AppState;
         (name = "staff", description = "Social workers, their postings, and the counts in post; personal data masked"),
         (name = "funding", description = "Funding requests (落实经费情况) and their stage changes; money in integer fen (分)"),
         (name = "trainings", description = "Training sessions (社工业务培训): pre-job (岗前) and professional (专业)"),
+        (name = "reports", description = "The progress table (进度情况一览表) as of any date"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem))
@@ -129,34 +131,49 @@ fn cors(settings: &Settings) -> Cors {
     cors
 }
 
+/// The application: every route, its configuration and middleware. Used by the server and by
+/// `shuangbai demo`, which loads the seed through the same API in-process.
+pub fn build_app(
+    state: AppState,
+    metrics: web::Data<Metrics>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let settings = state.settings.clone();
+    let (app, api) = mount(App::new().into_utoipa_app()).split_for_parts();
+    app.app_data(web::Data::new(state))
+        .app_data(metrics)
+        .app_data(web::PayloadConfig::new(settings.body_limit))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| bad_query(e)))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into()),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .default_service(web::to(not_found))
+        // Innermost first: ETags hash the plain body, which is then compressed.
+        .wrap(from_fn(conditional_get))
+        .wrap(cors(&settings))
+        .wrap(Compress::default())
+        .wrap(from_fn(metrics::record))
+        .wrap(from_fn(request_id))
+        // The access log: never headers such as Authorization, never bodies.
+        .wrap(Logger::new(
+            r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
+        ))
+}
+
 /// Serves the API on `listener` until stopped (SIGTERM and Ctrl-C stop it gracefully).
 pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::Result<Server> {
     let state = AppState::new(pool, settings).map_err(std::io::Error::other)?;
     let metrics = web::Data::new(Metrics::default());
-    let server =
-        HttpServer::new(move || {
-            let settings = state.settings.clone();
-            let (app, api) = mount(App::new().into_utoipa_app()).split_for_parts();
-            app.app_data(web::Data::new(state.clone()))
-                .app_data(metrics.clone())
-                .app_data(web::PayloadConfig::new(settings.body_limit))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| bad_query(e)))
-                .app_data(web::PathConfig::default().error_handler(|e, _| {
-                    ApiError::BadRequest(format!("invalid path: {e}")).into()
-                }))
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
-                .default_service(web::to(not_found))
-                // Innermost first: ETags hash the plain body, which is then compressed.
-                .wrap(from_fn(conditional_get))
-                .wrap(cors(&settings))
-                .wrap(Compress::default())
-                .wrap(from_fn(metrics::record))
-                .wrap(from_fn(request_id))
-                // The access log: never headers such as Authorization, never bodies.
-                .wrap(Logger::new(
-                    r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
-                ))
-        })
+    let server = HttpServer::new(move || build_app(state.clone(), metrics.clone()))
         .shutdown_timeout(30)
         .listen(listener)?
         .run();

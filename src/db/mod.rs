@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod counties;
 pub mod funding;
+pub mod report;
 pub mod schema;
 pub mod sites;
 pub mod staff;

@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod county;
+pub mod export;
 pub mod funding;
+pub mod report;
 pub mod site;
 pub mod staff;
 mod text_enum;

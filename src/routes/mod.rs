@@ -7,6 +7,7 @@ pub mod common;
 pub mod counties;
 pub mod funding;
 pub mod health;
+pub mod reports;
 pub mod staff;
 pub mod stations;
 pub mod towns;
@@ -24,6 +25,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     staff::configure(cfg);
     funding::configure(cfg);
     trainings::configure(cfg);
+    reports::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);
 }

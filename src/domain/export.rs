@@ -1,0 +1,223 @@
+//! The progress table in the bureau's own layout (the seed's 进度情况一览表): a title, the issuing
+//! unit and date, a two-row header with merged cells, one row per county with the city level
+//! last, the totals row (合计), and the notes (备注). One grid, written as CSV or XLSX.
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::domain::report::{ProgressRow, ProgressTable, SiteColumns};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    Number(i64),
+}
+
+impl Cell {
+    fn text(s: impl Into<String>) -> Cell {
+        Cell::Text(s.into())
+    }
+
+    /// As written in a CSV file.
+    pub fn plain(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(s) => s.clone(),
+            Cell::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// A merged range: first row, first column, last row, last column (0-based, inclusive).
+pub type Merge = (u32, u16, u32, u16);
+
+#[derive(Debug, Clone)]
+pub struct Sheet {
+    pub rows: Vec<Vec<Cell>>,
+    pub merges: Vec<Merge>,
+    /// Rows holding the header, for styling.
+    pub header_rows: (u32, u32),
+}
+
+pub const COLUMNS: usize = 16;
+
+/// The notes under the seed's table, defining three of its columns.
+pub const NOTES: [&str; 3] = [
+    "备注：1.设备设施情况，是指已落实的办公场所中是否已配备必要的办公桌椅、空调、电脑、打印机、电话、档案柜、办公文具、消防设施，全部配备的填全部配备，缺一项或者两项的填基本配备，缺少三项以上的填未配备齐全。",
+    "2.落实经费情况，是指是否有申请经费，申请的经费是否有批复，申请的数额。",
+    "3.开展社工业务培训情况，是指目前开展的社工岗前培训、专业培训次数。",
+];
+
+/// `2021年6月9日`.
+pub fn chinese_date(d: NaiveDate) -> String {
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+fn site_cells(c: Option<&SiteColumns>) -> Vec<Cell> {
+    match c {
+        None => vec![Cell::Empty; 5],
+        Some(c) => vec![
+            Cell::Number(c.planned),
+            Cell::Number(c.completed),
+            Cell::Number(c.premises_secured),
+            c.equipment
+                .worst_label
+                .clone()
+                .map(Cell::Text)
+                .unwrap_or(Cell::Empty),
+            Cell::Number(c.staff),
+        ],
+    }
+}
+
+fn row_cells(r: &ProgressRow) -> Vec<Cell> {
+    let mut cells = vec![Cell::text(&r.name), Cell::text(&r.plan_status.label)];
+    cells.extend(site_cells(r.stations.as_ref()));
+    cells.extend(site_cells(r.points.as_ref()));
+    cells.push(Cell::text(&r.coordination_mechanism_label));
+    cells.push(Cell::text(&r.management_mechanism_label));
+    cells.push(
+        r.funding
+            .as_ref()
+            .map(|f| Cell::text(&f.label))
+            .unwrap_or(Cell::Empty),
+    );
+    cells.push(Cell::Number(r.trainings));
+    cells
+}
+
+fn padded(mut cells: Vec<Cell>) -> Vec<Cell> {
+    cells.resize(COLUMNS, Cell::Empty);
+    cells
+}
+
+pub fn layout(table: &ProgressTable, title: &str, issuing_unit: &str) -> Sheet {
+    let mut rows = Vec::new();
+    let mut merges = Vec::new();
+    let last = (COLUMNS - 1) as u16;
+    rows.push(padded(vec![Cell::text(title)]));
+    merges.push((0, 0, 0, last));
+    let mut unit_row = vec![Cell::text(format!("制表单位：{issuing_unit}"))];
+    unit_row.resize(12, Cell::Empty);
+    unit_row.push(Cell::text(format!("时间：{}", chinese_date(table.as_of))));
+    rows.push(padded(unit_row));
+    merges.push((1, 0, 1, 11));
+    merges.push((1, 12, 1, last));
+
+    let top = [
+        "县（市、区）",
+        "方案出台情况",
+        "社工站",
+        "",
+        "",
+        "",
+        "",
+        "社工点",
+        "",
+        "",
+        "",
+        "",
+        "是否建立工作协调机制",
+        "是否建立站点管理机制",
+        "落实经费情况",
+        "开展社工业务培训情况",
+    ];
+    rows.push(top.iter().map(|t| Cell::text(*t)).collect());
+    let kinds = ["社工站", "社工点"];
+    let mut second = vec![Cell::Empty, Cell::Empty];
+    for kind in kinds {
+        second.extend([
+            Cell::text(format!("应建{kind}数量")),
+            Cell::text(format!("已完成{kind}数量")),
+            Cell::text("落实办公场所数量"),
+            Cell::text("设备设施情况"),
+            Cell::text("人员配备数量"),
+        ]);
+    }
+    rows.push(padded(second));
+    for col in [0u16, 1, 12, 13, 14, 15] {
+        merges.push((2, col, 3, col));
+    }
+    merges.push((2, 2, 2, 6));
+    merges.push((2, 7, 2, 11));
+
+    for r in &table.rows {
+        rows.push(row_cells(r));
+    }
+    let t = &table.totals;
+    let mut totals = vec![Cell::text("合计"), Cell::Empty];
+    for c in [&t.stations, &t.points] {
+        totals.extend([
+            Cell::Number(c.planned),
+            Cell::Number(c.completed),
+            Cell::Number(c.premises_secured),
+            Cell::Empty,
+            Cell::Number(c.staff),
+        ]);
+    }
+    totals.extend([
+        Cell::Empty,
+        Cell::Empty,
+        Cell::Empty,
+        Cell::Number(t.trainings),
+    ]);
+    rows.push(totals);
+    for note in NOTES {
+        let r = rows.len() as u32;
+        rows.push(padded(vec![Cell::text(note)]));
+        merges.push((r, 0, r, last));
+    }
+    Sheet {
+        rows,
+        merges,
+        header_rows: (2, 3),
+    }
+}
+
+/// CSV (RFC 4180) with a UTF-8 byte-order mark, so Excel opens the Chinese text correctly.
+pub fn to_csv(sheet: &Sheet) -> Vec<u8> {
+    let mut out = String::from('\u{feff}');
+    for row in &sheet.rows {
+        let line: Vec<String> = row
+            .iter()
+            .map(|c| {
+                let s = c.plain();
+                if s.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s
+                }
+            })
+            .collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_print_the_chinese_way() {
+        let d = NaiveDate::from_ymd_opt(2021, 6, 9).expect("date");
+        assert_eq!(chinese_date(d), "2021年6月9日");
+    }
+
+    #[test]
+    fn csv_cells_with_commas_or_quotes_are_quoted() {
+        let sheet = Sheet {
+            rows: vec![vec![
+                Cell::text("a,b"),
+                Cell::text("say \"hi\""),
+                Cell::Number(3),
+                Cell::Empty,
+            ]],
+            merges: vec![],
+            header_rows: (0, 0),
+        };
+        let csv = String::from_utf8(to_csv(&sheet)).expect("utf-8");
+        assert_eq!(csv, "\u{feff}\"a,b\",\"say \"\"hi\"\"\",3,\r\n");
+    }
+}
