@@ -37,6 +37,7 @@ fn rule(operation: &str) -> Option<Rule> {
         | "staff_counts"
         | "get_staff"
         | "list_postings"
+        | "progress_report"
         | "list_funding_requests"
         | "get_funding_request"
         | "list_funding_transitions"

@@ -8,6 +8,7 @@ mod counties;
 mod funding;
 mod migrations;
 mod operations;
+mod report;
 mod spec;
 mod staff;
 mod stations;
