@@ -10,6 +10,7 @@ pub mod funding;
 pub mod report;
 pub mod schema;
 pub mod sites;
+pub mod snapshots;
 pub mod staff;
 pub mod towns;
 pub mod trainings;

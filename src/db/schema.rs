@@ -219,6 +219,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    progress_snapshots (id) {
+        id -> Integer,
+        as_of -> Date,
+        fiscal_year -> Integer,
+        title -> Text,
+        issuing_unit -> Text,
+        rules_version -> Text,
+        table_json -> Text,
+        published_by -> Text,
+        published_at -> Timestamp,
+        withdrawn_at -> Nullable<Timestamp>,
+        withdrawn_by -> Nullable<Text>,
+        withdrawal_reason -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(staff -> counties (county_id));
 diesel::joinable!(postings -> staff (staff_id));
 diesel::joinable!(postings -> sites (station_id));
@@ -243,4 +260,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     funding_requests,
     funding_transitions,
     trainings,
+    progress_snapshots,
 );

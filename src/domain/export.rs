@@ -195,6 +195,86 @@ pub fn to_csv(sheet: &Sheet) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The same grid as an Excel workbook, merged cells and all (rust_xlsxwriter).
+pub fn to_xlsx(sheet: &Sheet) -> Result<Vec<u8>, String> {
+    use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
+    let err = |e: rust_xlsxwriter::XlsxError| format!("xlsx: {e}");
+    let mut workbook = Workbook::new();
+    let ws = workbook.add_worksheet();
+    ws.set_name("进度情况一览表").map_err(err)?;
+    let cell = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_text_wrap()
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
+        .set_font_size(10);
+    let header = cell.clone().set_bold();
+    let title = Format::new()
+        .set_bold()
+        .set_font_size(16)
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter);
+    let plain = Format::new().set_text_wrap().set_font_size(10);
+    let body_end = sheet.rows.len().saturating_sub(NOTES.len()) as u32;
+    let format_of = |r: u32| -> &Format {
+        if r == 0 {
+            &title
+        } else if r == 1 || r >= body_end {
+            &plain
+        } else if (sheet.header_rows.0..=sheet.header_rows.1).contains(&r) {
+            &header
+        } else {
+            &cell
+        }
+    };
+    let covered = |r: u32, c: u16| {
+        sheet
+            .merges
+            .iter()
+            .any(|m| r >= m.0 && r <= m.2 && c >= m.1 && c <= m.3 && !(r == m.0 && c == m.1))
+    };
+    for m in &sheet.merges {
+        let text = sheet
+            .rows
+            .get(m.0 as usize)
+            .and_then(|row| row.get(m.1 as usize))
+            .map(Cell::plain)
+            .unwrap_or_default();
+        ws.merge_range(m.0, m.1, m.2, m.3, &text, format_of(m.0))
+            .map_err(err)?;
+    }
+    for (r, row) in sheet.rows.iter().enumerate() {
+        let r = r as u32;
+        for (c, value) in row.iter().enumerate() {
+            let c = c as u16;
+            if covered(r, c) || sheet.merges.iter().any(|m| m.0 == r && m.1 == c) {
+                continue;
+            }
+            let f = format_of(r);
+            match value {
+                Cell::Empty => ws.write_blank(r, c, f).map(|_| ()),
+                Cell::Text(t) => ws.write_string_with_format(r, c, t, f).map(|_| ()),
+                Cell::Number(n) => ws.write_number_with_format(r, c, *n as f64, f).map(|_| ()),
+            }
+            .map_err(err)?;
+        }
+    }
+    ws.set_row_height(0, 32).map_err(err)?;
+    ws.set_column_width(0, 10).map_err(err)?;
+    ws.set_column_width(1, 16).map_err(err)?;
+    for c in 2..12u16 {
+        ws.set_column_width(c, 9).map_err(err)?;
+    }
+    ws.set_column_width(12, 10).map_err(err)?;
+    ws.set_column_width(13, 10).map_err(err)?;
+    ws.set_column_width(14, 30).map_err(err)?;
+    ws.set_column_width(15, 10).map_err(err)?;
+    for r in body_end..sheet.rows.len() as u32 {
+        ws.set_row_height(r, 30).map_err(err)?;
+    }
+    workbook.save_to_buffer().map_err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

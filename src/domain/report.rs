@@ -258,6 +258,121 @@ pub fn build(as_of: NaiveDate, fiscal_year: i32, counted: Vec<Counted>) -> Progr
     }
 }
 
+/// One count column at both ends of a comparison.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct CountChange {
+    /// `stations.planned`, `points.staff`, `trainings`, …
+    pub column: String,
+    /// Null where the column is blank (the city level's sites) or the county is absent.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub change: i64,
+}
+
+/// A stage (plan or funding) at both ends, as labels.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct StageChange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct CountyChanges {
+    pub county_id: i32,
+    pub division_code: String,
+    pub name: String,
+    pub counts: Vec<CountChange>,
+    pub plan_status: StageChange,
+    pub funding_status: StageChange,
+}
+
+fn count_columns(row: Option<&ProgressRow>) -> Vec<(String, Option<i64>)> {
+    let mut out = Vec::new();
+    for (kind, cols) in [
+        ("stations", row.and_then(|r| r.stations.as_ref())),
+        ("points", row.and_then(|r| r.points.as_ref())),
+    ] {
+        out.push((format!("{kind}.planned"), cols.map(|c| c.planned)));
+        out.push((format!("{kind}.completed"), cols.map(|c| c.completed)));
+        out.push((
+            format!("{kind}.premises_secured"),
+            cols.map(|c| c.premises_secured),
+        ));
+        out.push((format!("{kind}.staff"), cols.map(|c| c.staff)));
+    }
+    out.push(("trainings".into(), row.map(|r| r.trainings)));
+    out
+}
+
+fn totals_columns(t: &Totals) -> Vec<(String, Option<i64>)> {
+    let mut out = Vec::new();
+    for (kind, c) in [("stations", &t.stations), ("points", &t.points)] {
+        out.push((format!("{kind}.planned"), Some(c.planned)));
+        out.push((format!("{kind}.completed"), Some(c.completed)));
+        out.push((format!("{kind}.premises_secured"), Some(c.premises_secured)));
+        out.push((format!("{kind}.staff"), Some(c.staff)));
+    }
+    out.push(("trainings".into(), Some(t.trainings)));
+    out
+}
+
+fn pair(a: Vec<(String, Option<i64>)>, b: Vec<(String, Option<i64>)>) -> Vec<CountChange> {
+    a.into_iter()
+        .zip(b)
+        .map(|((column, from), (_, to))| CountChange {
+            change: to.unwrap_or(0) - from.unwrap_or(0),
+            column,
+            from,
+            to,
+        })
+        .collect()
+}
+
+fn stage_change(from: Option<String>, to: Option<String>) -> StageChange {
+    StageChange {
+        changed: from != to,
+        from,
+        to,
+    }
+}
+
+/// Per county, every count column at both ends and the difference, and the plan and funding
+/// stages at both ends; then the totals' differences.
+pub fn compare(from: &ProgressTable, to: &ProgressTable) -> (Vec<CountyChanges>, Vec<CountChange>) {
+    let mut ids: Vec<&ProgressRow> = to.rows.iter().collect();
+    for r in &from.rows {
+        if !to.rows.iter().any(|t| t.county_id == r.county_id) {
+            ids.push(r);
+        }
+    }
+    let rows = ids
+        .into_iter()
+        .map(|r| {
+            let a = from.rows.iter().find(|x| x.county_id == r.county_id);
+            let b = to.rows.iter().find(|x| x.county_id == r.county_id);
+            CountyChanges {
+                county_id: r.county_id,
+                division_code: r.division_code.clone(),
+                name: r.name.clone(),
+                counts: pair(count_columns(a), count_columns(b)),
+                plan_status: stage_change(
+                    a.map(|x| x.plan_status.stage.to_string()),
+                    b.map(|x| x.plan_status.stage.to_string()),
+                ),
+                funding_status: stage_change(
+                    a.and_then(|x| x.funding.as_ref().map(|f| f.status.to_string())),
+                    b.and_then(|x| x.funding.as_ref().map(|f| f.status.to_string())),
+                ),
+            }
+        })
+        .collect();
+    (
+        rows,
+        pair(totals_columns(&from.totals), totals_columns(&to.totals)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

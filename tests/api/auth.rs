@@ -38,6 +38,9 @@ fn rule(operation: &str) -> Option<Rule> {
         | "get_staff"
         | "list_postings"
         | "progress_report"
+        | "progress_changes"
+        | "list_snapshots"
+        | "get_snapshot"
         | "list_funding_requests"
         | "get_funding_request"
         | "list_funding_transitions"
@@ -53,7 +56,9 @@ fn rule(operation: &str) -> Option<Rule> {
         | "create_client"
         | "get_client"
         | "update_client"
-        | "rotate_client_secret" => Rule::Admin,
+        | "rotate_client_secret"
+        | "publish_snapshot"
+        | "withdraw_snapshot" => Rule::Admin,
         "update_county"
         | "create_plan_change"
         | "create_town"
@@ -94,6 +99,7 @@ struct World {
     other_training: i64,
     some_user: i64,
     some_client: i64,
+    snapshot: i64,
     officer: String,
     integration_user: String,
     client: String,
@@ -234,6 +240,16 @@ async fn world(app: &TestApp) -> World {
         .expect("token")
         .to_string();
     let (some_client, _, _) = make_client(app, other_county).await;
+    let snapshot = app
+        .post(
+            "/api/v1/reports/progress/snapshots",
+            &json!({"as_of": "2021-06-09", "title": "简报", "issuing_unit": "市民政局"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .expect("id");
     World {
         own_county,
         other_county,
@@ -249,6 +265,7 @@ async fn world(app: &TestApp) -> World {
         other_training,
         some_user,
         some_client,
+        snapshot,
         officer,
         integration_user,
         client,
@@ -288,6 +305,8 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         } else {
             w.other_training
         }
+    } else if path.starts_with("/api/v1/reports/") {
+        w.snapshot
     } else if path.starts_with("/api/v1/users/") {
         w.some_user
     } else {
@@ -335,6 +354,10 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         "create_client" => Some(json!({"name": "脚本", "county_id": county})),
         "update_client" => Some(json!({"name": "改名"})),
         "revoke" => Some(json!({"token": "not-a-token"})),
+        "publish_snapshot" => {
+            Some(json!({"as_of": "2021-06-09", "title": "简报", "issuing_unit": "市民政局"}))
+        }
+        "withdraw_snapshot" => Some(json!({"reason": "测试"})),
         "issue_token" => Some(json!({"grant_type": "password"})),
         _ => None,
     };

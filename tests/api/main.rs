@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod bulletins;
 mod counties;
 mod funding;
 mod migrations;

@@ -1,0 +1,92 @@
+//! Queries on `progress_snapshots`: published tables, stored frozen.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::schema::progress_snapshots as snapshots;
+use super::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = snapshots)]
+pub struct SnapshotRow {
+    pub id: i32,
+    pub as_of: NaiveDate,
+    pub fiscal_year: i32,
+    pub title: String,
+    pub issuing_unit: String,
+    pub rules_version: String,
+    pub table_json: String,
+    pub published_by: String,
+    pub published_at: NaiveDateTime,
+    pub withdrawn_at: Option<NaiveDateTime>,
+    pub withdrawn_by: Option<String>,
+    pub withdrawal_reason: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = snapshots)]
+pub struct NewSnapshot {
+    pub as_of: NaiveDate,
+    pub fiscal_year: i32,
+    pub title: String,
+    pub issuing_unit: String,
+    pub rules_version: String,
+    pub table_json: String,
+    pub published_by: String,
+    pub published_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewSnapshot) -> QueryResult<SnapshotRow> {
+    diesel::insert_into(snapshots::table)
+        .values(new)
+        .get_result(conn)
+}
+
+pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<SnapshotRow>> {
+    snapshots::table.find(id).first(conn).optional()
+}
+
+/// Newest first; the frozen table itself is not loaded for lists.
+pub fn list(
+    conn: &mut DbConnection,
+    include_withdrawn: bool,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<SnapshotRow>, i64)> {
+    let filtered = || {
+        let mut q = snapshots::table.into_boxed();
+        if !include_withdrawn {
+            q = q.filter(snapshots::withdrawn_at.is_null());
+        }
+        q
+    };
+    let total = filtered().count().get_result(conn)?;
+    let rows = filtered()
+        .order((snapshots::as_of.desc(), snapshots::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Withdraws a snapshot that is still published; `false` when it already was withdrawn.
+pub fn withdraw(
+    conn: &mut DbConnection,
+    id: i32,
+    by: &str,
+    reason: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        snapshots::table
+            .filter(snapshots::id.eq(id))
+            .filter(snapshots::withdrawn_at.is_null()),
+    )
+    .set((
+        snapshots::withdrawn_at.eq(Some(at)),
+        snapshots::withdrawn_by.eq(Some(by)),
+        snapshots::withdrawal_reason.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
