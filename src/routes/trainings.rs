@@ -20,7 +20,7 @@ use crate::routes::common::{
 };
 use crate::routes::counties::county_scope;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 const TITLE_MAX: usize = 100;
 
@@ -235,7 +235,16 @@ pub async fn create_training(
                 updated_at: at,
             },
         )?;
-        training_out(row)
+        let out = training_out(row)?;
+        tx.audit(
+            "create",
+            "training",
+            out.id,
+            Some(out.county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/trainings/{}", out.id);
@@ -329,7 +338,17 @@ pub async fn update_training(
         };
         let row =
             q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        training_out(row)
+        let before = training_out(current)?;
+        let out = training_out(row)?;
+        tx.audit(
+            "update",
+            "training",
+            id,
+            Some(out.county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -365,7 +384,15 @@ pub async fn delete_training(
         if current.version != expected || !q::delete(tx.conn, id, expected)? {
             return Err(ApiError::PreconditionFailed);
         }
-        Ok(())
+        let before = training_out(current)?;
+        tx.audit(
+            "delete",
+            "training",
+            id,
+            Some(before.county_id),
+            Some(&before),
+            NOTHING,
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -52,7 +52,8 @@ fn rule(operation: &str) -> Option<Rule> {
         | "create_client"
         | "get_client"
         | "update_client"
-        | "rotate_client_secret" => Rule::Admin,
+        | "rotate_client_secret"
+        | "list_audit_events" => Rule::Admin,
         "update_county"
         | "create_plan_change"
         | "create_town"

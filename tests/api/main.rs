@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod auth;
 mod counties;
 mod funding;
