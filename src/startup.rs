@@ -17,6 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
+use crate::idempotency::idempotency;
 use crate::metrics::{self, Metrics};
 use crate::middleware::{conditional_get, request_id};
 use crate::routes;
@@ -122,7 +123,13 @@ fn cors(settings: &Settings) -> Cors {
     let mut cors = Cors::default()
         .allow_any_method()
         .allow_any_header()
-        .expose_headers(["etag", "location", "x-request-id", "retry-after"])
+        .expose_headers([
+            "etag",
+            "location",
+            "x-request-id",
+            "retry-after",
+            "idempotent-replayed",
+        ])
         .max_age(3600);
     for origin in &settings.cors_origins {
         cors = cors.allowed_origin(origin);
@@ -147,7 +154,9 @@ pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::
                 }))
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
                 .default_service(web::to(not_found))
-                // Innermost first: ETags hash the plain body, which is then compressed.
+                // Innermost first: stored idempotent responses and ETags see the plain body,
+                // which is then compressed.
+                .wrap(from_fn(idempotency))
                 .wrap(from_fn(conditional_get))
                 .wrap(cors(&settings))
                 .wrap(Compress::default())

@@ -273,6 +273,7 @@ pub async fn list_counties(
 
 #[utoipa::path(
     tag = "counties",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = CountyIn,
     security(("bearer" = [])),
     responses(
@@ -577,7 +578,7 @@ pub async fn list_plan_changes(
 
 #[utoipa::path(
     tag = "counties",
-    params(CountyPath),
+    params(CountyPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = PlanChangeIn,
     security(("bearer" = [])),
     responses(

@@ -291,6 +291,7 @@ pub async fn list_funding_requests(
 
 #[utoipa::path(
     tag = "funding",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = FundingRequestIn,
     security(("bearer" = [])),
     responses(
@@ -582,7 +583,7 @@ pub async fn list_funding_transitions(
 
 #[utoipa::path(
     tag = "funding",
-    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412")),
+    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = FundingTransitionIn,
     security(("bearer" = [])),
     responses(

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod counties;
 mod funding;
+mod idempotency;
 mod migrations;
 mod operations;
 mod spec;
