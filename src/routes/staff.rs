@@ -739,6 +739,7 @@ pub async fn list_postings(
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule is broken (overlap, another county's site, a closed site)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with the same Idempotency-Key is still in progress", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/staff/{id}/postings")]
