@@ -18,6 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::error::ApiError;
+use crate::idempotency::idempotency;
 use crate::metrics::{self, Metrics};
 use crate::middleware::{conditional_get, request_id};
 use crate::routes;
@@ -42,6 +43,7 @@ use crate::state::AppState;
         (name = "funding", description = "Funding requests (落实经费情况) and their stage changes; money in integer fen (分)"),
         (name = "trainings", description = "Training sessions (社工业务培训): pre-job (岗前) and professional (专业)"),
         (name = "reports", description = "The progress table (进度情况一览表) as of any date"),
+        (name = "audit", description = "Who changed what, when, before and after (administrators only)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(schemas(crate::error::Problem))
@@ -123,7 +125,13 @@ fn cors(settings: &Settings) -> Cors {
     let mut cors = Cors::default()
         .allow_any_method()
         .allow_any_header()
-        .expose_headers(["etag", "location", "x-request-id", "retry-after"])
+        .expose_headers([
+            "etag",
+            "location",
+            "x-request-id",
+            "retry-after",
+            "idempotent-replayed",
+        ])
         .max_age(3600);
     for origin in &settings.cors_origins {
         cors = cors.allowed_origin(origin);
@@ -157,7 +165,9 @@ pub fn build_app(
         )
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .default_service(web::to(not_found))
-        // Innermost first: ETags hash the plain body, which is then compressed.
+        // Innermost first: stored idempotent responses and ETags see the plain body, which is
+        // then compressed.
+        .wrap(from_fn(idempotency))
         .wrap(from_fn(conditional_get))
         .wrap(cors(&settings))
         .wrap(Compress::default())

@@ -6,11 +6,24 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbConnection, DbPool};
+use crate::domain::staff::{mask_id_number, mask_phone};
 use crate::error::ApiError;
 use crate::middleware::RequestId;
 use crate::policy::Caller;
+use crate::routes::common::now;
+
+/// The optional header explaining a change, kept in the audit trail.
+pub const CHANGE_REASON_HEADER: &str = "x-change-reason";
+/// The longest reason kept; a longer one is cut.
+pub const REASON_MAX_CHARS: usize = 500;
+
+/// For [`Tx::audit`] when there is no value before (a create) or after (a delete).
+pub const NOTHING: Option<&()> = None;
 
 /// Who is writing and in which request. Extracting it authenticates the caller (401 without a
 /// valid token); the handler then checks the caller's rights on what it touches.
@@ -18,6 +31,17 @@ use crate::policy::Caller;
 pub struct WriteCtx {
     pub request_id: String,
     pub caller: Caller,
+    /// Why, from the optional `X-Change-Reason` header: trimmed, at most 500 characters.
+    pub reason: Option<String>,
+}
+
+/// The `X-Change-Reason` header: UTF-8 (so 调整 works), trimmed, empty means none, cut to
+/// [`REASON_MAX_CHARS`].
+fn change_reason(req: &HttpRequest) -> Option<String> {
+    let raw = req.headers().get(CHANGE_REASON_HEADER)?;
+    let text = String::from_utf8_lossy(raw.as_bytes());
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.chars().take(REASON_MAX_CHARS).collect())
 }
 
 impl FromRequest for WriteCtx {
@@ -30,11 +54,13 @@ impl FromRequest for WriteCtx {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
+        let reason = change_reason(req);
         let caller = Caller::from_request(req, payload);
         Box::pin(async move {
             Ok(WriteCtx {
                 request_id,
                 caller: caller.await?,
+                reason,
             })
         })
     }
@@ -44,6 +70,79 @@ impl FromRequest for WriteCtx {
 pub struct Tx<'a> {
     pub conn: &'a mut DbConnection,
     pub ctx: &'a WriteCtx,
+}
+
+impl Tx<'_> {
+    /// Records the change in the audit trail, in this transaction: the change and its record
+    /// stand or fall together. `before` is the value loaded before the change (none for a
+    /// create), `after` the result (none for a delete); personal fields are masked and secrets
+    /// dropped before they are stored.
+    pub fn audit<B, A>(
+        &mut self,
+        action: &str,
+        entity: &str,
+        entity_id: i32,
+        county_id: Option<i32>,
+        before: Option<&B>,
+        after: Option<&A>,
+    ) -> Result<(), ApiError>
+    where
+        B: Serialize + ?Sized,
+        A: Serialize + ?Sized,
+    {
+        audit::insert(
+            self.conn,
+            &NewAuditEvent {
+                occurred_at: now(),
+                actor: self.ctx.caller.actor(),
+                action: action.to_string(),
+                entity: entity.to_string(),
+                entity_id,
+                county_id,
+                request_id: self.ctx.request_id.clone(),
+                reason: self.ctx.reason.clone(),
+                before: audit_json(before)?,
+                after: audit_json(after)?,
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// A value as stored in the audit trail: JSON with personal fields masked; `None` for none.
+fn audit_json<T: Serialize + ?Sized>(value: Option<&T>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let mut json =
+        serde_json::to_value(value).map_err(|e| ApiError::internal(format!("audit value: {e}")))?;
+    if json.is_null() {
+        return Ok(None);
+    }
+    mask_personal(&mut json);
+    serde_json::to_string(&json)
+        .map(Some)
+        .map_err(|e| ApiError::internal(format!("audit value: {e}")))
+}
+
+/// Fields never stored in the audit trail as they are.
+const SECRET_FIELDS: &[&str] = &["password", "password_hash", "client_secret", "secret_hash"];
+
+/// Masks phone and ID numbers (as [`mask_phone`] and [`mask_id_number`] do for responses) and
+/// removes passwords and secrets, at any depth.
+pub fn mask_personal(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !SECRET_FIELDS.contains(&k.as_str()));
+            for (k, v) in map.iter_mut() {
+                match (k.as_str(), &v) {
+                    ("phone", Value::String(s)) => *v = Value::String(mask_phone(s)),
+                    ("id_number", Value::String(s)) => *v = Value::String(mask_id_number(s)),
+                    _ => mask_personal(v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_personal),
+        _ => {}
+    }
 }
 
 /// Runs `f` in one transaction off the async workers; any error rolls everything back.
@@ -59,4 +158,28 @@ where
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_fields_are_masked_and_secrets_dropped_at_any_depth() {
+        let mut v = serde_json::json!({
+            "name": "王芳",
+            "phone": "13812345678",
+            "id_number": "44530219900101123X",
+            "password_hash": "$argon2id$...",
+            "client": {"client_secret": "s3cret", "secret_hash": "abc", "name": "x"},
+            "items": [{"phone": "13900001111"}],
+        });
+        mask_personal(&mut v);
+        assert_eq!(v["phone"], "138****5678");
+        assert_eq!(v["id_number"], "4453**********123X");
+        assert!(v.get("password_hash").is_none());
+        assert_eq!(v["client"], serde_json::json!({"name": "x"}));
+        assert_eq!(v["items"][0]["phone"], "139****1111");
+        assert_eq!(v["name"], "王芳");
+    }
 }

@@ -5,8 +5,10 @@
 //! compiles for both through [`DbConnection`].
 
 pub mod accounts;
+pub mod audit;
 pub mod counties;
 pub mod funding;
+pub mod idempotency;
 pub mod report;
 pub mod schema;
 pub mod sites;

@@ -236,6 +236,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> Integer,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Integer,
+        county_id -> Nullable<Integer>,
+        request_id -> Text,
+        reason -> Nullable<Text>,
+        before -> Nullable<Text>,
+        after -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (id) {
+        id -> Integer,
+        actor -> Text,
+        method -> Text,
+        path -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(staff -> counties (county_id));
 diesel::joinable!(postings -> staff (staff_id));
 diesel::joinable!(postings -> sites (station_id));
@@ -261,4 +292,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     funding_transitions,
     trainings,
     progress_snapshots,
+    audit_events,
+    idempotency_keys,
 );

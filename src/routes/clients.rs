@@ -15,7 +15,7 @@ use crate::routes::common::{
 };
 use crate::routes::users::check_account_county;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -152,8 +152,17 @@ pub async fn create_client(
                 updated_at: at,
             },
         )?;
+        let client = client_out(row);
+        tx.audit(
+            "create",
+            "client",
+            client.id,
+            Some(client.county_id),
+            NOTHING,
+            Some(&client),
+        )?;
         Ok(ClientSecretOut {
-            client: client_out(row),
+            client,
             client_secret: secret,
         })
     })
@@ -245,7 +254,17 @@ pub async fn update_client(
         };
         let row = accounts::update_client(tx.conn, id, expected, &changes)?
             .ok_or(ApiError::PreconditionFailed)?;
-        Ok(client_out(row))
+        let before = client_out(current);
+        let out = client_out(row);
+        tx.audit(
+            "update",
+            "client",
+            id,
+            Some(out.county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -285,8 +304,18 @@ pub async fn rotate_client_secret(
         };
         let row = accounts::update_client(tx.conn, id, current.version, &changes)?
             .ok_or(ApiError::PreconditionFailed)?;
+        let before = client_out(current);
+        let client = client_out(row);
+        tx.audit(
+            "rotate_secret",
+            "client",
+            id,
+            Some(client.county_id),
+            Some(&before),
+            Some(&client),
+        )?;
         Ok(ClientSecretOut {
-            client: client_out(row),
+            client,
             client_secret: secret,
         })
     })

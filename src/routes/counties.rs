@@ -19,7 +19,7 @@ use crate::routes::common::{
     utc, Json, Page, Paging,
 };
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 const NAME_MAX: usize = 50;
 
@@ -273,6 +273,7 @@ pub async fn list_counties(
 
 #[utoipa::path(
     tag = "counties",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = CountyIn,
     security(("bearer" = [])),
     responses(
@@ -349,7 +350,16 @@ pub async fn create_county(
             )?),
             None => None,
         };
-        county_out(row, plan.as_ref())
+        let out = county_out(row, plan.as_ref())?;
+        tx.audit(
+            "create",
+            "county",
+            out.id,
+            Some(out.id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/counties/{}", out.id);
@@ -468,6 +478,7 @@ pub async fn update_county(
                 "the city level has no towns; move or delete this county's towns first".into(),
             ));
         }
+        let before = load_out(tx.conn, id, today)?;
         let changes = CountyChanges {
             division_code: code.map(|c| c.as_str().to_string()),
             name,
@@ -478,7 +489,9 @@ pub async fn update_county(
             updated_at: Some(now()),
         };
         q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        load_out(tx.conn, id, today)
+        let out = load_out(tx.conn, id, today)?;
+        tx.audit("update", "county", id, Some(id), Some(&before), Some(&out))?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -510,16 +523,18 @@ pub async fn delete_county(
     ctx.caller.require_admin()?;
     let id = path.id;
     let expected = expected_version(&req)?;
+    let today = state.today();
     write(&state.pool, ctx, move |tx| {
         let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
         if current.version != expected {
             return Err(ApiError::PreconditionFailed);
         }
+        let before = load_out(tx.conn, id, today)?;
         // The foreign keys decide (no check-then-delete race): a dependent row makes this a 409.
         if !q::delete(tx.conn, id, expected)? {
             return Err(ApiError::PreconditionFailed);
         }
-        Ok(())
+        tx.audit("delete", "county", id, Some(id), Some(&before), NOTHING)
     })
     .await
     .map_err(|e| match e {
@@ -563,7 +578,7 @@ pub async fn list_plan_changes(
 
 #[utoipa::path(
     tag = "counties",
-    params(CountyPath),
+    params(CountyPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = PlanChangeIn,
     security(("bearer" = [])),
     responses(
@@ -576,6 +591,7 @@ pub async fn list_plan_changes(
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with the same Idempotency-Key is still in progress", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/counties/{id}/plan-status-changes")]
@@ -606,7 +622,16 @@ pub async fn create_plan_change(
         )?;
         // The county's shown status may change: its ETag must too.
         q::bump_version(tx.conn, id, at)?;
-        plan_change_out(row)
+        let out = plan_change_out(row)?;
+        tx.audit(
+            "create",
+            "plan_status_change",
+            out.id,
+            Some(id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(HttpResponse::Created()

@@ -25,7 +25,7 @@ use crate::routes::common::{
 };
 use crate::routes::counties::county_scope;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 const TITLE_MAX: usize = 100;
 const PURPOSE_MAX: usize = 500;
@@ -291,6 +291,7 @@ pub async fn list_funding_requests(
 
 #[utoipa::path(
     tag = "funding",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = FundingRequestIn,
     security(("bearer" = [])),
     responses(
@@ -365,7 +366,16 @@ pub async fn create_funding_request(
                 created_at: at,
             },
         )?;
-        request_out(row)
+        let out = request_out(row)?;
+        tx.audit(
+            "create",
+            "funding_request",
+            out.id,
+            Some(out.county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/funding-requests/{}", out.id);
@@ -469,7 +479,17 @@ pub async fn update_funding_request(
         };
         let row =
             q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        request_out(row)
+        let before = request_out(current)?;
+        let out = request_out(row)?;
+        tx.audit(
+            "update",
+            "funding_request",
+            id,
+            Some(out.county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -517,7 +537,15 @@ pub async fn delete_funding_request(
         if !q::delete(tx.conn, id, expected)? {
             return Err(ApiError::PreconditionFailed);
         }
-        Ok(())
+        let before = request_out(current)?;
+        tx.audit(
+            "delete",
+            "funding_request",
+            id,
+            Some(before.county_id),
+            Some(&before),
+            NOTHING,
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -555,7 +583,7 @@ pub async fn list_funding_transitions(
 
 #[utoipa::path(
     tag = "funding",
-    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412")),
+    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = FundingTransitionIn,
     security(("bearer" = [])),
     responses(
@@ -673,7 +701,19 @@ pub async fn create_funding_transition(
                 created_at: at,
             },
         )?;
-        Ok((transition_out(transition)?, row.version))
+        let version = row.version;
+        let county_id = current.county_id;
+        let before = request_out(current)?;
+        let after = request_out(row)?;
+        tx.audit(
+            "transition",
+            "funding_request",
+            id,
+            Some(county_id),
+            Some(&before),
+            Some(&after),
+        )?;
+        Ok((transition_out(transition)?, version))
     })
     .await?;
     Ok(HttpResponse::Created()

@@ -1,6 +1,7 @@
 //! HTTP only: extract, authorise, call the domain and the database, map to responses.
 //! Request bodies are `*In`, partial updates `*Patch`, responses `*Out`.
 
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod common;
@@ -28,6 +29,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     reports::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);
+    audit::configure(cfg);
 }
 
 /// Operations endpoints at the root.

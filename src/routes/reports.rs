@@ -17,7 +17,7 @@ use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{now, utc, Json, Page, Paging};
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -297,6 +297,7 @@ fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), Ap
 
 #[utoipa::path(
     tag = "reports",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = SnapshotIn,
     security(("bearer" = [])),
     responses(
@@ -347,10 +348,16 @@ pub async fn publish_snapshot(
                 published_at: now(),
             },
         )?;
-        Ok(SnapshotOut {
-            summary: summary_out(&row),
-            table,
-        })
+        let summary = summary_out(&row);
+        tx.audit(
+            "publish",
+            "progress_snapshot",
+            row.id,
+            None,
+            NOTHING,
+            Some(&summary),
+        )?;
+        Ok(SnapshotOut { summary, table })
     })
     .await?;
     Ok(HttpResponse::Created()
@@ -444,7 +451,7 @@ pub async fn get_snapshot(
 
 #[utoipa::path(
     tag = "reports",
-    params(SnapshotPath),
+    params(SnapshotPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = WithdrawIn,
     security(("bearer" = [])),
     responses(
@@ -471,7 +478,8 @@ pub async fn withdraw_snapshot(
     let id = path.id;
     let reason = parse_name(&body.0.reason, 500).map_err(|m| ApiError::invalid("reason", m))?;
     let out = write(&state.pool, ctx, move |tx| {
-        snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
+        let before =
+            snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
         if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), &reason, now())? {
             return Err(ApiError::Conflict(format!(
                 "snapshot {id} is already withdrawn"
@@ -479,7 +487,16 @@ pub async fn withdraw_snapshot(
         }
         let row =
             snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
-        Ok(summary_out(&row))
+        let after = summary_out(&row);
+        tx.audit(
+            "withdraw",
+            "progress_snapshot",
+            id,
+            None,
+            Some(&summary_out(&before)),
+            Some(&after),
+        )?;
+        Ok(after)
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))

@@ -24,7 +24,7 @@ use crate::routes::common::{
 };
 use crate::routes::counties::county_scope;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -499,6 +499,7 @@ pub async fn staff_counts(
 
 #[utoipa::path(
     tag = "staff",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = StaffIn,
     security(("bearer" = [])),
     responses(
@@ -523,7 +524,16 @@ pub async fn create_staff(
     let out = write(&state.pool, ctx, move |tx| {
         let values = validated_staff(tx.conn, &tx.ctx.caller, &input, None)?;
         let row = q::insert(tx.conn, &values, values.updated_at)?;
-        staff_out(row, &tx.ctx.caller)
+        let out = staff_out(row, &tx.ctx.caller)?;
+        tx.audit(
+            "create",
+            "staff",
+            out.id,
+            Some(out.county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/staff/{}", out.id);
@@ -617,7 +627,17 @@ pub async fn update_staff(
         };
         let values = validated_staff(tx.conn, &tx.ctx.caller, &input, Some(&current))?;
         let row = q::update(tx.conn, id, expected, &values)?.ok_or(ApiError::PreconditionFailed)?;
-        staff_out(row, &tx.ctx.caller)
+        let before = staff_out(current, &tx.ctx.caller)?;
+        let out = staff_out(row, &tx.ctx.caller)?;
+        tx.audit(
+            "update",
+            "staff",
+            id,
+            Some(out.county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -654,7 +674,15 @@ pub async fn delete_staff(
         if current.version != expected || !q::delete(tx.conn, id, expected)? {
             return Err(ApiError::PreconditionFailed);
         }
-        Ok(())
+        let before = staff_out(current, &tx.ctx.caller)?;
+        tx.audit(
+            "delete",
+            "staff",
+            id,
+            Some(before.county_id),
+            Some(&before),
+            NOTHING,
+        )
     })
     .await
     .map_err(|e| match e {
@@ -698,7 +726,7 @@ pub async fn list_postings(
 
 #[utoipa::path(
     tag = "staff",
-    params(StaffPath),
+    params(StaffPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = PostingIn,
     security(("bearer" = [])),
     responses(
@@ -711,6 +739,7 @@ pub async fn list_postings(
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rule is broken (overlap, another county's site, a closed site)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with the same Idempotency-Key is still in progress", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/staff/{id}/postings")]
@@ -726,7 +755,16 @@ pub async fn create_posting(
     let out = write(&state.pool, ctx, move |tx| {
         let person = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("person", id))?;
         tx.ctx.caller.require_county_write(scope_of(&person))?;
-        posting_out(add_posting(tx.conn, &person, &input, today)?)
+        let out = posting_out(add_posting(tx.conn, &person, &input, today)?)?;
+        tx.audit(
+            "create",
+            "posting",
+            out.id,
+            Some(person.county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(HttpResponse::Created()
@@ -801,8 +839,18 @@ pub async fn update_posting(
             v.add("to", format!("would overlap posting {}", other.id));
         }
         v.into_result()?;
+        let before = posting_out(posting.clone())?;
         q::bump_version(tx.conn, id, now())?;
-        posting_out(q::set_posting_end(tx.conn, posting_id, to)?)
+        let out = posting_out(q::set_posting_end(tx.conn, posting_id, to)?)?;
+        tx.audit(
+            "update",
+            "posting",
+            posting_id,
+            Some(person.county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))

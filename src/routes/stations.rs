@@ -23,7 +23,7 @@ use crate::routes::common::{
 };
 use crate::routes::counties::county_scope;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 /// A new station or point.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -509,6 +509,7 @@ pub async fn list_stations(
 
 #[utoipa::path(
     tag = "stations",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = SiteIn,
     security(("bearer" = [])),
     responses(
@@ -534,7 +535,17 @@ pub async fn create_station(
     let out = write(&state.pool, ctx, move |tx| {
         let values = validated_site(tx.conn, &tx.ctx.caller, &input, None, today)?;
         let row = q::insert(tx.conn, &values, values.updated_at)?;
-        site_out(tx.conn, row, today)
+        let county_id = row.county_id;
+        let out = site_out(tx.conn, row, today)?;
+        tx.audit(
+            "create",
+            "station",
+            out.id,
+            Some(county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/stations/{}", out.id);
@@ -616,8 +627,19 @@ pub async fn update_station(
         }
         let input = apply(as_input(&current)?, patch);
         let values = validated_site(tx.conn, &tx.ctx.caller, &input, Some(&current), today)?;
+        let county_id = current.county_id;
+        let before = site_out(tx.conn, current, today)?;
         let row = q::update(tx.conn, id, expected, &values)?.ok_or(ApiError::PreconditionFailed)?;
-        site_out(tx.conn, row, today)
+        let out = site_out(tx.conn, row, today)?;
+        tx.audit(
+            "update",
+            "station",
+            id,
+            Some(county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -648,6 +670,7 @@ pub async fn delete_station(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
     let expected = expected_version(&req)?;
+    let today = state.today();
     write(&state.pool, ctx, move |tx| {
         let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
         tx.ctx
@@ -656,10 +679,22 @@ pub async fn delete_station(
                 county_id: current.county_id,
                 is_city_level: false,
             })?;
-        if current.version != expected || !q::delete(tx.conn, id, expected)? {
+        if current.version != expected {
             return Err(ApiError::PreconditionFailed);
         }
-        Ok(())
+        let county_id = current.county_id;
+        let before = site_out(tx.conn, current, today)?;
+        if !q::delete(tx.conn, id, expected)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        tx.audit(
+            "delete",
+            "station",
+            id,
+            Some(county_id),
+            Some(&before),
+            NOTHING,
+        )
     })
     .await
     .map_err(|e| match e {
@@ -745,7 +780,7 @@ pub fn record_check(
 
 #[utoipa::path(
     tag = "stations",
-    params(SitePath),
+    params(SitePath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = CheckIn,
     security(("bearer" = [])),
     responses(
@@ -779,7 +814,16 @@ pub async fn create_equipment_check(
                 county_id: site.county_id,
                 is_city_level: false,
             })?;
-        check_out(record_check(tx.conn, &site, &input, today)?)
+        let out = check_out(record_check(tx.conn, &site, &input, today)?)?;
+        tx.audit(
+            "create",
+            "equipment_check",
+            out.id,
+            Some(site.county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(HttpResponse::Created()

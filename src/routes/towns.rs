@@ -19,7 +19,7 @@ use crate::routes::common::{
 };
 use crate::routes::counties::county_scope;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 const NAME_MAX: usize = 50;
 
@@ -167,6 +167,7 @@ pub async fn list_towns(
 
 #[utoipa::path(
     tag = "towns",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = TownIn,
     security(("bearer" = [])),
     responses(
@@ -212,7 +213,16 @@ pub async fn create_town(
                 updated_at: at,
             },
         )?;
-        town_out(row)
+        let out = town_out(row)?;
+        tx.audit(
+            "create",
+            "town",
+            out.id,
+            Some(out.county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/towns/{}", out.id);
@@ -306,7 +316,17 @@ pub async fn update_town(
         };
         let row =
             q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        town_out(row)
+        let before = town_out(current)?;
+        let out = town_out(row)?;
+        tx.audit(
+            "update",
+            "town",
+            id,
+            Some(out.county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -343,7 +363,15 @@ pub async fn delete_town(
         if current.version != expected || !q::delete(tx.conn, id, expected)? {
             return Err(ApiError::PreconditionFailed);
         }
-        Ok(())
+        let before = town_out(current)?;
+        tx.audit(
+            "delete",
+            "town",
+            id,
+            Some(before.county_id),
+            Some(&before),
+            NOTHING,
+        )
     })
     .await
     .map_err(|e| match e {

@@ -20,7 +20,7 @@ use crate::routes::common::{
 };
 use crate::routes::counties::county_scope;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 const TITLE_MAX: usize = 100;
 
@@ -185,6 +185,7 @@ pub async fn list_trainings(
 
 #[utoipa::path(
     tag = "trainings",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = TrainingIn,
     security(("bearer" = [])),
     responses(
@@ -235,7 +236,16 @@ pub async fn create_training(
                 updated_at: at,
             },
         )?;
-        training_out(row)
+        let out = training_out(row)?;
+        tx.audit(
+            "create",
+            "training",
+            out.id,
+            Some(out.county_id),
+            NOTHING,
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/trainings/{}", out.id);
@@ -329,7 +339,17 @@ pub async fn update_training(
         };
         let row =
             q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        training_out(row)
+        let before = training_out(current)?;
+        let out = training_out(row)?;
+        tx.audit(
+            "update",
+            "training",
+            id,
+            Some(out.county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -365,7 +385,15 @@ pub async fn delete_training(
         if current.version != expected || !q::delete(tx.conn, id, expected)? {
             return Err(ApiError::PreconditionFailed);
         }
-        Ok(())
+        let before = training_out(current)?;
+        tx.audit(
+            "delete",
+            "training",
+            id,
+            Some(before.county_id),
+            Some(&before),
+            NOTHING,
+        )
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -16,7 +16,7 @@ use crate::routes::common::{
     created_versioned, double_option, expected_version, now, ok_versioned, utc, Json, Page, Paging,
 };
 use crate::state::AppState;
-use crate::write::{write, WriteCtx};
+use crate::write::{write, WriteCtx, NOTHING};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +166,7 @@ pub async fn list_users(
 
 #[utoipa::path(
     tag = "users",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
     request_body = UserIn,
     security(("bearer" = [])),
     responses(
@@ -189,7 +190,9 @@ pub async fn create_user_route(
     ctx.caller.require_admin()?;
     let input = body.0;
     let out = write(&state.pool, ctx, move |tx| {
-        user_out(create_user(tx.conn, input)?)
+        let out = user_out(create_user(tx.conn, input)?)?;
+        tx.audit("create", "user", out.id, out.county_id, NOTHING, Some(&out))?;
+        Ok(out)
     })
     .await?;
     let location = format!("/api/v1/users/{}", out.id);
@@ -304,7 +307,16 @@ pub async fn update_user(
         if ends_sessions {
             accounts::revoke_user_tokens(tx.conn, id, now())?;
         }
-        user_out(row)
+        let password_changed = changes.password_hash.is_some();
+        let before = user_out(current)?;
+        let out = user_out(row)?;
+        let action = if password_changed {
+            "set_password"
+        } else {
+            "update"
+        };
+        tx.audit(action, "user", id, out.county_id, Some(&before), Some(&out))?;
+        Ok(out)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))

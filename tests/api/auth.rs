@@ -58,7 +58,8 @@ fn rule(operation: &str) -> Option<Rule> {
         | "update_client"
         | "rotate_client_secret"
         | "publish_snapshot"
-        | "withdraw_snapshot" => Rule::Admin,
+        | "withdraw_snapshot"
+        | "list_audit_events" => Rule::Admin,
         "update_county"
         | "create_plan_change"
         | "create_town"

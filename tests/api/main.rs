@@ -3,10 +3,12 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod auth;
 mod bulletins;
 mod counties;
 mod funding;
+mod idempotency;
 mod migrations;
 mod operations;
 mod report;

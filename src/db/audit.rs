@@ -1,0 +1,97 @@
+//! Queries on `audit_events`: written by [`crate::write::Tx::audit`], read by admins.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::audit_events;
+use super::{DbConnection, MultiBackend};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub id: i32,
+    pub occurred_at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: i32,
+    pub county_id: Option<i32>,
+    pub request_id: String,
+    pub reason: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent {
+    pub occurred_at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: i32,
+    pub county_id: Option<i32>,
+    pub request_id: String,
+    pub reason: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub entity: Option<String>,
+    pub entity_id: Option<i32>,
+    pub county_id: Option<i32>,
+    pub actor: Option<String>,
+    /// Inclusive.
+    pub from: Option<NaiveDateTime>,
+    /// Exclusive.
+    pub to: Option<NaiveDateTime>,
+}
+
+fn filtered(filter: &AuditFilter) -> audit_events::BoxedQuery<'static, MultiBackend> {
+    let mut query = audit_events::table.into_boxed();
+    if let Some(entity) = &filter.entity {
+        query = query.filter(audit_events::entity.eq(entity.clone()));
+    }
+    if let Some(entity_id) = filter.entity_id {
+        query = query.filter(audit_events::entity_id.eq(entity_id));
+    }
+    if let Some(county_id) = filter.county_id {
+        query = query.filter(audit_events::county_id.eq(county_id));
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.filter(audit_events::actor.eq(actor.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::occurred_at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::occurred_at.lt(to));
+    }
+    query
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewAuditEvent) -> QueryResult<()> {
+    diesel::insert_into(audit_events::table)
+        .values(new)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<AuditRow>, i64)> {
+    let total = filtered(filter).count().get_result(conn)?;
+    let rows = filtered(filter)
+        .order_by(audit_events::occurred_at.desc())
+        .then_order_by(audit_events::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?;
+    Ok((rows, total))
+}

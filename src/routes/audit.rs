@@ -1,0 +1,189 @@
+//! `/api/v1/audit-events`: who changed what, when, before and after (administrators only).
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::audit::{self as q, AuditFilter, AuditRow};
+use crate::db::{self};
+use crate::error::{ApiError, Problem};
+use crate::policy::Caller;
+use crate::routes::common::{utc, Page, Paging};
+use crate::state::AppState;
+
+/// One change made through the API.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventOut {
+    pub id: i32,
+    pub occurred_at: DateTime<Utc>,
+    /// Who: `user:<username>` or `client:<client_id>`.
+    #[schema(example = "user:bureau.admin")]
+    pub actor: String,
+    /// `create`, `update`, `delete`, or another verb (`transition`, `rotate_secret`).
+    pub action: String,
+    /// The kind of record: `county`, `plan_status_change`, `town`, `station`,
+    /// `equipment_check`, `staff`, `posting`, `funding_request`, `training`, `user`, `client`.
+    pub entity: String,
+    pub entity_id: i32,
+    /// The county the record belongs to, when it belongs to one.
+    pub county_id: Option<i32>,
+    /// The `X-Request-Id` of the request that made the change.
+    pub request_id: String,
+    /// From the request's `X-Change-Reason` header.
+    pub reason: Option<String>,
+    /// The record before the change (none for a create); phone and ID numbers masked, secrets
+    /// left out.
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    /// The record after the change (none for a delete), masked the same way.
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditListQuery {
+    /// The kind of record, e.g. `town`.
+    pub entity: Option<String>,
+    /// The record's id (with `entity`).
+    pub entity_id: Option<i32>,
+    pub county_id: Option<i32>,
+    /// `user:<username>` or `client:<client_id>`.
+    pub actor: Option<String>,
+    /// From this time (RFC 3339, inclusive) or date (its start in the bureau's time zone).
+    pub from: Option<String>,
+    /// Before this time (RFC 3339, exclusive) or up to this date (inclusive, the bureau's time
+    /// zone).
+    pub to: Option<String>,
+}
+
+fn stored_json(raw: Option<String>) -> Result<Option<serde_json::Value>, ApiError> {
+    raw.map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(|e| ApiError::internal(format!("stored audit value: {e}")))
+}
+
+fn event_out(row: AuditRow) -> Result<AuditEventOut, ApiError> {
+    Ok(AuditEventOut {
+        id: row.id,
+        occurred_at: utc(row.occurred_at),
+        actor: row.actor,
+        action: row.action,
+        entity: row.entity,
+        entity_id: row.entity_id,
+        county_id: row.county_id,
+        request_id: row.request_id,
+        reason: row.reason,
+        before: stored_json(row.before)?,
+        after: stored_json(row.after)?,
+    })
+}
+
+/// A bound of the time range as a stored (UTC) timestamp: an RFC 3339 time, or a date's start
+/// in the bureau's time zone (the day after it for an inclusive `to`).
+fn time_bound(
+    field: &str,
+    raw: &str,
+    tz: chrono_tz::Tz,
+    end_of_day: bool,
+) -> Result<NaiveDateTime, ApiError> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc).naive_utc());
+    }
+    let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
+        ApiError::invalid(
+            field,
+            "must be an RFC 3339 time (2026-11-28T08:00:00Z) or a date (2026-11-28)",
+        )
+    })?;
+    let date = match end_of_day {
+        true => date
+            .succ_opt()
+            .ok_or_else(|| ApiError::invalid(field, "is out of range"))?,
+        false => date,
+    };
+    tz.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.with_timezone(&Utc).naive_utc())
+        .ok_or_else(|| ApiError::invalid(field, "is not a time in the bureau's time zone"))
+}
+
+#[utoipa::path(
+    tag = "audit",
+    params(AuditListQuery, Paging),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of changes, newest first", body = Page<AuditEventOut>),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A filter or paging value is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/audit-events")]
+pub async fn list_audit_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<AuditListQuery>,
+    paging: web::Query<Paging>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let (limit, offset) = paging.resolve()?;
+    let tz = state.settings.time_zone;
+    let query = query.into_inner();
+    let filter = AuditFilter {
+        entity: query.entity.filter(|e| !e.trim().is_empty()),
+        entity_id: query.entity_id,
+        county_id: query.county_id,
+        actor: query.actor.filter(|a| !a.trim().is_empty()),
+        from: query
+            .from
+            .as_deref()
+            .map(|f| time_bound("from", f, tz, false))
+            .transpose()?,
+        to: query
+            .to
+            .as_deref()
+            .map(|t| time_bound("to", t, tz, true))
+            .transpose()?,
+    };
+    let page = db::run(&state.pool, move |conn| {
+        let (rows, total) = q::list(conn, &filter, limit, offset)?;
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(event_out)
+                .collect::<Result<Vec<_>, _>>()?,
+            total,
+            limit,
+            offset,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_audit_events);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds_take_rfc3339_or_dates_in_the_bureaus_zone() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let t = time_bound("from", "2026-11-28T08:00:00Z", tz, false).expect("valid");
+        assert_eq!(t.to_string(), "2026-11-28 08:00:00");
+        let d = time_bound("from", "2026-11-28", tz, false).expect("valid");
+        assert_eq!(d.to_string(), "2026-11-27 16:00:00");
+        let e = time_bound("to", "2026-11-28", tz, true).expect("valid");
+        assert_eq!(e.to_string(), "2026-11-28 16:00:00");
+        assert!(time_bound("to", "yesterday", tz, true).is_err());
+    }
+}
