@@ -317,6 +317,33 @@ pub fn check_as_of(
         .optional()
 }
 
+diesel::alias!(equipment_checks as later_check: LaterCheck);
+
+/// The latest check on or before `as_of` of each of `site_ids`: one query for a page of sites.
+pub fn checks_as_of(
+    conn: &mut DbConnection,
+    site_ids: &[i32],
+    as_of: NaiveDate,
+) -> QueryResult<Vec<CheckRow>> {
+    let superseded = later_check
+        .filter(
+            later_check
+                .field(equipment_checks::site_id)
+                .eq(equipment_checks::site_id),
+        )
+        .filter(later_check.field(equipment_checks::checked_on).le(as_of))
+        .filter(
+            later_check
+                .field(equipment_checks::checked_on)
+                .gt(equipment_checks::checked_on),
+        );
+    equipment_checks::table
+        .filter(equipment_checks::site_id.eq_any(site_ids.to_vec()))
+        .filter(equipment_checks::checked_on.le(as_of))
+        .filter(diesel::dsl::not(exists(superseded)))
+        .load(conn)
+}
+
 /// Keeps the site's stored latest check (for list filters) in step with its checks, and moves
 /// its version so its ETag changes.
 pub fn refresh_latest_check(

@@ -259,15 +259,24 @@ pub fn to_xlsx(sheet: &Sheet) -> Result<Vec<u8>, String> {
             .map_err(err)?;
         }
     }
+    // One landscape A4 page, as the bureau prints it.
+    ws.set_landscape();
+    ws.set_paper_size(9);
+    ws.set_print_fit_to_pages(1, 1);
     ws.set_row_height(0, 32).map_err(err)?;
+    ws.set_row_height(2, 24).map_err(err)?;
+    ws.set_row_height(3, 40).map_err(err)?;
+    for r in 4..body_end {
+        ws.set_row_height(r, 32).map_err(err)?;
+    }
     ws.set_column_width(0, 10).map_err(err)?;
-    ws.set_column_width(1, 16).map_err(err)?;
+    ws.set_column_width(1, 18).map_err(err)?;
     for c in 2..12u16 {
         ws.set_column_width(c, 9).map_err(err)?;
     }
     ws.set_column_width(12, 10).map_err(err)?;
     ws.set_column_width(13, 10).map_err(err)?;
-    ws.set_column_width(14, 30).map_err(err)?;
+    ws.set_column_width(14, 36).map_err(err)?;
     ws.set_column_width(15, 10).map_err(err)?;
     for r in body_end..sheet.rows.len() as u32 {
         ws.set_row_height(r, 30).map_err(err)?;

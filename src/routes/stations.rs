@@ -224,10 +224,19 @@ fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
 
 /// The site as of `as_of`: status, premises and equipment from the dates and checks up to it.
 fn site_out(conn: &mut DbConnection, row: SiteRow, as_of: NaiveDate) -> Result<SiteOut, ApiError> {
+    let check = q::check_as_of(conn, row.id, as_of)?;
+    site_out_with(row, check.as_ref(), as_of)
+}
+
+/// The site as of `as_of`, given its latest check on or before that date.
+fn site_out_with(
+    row: SiteRow,
+    check: Option<&q::CheckRow>,
+    as_of: NaiveDate,
+) -> Result<SiteOut, ApiError> {
     let dates = dates_of(&row);
     let status = dates.status_on(as_of);
     let premises = dates.premises_on(as_of);
-    let check = q::check_as_of(conn, row.id, as_of)?;
     let items = match &check {
         Some(c) => stored(items_from_text(&c.items))?,
         None => Vec::new(),
@@ -492,9 +501,14 @@ pub async fn list_stations(
     let day = as_of.as_of.unwrap_or_else(|| state.today());
     let page = db::run(&state.pool, move |conn| {
         let (rows, total) = q::list(conn, &filter, &sort, limit, offset)?;
+        let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+        let checks = q::checks_as_of(conn, &ids, day)?;
         let items = rows
             .into_iter()
-            .map(|row| site_out(conn, row, day))
+            .map(|row| {
+                let check = checks.iter().find(|c| c.site_id == row.id);
+                site_out_with(row, check, day)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page {
             items,

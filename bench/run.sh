@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The national-scale benchmark: 3,000 counties, 640,000 sites, 200,000 staff on PostgreSQL.
+#
+#   bash bench/run.sh            # needs a local PostgreSQL (BENCH_ADMIN_URL) and builds --release
+#
+# It prints, for the progress table and for a filtered page of sites: the service's latency over
+# HTTP (median of several runs) beside PostgreSQL's own execution time for the same SQL, so the
+# service's overhead is visible. Nothing here is a pass/fail test; rerun it after changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ADMIN_URL=${BENCH_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+DB=shuangbai_bench
+URL="${ADMIN_URL%/*}/$DB"
+PORT=${BENCH_PORT:-18099}
+RUNS=${BENCH_RUNS:-9}
+export SHUANGBAI_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123
+export RUST_LOG=warn
+
+cargo build --release --quiet
+BIN="${CARGO_TARGET_DIR:-target}/release/shuangbai"
+
+if [ "${BENCH_REUSE:-0}" != 1 ]; then
+  psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+  DATABASE_URL="$URL" "$BIN" migrate
+  echo "generating national-scale data (a few minutes)…"
+  psql -q "$URL" -f bench/generate.sql
+  DATABASE_URL="$URL" SHUANGBAI_PASSWORD=bench-password-0123 "$BIN" user add bench.admin --role admin >/dev/null
+fi
+
+DATABASE_URL="$URL" SHUANGBAI_BIND="127.0.0.1:$PORT" SHUANGBAI_POOL_SIZE=8 "$BIN" serve &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+
+TOKEN=$(curl -fs -d grant_type=password -d username=bench.admin -d password=bench-password-0123 \
+  "http://127.0.0.1:$PORT/api/v1/auth/token" | python3 -c 'import sys, json; print(json.load(sys.stdin)["access_token"])')
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+timed() { # url → median seconds over RUNS
+  for _ in $(seq 1 "$RUNS"); do
+    curl -fs -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$1"
+  done | median
+}
+pg_ms() { # SQL with $1 as a date → median execution time in ms reported by EXPLAIN ANALYZE
+  for _ in $(seq 1 "$RUNS"); do
+    psql -qAt "$URL" -c "PREPARE q(date) AS $1" -c "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE q('2021-06-09')" \
+      | python3 -c 'import sys, json; print(json.load(sys.stdin)[0]["Execution Time"])'
+  done | median
+}
+
+# The site aggregate, exactly as the service sends it (read from the source, not copied).
+SITE_SQL=$(sed -n '/^const SITE_AGGREGATE_SQL/,/";$/p' src/db/report.rs | sed '1s/^[^"]*"//; $s/";$//')
+
+echo
+psql -qAt "$URL" -c "SELECT 'data: ' || (SELECT count(*) FROM counties) || ' counties, ' || (SELECT count(*) FROM sites) || ' sites, ' || (SELECT count(*) FROM staff) || ' staff'"
+echo "progress table, whole service over HTTP (median of $RUNS): $(timed "http://127.0.0.1:$PORT/api/v1/reports/progress?as_of=2021-06-09") s"
+echo "  its site aggregate alone in PostgreSQL (EXPLAIN ANALYZE): $(pg_ms "$SITE_SQL") ms"
+COUNTY=$(psql -qAt "$URL" -c "SELECT min(id) + 1500 FROM counties")
+echo "a page of 50 points of one county, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/stations?county_id=$COUNTY&kind=point&limit=50&sort=name") s"
+echo "a page of 50 staff in post on a date, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/staff?county_id=$COUNTY&in_post_on=2021-06-09&limit=50") s"
+echo "staff counts for every county, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/staff/counts?as_of=2021-06-09") s"
+if command -v wrk >/dev/null; then
+  echo "throughput, 8 connections, 10 s, the page of points:"
+  wrk -t2 -c8 -d10s -H "Authorization: Bearer $TOKEN" \
+    "http://127.0.0.1:$PORT/api/v1/stations?county_id=$COUNTY&kind=point&limit=50" | sed -n '3,8p'
+fi
