@@ -46,7 +46,7 @@ use crate::state::AppState;
         (name = "audit", description = "Who changed what, when, before and after (administrators only)"),
         (name = "operations", description = "Health and readiness"),
     ),
-    components(schemas(crate::error::Problem))
+    components(schemas(crate::error::Problem, crate::routes::reports::ReportFormat))
 )]
 struct ApiDoc;
 

@@ -298,7 +298,6 @@ fn client_grant(
         (status = 401, description = "invalid_client (RFC 6749)", body = OAuthErrorOut),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither form-encoded nor JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A JSON field has the wrong type", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
     )
@@ -313,7 +312,30 @@ pub async fn issue_token(
     state
         .check_login_rate(peer)
         .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
-    let input = parse_token_request(&req, &body)?;
+    // A body that is not a token request is RFC 6749's invalid_request, like any other refusal
+    // here, so OAuth2 client libraries understand it; only the content type stays problem+json.
+    let input = match parse_token_request(&req, &body) {
+        Ok(input) => input,
+        Err(e @ (ApiError::UnsupportedMediaType(_) | ApiError::PayloadTooLarge(_))) => {
+            return Err(e)
+        }
+        Err(e) => {
+            let description = match &e {
+                ApiError::Validation(v) => v
+                    .iter()
+                    .map(|x| format!("{}: {}", x.field, x.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.problem().detail,
+            };
+            return Ok(HttpResponse::BadRequest()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(OAuthErrorOut {
+                    error: "invalid_request".into(),
+                    error_description: description,
+                }));
+        }
+    };
     let app = state.get_ref().clone();
     let grant = db::run(&state.pool, move |conn| {
         db::write_transaction(conn, |conn| match input.grant_type.as_str() {

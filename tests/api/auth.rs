@@ -553,6 +553,11 @@ on_both_backends! {
     }
 
     async fn failed_logins_are_limited_per_username_and_look_the_same_for_unknown_names(app: TestApp) {
+        let req = app
+            .request_anonymous(Method::POST, "/api/v1/auth/token")
+            .insert_header(("content-type", "application/x-www-form-urlencoded"));
+        let malformed = app.send(req, Some(b"username=x".to_vec())).await.expect(400);
+        assert_eq!(malformed.body["error"], "invalid_request", "RFC 6749 errors, even for a bad form");
         let unknown = app.login("nobody.here", "wrong password!!").await.expect(400);
         let wrong = app.login("bureau.admin", "wrong password!!").await.expect(400);
         assert_eq!(unknown.body, wrong.body, "no hint whether the username exists");
