@@ -18,8 +18,10 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
+use actix_web::HttpMessage;
 use actix_web::{web, FromRequest, HttpResponse};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::db::idempotency::{self as q, IdempotencyRow, NewClaim};
@@ -27,6 +29,7 @@ use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 use crate::policy::Caller;
 use crate::routes::common::now;
+use crate::routes::updates::{is_batch_path, MAX_BODY_BYTES};
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -135,6 +138,33 @@ async fn release(state: &AppState, id: i32) {
     }
 }
 
+/// The request body, within the route's limit: a county batch's own (16 MiB), else the
+/// general one.
+async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
+    if !is_batch_path(req.path()) {
+        return req.extract::<web::Bytes>().await.map_err(|e| {
+            if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("the request body is larger than allowed".into())
+            } else {
+                ApiError::BadRequest("could not read the request body".into())
+            }
+        });
+    }
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("could not read the request body".into()))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "a batch is at most {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// The middleware: see the module's documentation.
 pub async fn idempotency(
     mut req: ServiceRequest,
@@ -159,16 +189,9 @@ pub async fn idempotency(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.error_response(ApiError::internal("application state missing")));
     };
-    let body = match req.extract::<web::Bytes>().await {
+    let body = match read_body(&mut req).await {
         Ok(body) => body,
-        Err(e) => {
-            let err = if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("the request body is larger than allowed".into())
-            } else {
-                ApiError::BadRequest("could not read the request body".into())
-            };
-            return Ok(req.error_response(err));
-        }
+        Err(err) => return Ok(req.error_response(err)),
     };
     let claim = NewClaim {
         actor: caller.actor(),

@@ -42,6 +42,7 @@ use crate::state::AppState;
         (name = "staff", description = "Social workers, their postings, and the counts in post; personal data masked"),
         (name = "funding", description = "Funding requests (落实经费情况) and their stage changes; money in integer fen (分)"),
         (name = "trainings", description = "Training sessions (社工业务培训): pre-job (岗前) and professional (专业)"),
+        (name = "updates", description = "County batches: one county's script upserts towns, sites, staff and trainings by its own keys, all or nothing (at most 10000 items and 16 MiB per batch)"),
         (name = "reports", description = "The progress table (进度情况一览表) as of any date"),
         (name = "audit", description = "Who changed what, when, before and after (administrators only)"),
         (name = "operations", description = "Health and readiness"),

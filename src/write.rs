@@ -160,6 +160,30 @@ where
     .await
 }
 
+/// Runs `f` like [`write`] (the same transaction, checks and audit calls) and then rolls it all
+/// back, returning what `f` answered: a dry run that reports what would happen.
+pub async fn rehearse<T, F>(pool: &DbPool, ctx: WriteCtx, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
+{
+    db::run(pool, move |conn| {
+        let mut answer = None;
+        let outcome: Result<(), ApiError> = db::write_transaction(conn, |conn| {
+            let mut tx = Tx { conn, ctx: &ctx };
+            answer = Some(f(&mut tx)?);
+            // Any error rolls back; this one is never seen outside.
+            Err(ApiError::internal("dry run rolled back"))
+        });
+        match (outcome, answer) {
+            (Err(ApiError::Internal(_)), Some(answer)) => Ok(answer),
+            (Err(e), _) => Err(e),
+            (Ok(()), _) => Err(ApiError::internal("a dry run was committed")),
+        }
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

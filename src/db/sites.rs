@@ -363,3 +363,11 @@ pub fn refresh_latest_check(
         .execute(conn)
         .map(|_| ())
 }
+
+/// Every site of a county (county batches load them once).
+pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<SiteRow>> {
+    sites::table
+        .filter(sites::county_id.eq(county_id))
+        .order(sites::id.asc())
+        .load(conn)
+}

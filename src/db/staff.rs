@@ -290,3 +290,11 @@ pub fn certified_in_post(
         .select((postings::county_id, postings::site_kind, count_star()))
         .load(conn)
 }
+
+/// Every person employed by a county (county batches load them once).
+pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<StaffRow>> {
+    staff::table
+        .filter(staff::county_id.eq(county_id))
+        .order(staff::id.asc())
+        .load(conn)
+}

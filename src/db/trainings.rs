@@ -161,3 +161,11 @@ pub fn trainings_held_by(
         .order(trainings::county_id.asc())
         .load(conn)
 }
+
+/// Every training session of a county (county batches load them once).
+pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<TrainingRow>> {
+    trainings::table
+        .filter(trainings::county_id.eq(county_id))
+        .order(trainings::id.asc())
+        .load(conn)
+}

@@ -13,6 +13,7 @@ pub mod staff;
 pub mod stations;
 pub mod towns;
 pub mod trainings;
+pub mod updates;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -26,6 +27,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     staff::configure(cfg);
     funding::configure(cfg);
     trainings::configure(cfg);
+    updates::configure(cfg);
     reports::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);

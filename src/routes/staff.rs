@@ -207,7 +207,7 @@ fn stored<T>(parsed: Result<T, String>) -> Result<T, ApiError> {
     parsed.map_err(|e| ApiError::internal(format!("stored value: {e}")))
 }
 
-fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
+pub fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
     let sees = caller.sees_personal_data_of(row.county_id);
     let certification = stored(Certification::parse(&row.certification))?;
     Ok(StaffOut {
@@ -231,7 +231,7 @@ fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
     })
 }
 
-fn posting_out(row: PostingRow) -> Result<PostingOut, ApiError> {
+pub fn posting_out(row: PostingRow) -> Result<PostingOut, ApiError> {
     Ok(PostingOut {
         id: row.id,
         staff_id: row.staff_id,

@@ -209,7 +209,7 @@ fn missing(items: &[EquipmentItem]) -> Vec<EquipmentItem> {
         .collect()
 }
 
-fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
+pub fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
     let items = stored(items_from_text(&row.items))?;
     Ok(CheckOut {
         id: row.id,
@@ -223,7 +223,11 @@ fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
 }
 
 /// The site as of `as_of`: status, premises and equipment from the dates and checks up to it.
-fn site_out(conn: &mut DbConnection, row: SiteRow, as_of: NaiveDate) -> Result<SiteOut, ApiError> {
+pub fn site_out(
+    conn: &mut DbConnection,
+    row: SiteRow,
+    as_of: NaiveDate,
+) -> Result<SiteOut, ApiError> {
     let check = q::check_as_of(conn, row.id, as_of)?;
     site_out_with(row, check.as_ref(), as_of)
 }

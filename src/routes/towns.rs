@@ -80,7 +80,7 @@ pub struct TownPath {
     pub id: i32,
 }
 
-fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
+pub fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
     let kind =
         TownKind::parse(&row.kind).map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
     Ok(TownOut {
@@ -96,9 +96,21 @@ fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
     })
 }
 
+/// A town's name and code, checked; used by the API and county batches.
+pub fn validated_town_fields(name: &str, code: &str) -> Result<(String, TownCode), ApiError> {
+    let mut v = Violations::new();
+    let name = v.check("name", parse_name(name, NAME_MAX));
+    let code = v.check("code", TownCode::parse(code));
+    v.into_result()?;
+    match (name, code) {
+        (Some(name), Some(code)) => Ok((name, code)),
+        _ => Err(ApiError::internal("validated fields missing")),
+    }
+}
+
 /// The county a town may belong to: it exists, is not the city level, and the caller may
 /// write it.
-fn town_county(
+pub fn town_county(
     conn: &mut DbConnection,
     caller: &Caller,
     county_id: i32,
@@ -189,13 +201,7 @@ pub async fn create_town(
     body: Json<TownIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    let mut v = Violations::new();
-    let name = v.check("name", parse_name(&input.name, NAME_MAX));
-    let code = v.check("code", TownCode::parse(&input.code));
-    v.into_result()?;
-    let (Some(name), Some(code)) = (name, code) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (name, code) = validated_town_fields(&input.name, &input.code)?;
     let out = write(&state.pool, ctx, move |tx| {
         let county_code = town_county(tx.conn, &tx.ctx.caller, input.county_id)?;
         code.belongs_to(&county_code)

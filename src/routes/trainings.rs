@@ -97,7 +97,7 @@ pub struct TrainingPath {
     pub id: i32,
 }
 
-fn training_out(row: TrainingRow) -> Result<TrainingOut, ApiError> {
+pub fn training_out(row: TrainingRow) -> Result<TrainingOut, ApiError> {
     let kind = TrainingKind::parse(&row.kind)
         .map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
     Ok(TrainingOut {
@@ -116,7 +116,7 @@ fn training_out(row: TrainingRow) -> Result<TrainingOut, ApiError> {
 }
 
 /// The county a session is written for: it exists and the caller may write it.
-fn training_county(
+pub fn training_county(
     conn: &mut DbConnection,
     caller: &Caller,
     county_id: i32,
@@ -125,6 +125,30 @@ fn training_county(
         ApiError::invalid("county_id", format!("county {county_id} does not exist"))
     })?;
     caller.require_county_write(county_scope(&county))
+}
+
+/// A session's title, date, attendees and ref, checked; a missing ref is generated. Used by the
+/// API and county batches.
+pub fn validated_training_fields(
+    title: &str,
+    held_on: NaiveDate,
+    attendees: Option<i32>,
+    reference: Option<&str>,
+    today: NaiveDate,
+) -> Result<(String, String), ApiError> {
+    let mut v = Violations::new();
+    let title = v.check("title", parse_name(title, TITLE_MAX));
+    not_after_today(&mut v, "held_on", Some(held_on), today);
+    check_attendees(&mut v, attendees);
+    let reference = match reference {
+        Some(raw) => v.check("ref", parse_ref(raw)),
+        None => Some(format!("tr-{}", random_token(12))),
+    };
+    v.into_result()?;
+    match (title, reference) {
+        (Some(title), Some(reference)) => Ok((title, reference)),
+        _ => Err(ApiError::internal("validated fields missing")),
+    }
 }
 
 fn check_attendees(v: &mut Violations, attendees: Option<i32>) {
@@ -207,18 +231,13 @@ pub async fn create_training(
     body: Json<TrainingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    let mut v = Violations::new();
-    let title = v.check("title", parse_name(&input.title, TITLE_MAX));
-    not_after_today(&mut v, "held_on", Some(input.held_on), state.today());
-    check_attendees(&mut v, input.attendees);
-    let reference = match &input.reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
-        None => Some(format!("tr-{}", random_token(12))),
-    };
-    v.into_result()?;
-    let (Some(title), Some(reference)) = (title, reference) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let (title, reference) = validated_training_fields(
+        &input.title,
+        input.held_on,
+        input.attendees,
+        input.reference.as_deref(),
+        state.today(),
+    )?;
     let out = write(&state.pool, ctx, move |tx| {
         training_county(tx.conn, &tx.ctx.caller, input.county_id)?;
         let at = now();

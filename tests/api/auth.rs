@@ -80,7 +80,8 @@ fn rule(operation: &str) -> Option<Rule> {
         | "create_funding_transition"
         | "create_training"
         | "update_training"
-        | "delete_training" => Rule::CountyWrite,
+        | "delete_training"
+        | "post_county_updates" => Rule::CountyWrite,
         _ => return None,
     })
 }
@@ -348,6 +349,9 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
             json!({"county_id": county, "kind": "professional", "title": "专业培训", "held_on": "2021-05-01"}),
         ),
         "update_training" => Some(json!({"title": "改名"})),
+        "post_county_updates" => Some(
+            json!({"towns": [{"code": format!("{code}198"), "name": "批量镇", "kind": "town"}]}),
+        ),
         "create_user_route" => Some(
             json!({"username": "new.user", "display_name": "x", "role": "viewer", "password": PASSWORD}),
         ),

@@ -17,3 +17,4 @@ mod staff;
 mod stations;
 mod towns;
 mod trainings;
+mod updates;

@@ -1,0 +1,990 @@
+//! `POST /api/v1/counties/{id}/updates`: one county's batch from its integration script.
+//!
+//! Items are keyed by the county's own keys (`code` for towns, `ref` for the rest), so a script
+//! never needs our ids. Each item passes exactly the rules of its single-resource route, and is
+//! created, updated or left unchanged. All or nothing: the batch runs in one transaction, and any
+//! broken rule rolls everything back with a 422 listing every failing item by JSON pointer.
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::http::header;
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use diesel::Connection;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::counties::{self as county_q, CountyRow};
+use crate::db::sites::{self as site_q, SiteRow, SiteValues};
+use crate::db::staff::{self as staff_q, StaffRow, StaffValues};
+use crate::db::towns::{self as town_q, NewTown, TownChanges, TownRow};
+use crate::db::trainings::{self as training_q, NewTraining, TrainingChanges, TrainingRow};
+use crate::db::{self};
+use crate::domain::county::DivisionCode;
+use crate::domain::site::{items_from_text, normalise_items, EquipmentItem, SiteKind};
+use crate::domain::staff::{Certification, Gender, HiredVia, PostingRole};
+use crate::domain::town::TownKind;
+use crate::domain::training::TrainingKind;
+use crate::domain::Violation;
+use crate::error::{ApiError, Problem};
+use crate::routes::common::{now, parse_json};
+use crate::routes::counties::county_scope;
+use crate::routes::staff::{
+    add_posting, posting_out, staff_out, validated_staff, PostingIn, StaffIn,
+};
+use crate::routes::stations::{check_out, record_check, site_out, validated_site, CheckIn, SiteIn};
+use crate::routes::towns::{town_county, town_out, validated_town_fields};
+use crate::routes::trainings::{training_county, training_out, validated_training_fields};
+use crate::state::AppState;
+use crate::write::{rehearse, write, Tx, WriteCtx, NOTHING};
+
+/// The most items one batch may hold, nested equipment checks and postings included (413 past it).
+pub const MAX_ITEMS: usize = 10_000;
+/// The largest batch body in bytes, 16 MiB (413 past it); other routes keep the general limit.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Whether a path is a county batch's (the idempotency middleware reads its larger bodies).
+pub fn is_batch_path(path: &str) -> bool {
+    path.strip_prefix("/api/v1/counties/")
+        .and_then(|rest| rest.strip_suffix("/updates"))
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// One county's batch. Every section is optional; items are keyed by the county's own keys.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesIn {
+    /// Towns, keyed by `code`.
+    #[serde(default)]
+    pub towns: Vec<TownItemIn>,
+    /// Stations and points, keyed by `ref`; stations are applied before points.
+    #[serde(default)]
+    pub sites: Vec<SiteItemIn>,
+    /// Social workers, keyed by `ref`, with their postings.
+    #[serde(default)]
+    pub staff: Vec<StaffItemIn>,
+    /// Training sessions, keyed by `ref`.
+    #[serde(default)]
+    pub trainings: Vec<TrainingItemIn>,
+}
+
+impl UpdatesIn {
+    /// Every item, nested ones included.
+    pub fn item_count(&self) -> usize {
+        self.towns.len()
+            + self
+                .sites
+                .iter()
+                .map(|s| 1 + s.equipment_checks.len())
+                .sum::<usize>()
+            + self
+                .staff
+                .iter()
+                .map(|s| 1 + s.postings.len())
+                .sum::<usize>()
+            + self.trainings.len()
+    }
+}
+
+/// A town of the batch's county, keyed by its nine-digit `code`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TownItemIn {
+    #[schema(example = "445302104")]
+    pub code: String,
+    #[schema(example = "腰古镇")]
+    pub name: String,
+    pub kind: TownKind,
+}
+
+/// A station or point, as in `POST /api/v1/stations`, naming its town by `town_code` and a
+/// point's station by the station's `ref`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteItemIn {
+    pub kind: SiteKind,
+    /// The code of a town of the county, stored or in this batch.
+    pub town_code: String,
+    /// For a point: the `ref` of its station, stored or in this batch.
+    pub station_ref: Option<String>,
+    pub village: Option<String>,
+    pub name: String,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    #[serde(rename = "ref")]
+    #[schema(rename = "ref")]
+    pub ref_: String,
+    pub planned_on: NaiveDate,
+    pub premises_secured_on: Option<NaiveDate>,
+    pub completed_on: Option<NaiveDate>,
+    pub suspended_on: Option<NaiveDate>,
+    pub closed_on: Option<NaiveDate>,
+    /// Dated checks, keyed by `checked_on`; a stored check is history and is never changed.
+    #[serde(default)]
+    pub equipment_checks: Vec<CheckIn>,
+}
+
+/// A social worker, as in `POST /api/v1/staff` without `county_id` (the batch's county).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffItemIn {
+    pub name: String,
+    pub gender: Gender,
+    pub phone: Option<String>,
+    pub id_number: Option<String>,
+    pub education: Option<String>,
+    pub certification: Certification,
+    pub hired_via: HiredVia,
+    #[serde(rename = "ref")]
+    #[schema(rename = "ref")]
+    pub ref_: String,
+    /// Postings, keyed by the site and `from`; a stored one is left as it is.
+    #[serde(default)]
+    pub postings: Vec<PostingItemIn>,
+}
+
+/// A posting, as in `POST /api/v1/staff/{id}/postings`, naming its site by the site's `ref`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostingItemIn {
+    /// The `ref` of a station or point of the county, stored or in this batch.
+    pub station_ref: String,
+    pub role: PostingRole,
+    #[serde(rename = "from")]
+    #[schema(rename = "from")]
+    pub from_on: NaiveDate,
+    #[serde(rename = "to")]
+    #[schema(rename = "to")]
+    pub to_on: Option<NaiveDate>,
+}
+
+/// A training session, as in `POST /api/v1/trainings`, with its `ref` required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingItemIn {
+    pub kind: TrainingKind,
+    pub title: String,
+    pub held_on: NaiveDate,
+    #[schema(minimum = 0)]
+    pub attendees: Option<i32>,
+    #[serde(rename = "ref")]
+    #[schema(rename = "ref")]
+    pub ref_: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UpdatesPath {
+    /// The county's id.
+    pub id: i32,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UpdatesQuery {
+    /// Validate and report the outcomes without writing anything.
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemOutcomeOut {
+    /// The item's JSON pointer in the batch, e.g. `/sites/17`.
+    pub pointer: String,
+    /// The county's key of the item (a code, a ref, a date).
+    pub key: String,
+    pub outcome: Outcome,
+    /// Our id; null for an item a dry run would create.
+    pub id: Option<i32>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct OutcomeCountsOut {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdatesOut {
+    pub dry_run: bool,
+    /// Whether the changes were written (false for a dry run).
+    pub applied: bool,
+    /// Every item's outcome, in the batch's order.
+    pub items: Vec<ItemOutcomeOut>,
+    pub counts: OutcomeCountsOut,
+}
+
+/// The batch's progress: outcomes so far and every broken rule, by pointer.
+struct Batch {
+    items: Vec<ItemOutcomeOut>,
+    violations: Vec<Violation>,
+}
+
+impl Batch {
+    fn done(&mut self, pointer: String, key: &str, outcome: Outcome, id: i32) {
+        self.items.push(ItemOutcomeOut {
+            pointer,
+            key: key.to_string(),
+            outcome,
+            id: Some(id),
+        });
+    }
+
+    fn violation(&mut self, field: String, message: impl Into<String>) {
+        self.violations.push(Violation {
+            field,
+            message: message.into(),
+        });
+    }
+
+    /// Records an item's failure under its pointer; errors that are not about the item (the
+    /// database gone, a bug) stop the batch.
+    fn failed(&mut self, pointer: &str, error: ApiError) -> Result<(), ApiError> {
+        match error {
+            ApiError::Validation(found) => {
+                for v in found {
+                    let field = match v.field.as_str() {
+                        "town_id" => "town_code",
+                        "station_id" => "station_ref",
+                        "county_id" | "" | "/" => "",
+                        other => other,
+                    };
+                    let field = if field.is_empty() {
+                        pointer.to_string()
+                    } else if field.starts_with('/') {
+                        format!("{pointer}{field}")
+                    } else {
+                        format!("{pointer}/{field}")
+                    };
+                    self.violation(field, v.message);
+                }
+                Ok(())
+            }
+            ApiError::Conflict(m)
+            | ApiError::NotFound(m)
+            | ApiError::Forbidden(m)
+            | ApiError::BadRequest(m) => {
+                self.violation(pointer.to_string(), m);
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    /// Whether `key` is new in its section; a repeated key is a violation on the later item.
+    fn first_time(&mut self, seen: &mut HashMap<String, String>, key: &str, pointer: &str) -> bool {
+        if let Some(first) = seen.get(key) {
+            let message =
+                format!("the key {key:?} appears more than once in the batch (first at {first})");
+            self.violation(pointer.to_string(), message);
+            return false;
+        }
+        seen.insert(key.to_string(), pointer.to_string());
+        true
+    }
+}
+
+/// Runs one item in a savepoint, so a failed item leaves the transaction usable for the rest.
+fn savepoint<T>(
+    tx: &mut Tx<'_>,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let ctx = tx.ctx;
+    tx.conn.transaction(|conn| f(&mut Tx { conn, ctx }))
+}
+
+fn same_site(v: &SiteValues, r: &SiteRow) -> bool {
+    v.county_id == r.county_id
+        && v.town_id == r.town_id
+        && v.kind == r.kind
+        && v.station_id == r.station_id
+        && v.village == r.village
+        && v.name == r.name
+        && v.address == r.address
+        && v.latitude == r.latitude
+        && v.longitude == r.longitude
+        && v.ref_ == r.ref_
+        && v.status == r.status
+        && v.planned_on == r.planned_on
+        && v.premises_secured_on == r.premises_secured_on
+        && v.completed_on == r.completed_on
+        && v.suspended_on == r.suspended_on
+        && v.closed_on == r.closed_on
+}
+
+fn same_staff(v: &StaffValues, r: &StaffRow) -> bool {
+    v.county_id == r.county_id
+        && v.name == r.name
+        && v.gender == r.gender
+        && v.phone == r.phone
+        && v.id_number == r.id_number
+        && v.education == r.education
+        && v.certification == r.certification
+        && v.hired_via == r.hired_via
+        && v.ref_ == r.ref_
+}
+
+/// Applies the batch in dependency order (towns, sites with stations before points, their
+/// checks, staff, their postings, trainings), collecting every failure. Any failure is a 422
+/// with all of them, which rolls the transaction back.
+fn apply(
+    tx: &mut Tx<'_>,
+    county: &CountyRow,
+    input: &UpdatesIn,
+    today: NaiveDate,
+) -> Result<Vec<ItemOutcomeOut>, ApiError> {
+    let mut batch = Batch {
+        items: Vec::with_capacity(input.item_count()),
+        violations: Vec::new(),
+    };
+    let county_id = county.id;
+    let mut towns: HashMap<String, TownRow> = town_q::of_county(tx.conn, county_id)?
+        .into_iter()
+        .map(|t| (t.code.clone(), t))
+        .collect();
+    let mut sites: HashMap<String, SiteRow> = site_q::of_county(tx.conn, county_id)?
+        .into_iter()
+        .map(|s| (s.ref_.clone(), s))
+        .collect();
+
+    // Towns.
+    let mut seen = HashMap::new();
+    for (i, item) in input.towns.iter().enumerate() {
+        let pointer = format!("/towns/{i}");
+        if !batch.first_time(&mut seen, item.code.trim(), &pointer) {
+            continue;
+        }
+        let existing = towns.get(item.code.trim()).cloned();
+        let result = savepoint(tx, |tx| {
+            let (name, code) = validated_town_fields(&item.name, &item.code)?;
+            let county_code: DivisionCode = town_county(tx.conn, &tx.ctx.caller, county_id)?;
+            code.belongs_to(&county_code)
+                .map_err(|m| ApiError::invalid("code", m))?;
+            let kind = item.kind.as_str().to_string();
+            match existing {
+                Some(current) if current.name == name && current.kind == kind => {
+                    Ok((Outcome::Unchanged, current))
+                }
+                Some(current) => {
+                    let changes = TownChanges {
+                        name: Some(name),
+                        code: None,
+                        kind: Some(kind),
+                        version: Some(current.version + 1),
+                        updated_at: Some(now()),
+                    };
+                    let row = town_q::update(tx.conn, current.id, current.version, &changes)?
+                        .ok_or_else(|| ApiError::Conflict("the town changed meanwhile".into()))?;
+                    let before = town_out(current)?;
+                    let out = town_out(row.clone())?;
+                    tx.audit(
+                        "update",
+                        "town",
+                        row.id,
+                        Some(county_id),
+                        Some(&before),
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Updated, row))
+                }
+                None => {
+                    let at = now();
+                    let row = town_q::insert(
+                        tx.conn,
+                        &NewTown {
+                            county_id,
+                            name,
+                            code: code.as_str().to_string(),
+                            kind,
+                            version: 1,
+                            created_at: at,
+                            updated_at: at,
+                        },
+                    )?;
+                    let out = town_out(row.clone())?;
+                    tx.audit(
+                        "create",
+                        "town",
+                        row.id,
+                        Some(county_id),
+                        NOTHING,
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Created, row))
+                }
+            }
+        });
+        match result {
+            Ok((outcome, row)) => {
+                batch.done(pointer, &row.code, outcome, row.id);
+                towns.insert(row.code.clone(), row);
+            }
+            Err(e) => batch.failed(&pointer, e)?,
+        }
+    }
+
+    // Sites: stations first, so points of this batch find them; then each site's checks.
+    let mut seen = HashMap::new();
+    let first_site = batch.items.len();
+    let order = input
+        .sites
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == SiteKind::Station)
+        .chain(
+            input
+                .sites
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.kind != SiteKind::Station),
+        );
+    let mut site_outcomes: Vec<(usize, Vec<ItemOutcomeOut>)> = Vec::new();
+    for (i, item) in order {
+        let pointer = format!("/sites/{i}");
+        let before = batch.items.len();
+        let key = item.ref_.trim().to_string();
+        if !batch.first_time(&mut seen, &key, &pointer) {
+            continue;
+        }
+        let mut unresolved = false;
+        let town_id = match towns.get(item.town_code.trim()) {
+            Some(t) => t.id,
+            None => {
+                batch.violation(
+                    format!("{pointer}/town_code"),
+                    format!(
+                        "no town with code {:?} in this county, stored or in this batch",
+                        item.town_code
+                    ),
+                );
+                unresolved = true;
+                0
+            }
+        };
+        let station_id = match &item.station_ref {
+            None => None,
+            Some(r) => match sites.get(r.trim()) {
+                Some(s) => Some(s.id),
+                None => {
+                    batch.violation(
+                        format!("{pointer}/station_ref"),
+                        format!("no site with ref {r:?} in this county, stored or in this batch"),
+                    );
+                    unresolved = true;
+                    None
+                }
+            },
+        };
+        if unresolved {
+            continue;
+        }
+        let existing = sites.get(&key).cloned();
+        if let Some(old) = &existing {
+            if old.kind != item.kind.as_str() {
+                batch.violation(
+                    format!("{pointer}/kind"),
+                    format!("site {key:?} is a {}; a site never changes kind", old.kind),
+                );
+                continue;
+            }
+        }
+        let site_in = SiteIn {
+            kind: item.kind,
+            town_id,
+            station_id,
+            village: item.village.clone(),
+            name: item.name.clone(),
+            address: item.address.clone(),
+            latitude: item.latitude,
+            longitude: item.longitude,
+            ref_: item.ref_.clone(),
+            planned_on: item.planned_on,
+            premises_secured_on: item.premises_secured_on,
+            completed_on: item.completed_on,
+            suspended_on: item.suspended_on,
+            closed_on: item.closed_on,
+        };
+        let result = savepoint(tx, |tx| {
+            let values =
+                validated_site(tx.conn, &tx.ctx.caller, &site_in, existing.as_ref(), today)?;
+            match existing {
+                Some(current) if same_site(&values, &current) => Ok((Outcome::Unchanged, current)),
+                Some(current) => {
+                    let row = site_q::update(tx.conn, current.id, current.version, &values)?
+                        .ok_or_else(|| ApiError::Conflict("the site changed meanwhile".into()))?;
+                    let before = site_out(tx.conn, current, today)?;
+                    let out = site_out(tx.conn, row.clone(), today)?;
+                    tx.audit(
+                        "update",
+                        "station",
+                        row.id,
+                        Some(county_id),
+                        Some(&before),
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Updated, row))
+                }
+                None => {
+                    let row = site_q::insert(tx.conn, &values, values.updated_at)?;
+                    let out = site_out(tx.conn, row.clone(), today)?;
+                    tx.audit(
+                        "create",
+                        "station",
+                        row.id,
+                        Some(county_id),
+                        NOTHING,
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Created, row))
+                }
+            }
+        });
+        let row = match result {
+            Ok((outcome, row)) => {
+                batch.done(pointer.clone(), &row.ref_, outcome, row.id);
+                sites.insert(row.ref_.clone(), row.clone());
+                row
+            }
+            Err(e) => {
+                batch.failed(&pointer, e)?;
+                continue;
+            }
+        };
+        // Its equipment checks, keyed by date.
+        let stored = if item.equipment_checks.is_empty() {
+            Vec::new()
+        } else {
+            site_q::checks(tx.conn, row.id)?
+        };
+        let mut dates = HashSet::new();
+        for (j, check) in item.equipment_checks.iter().enumerate() {
+            let pointer = format!("{pointer}/equipment_checks/{j}");
+            let key = check.checked_on.to_string();
+            if !dates.insert(check.checked_on) {
+                batch.violation(
+                    pointer,
+                    format!("the date {key} appears more than once for this site"),
+                );
+                continue;
+            }
+            if let Some(old) = stored.iter().find(|c| c.checked_on == check.checked_on) {
+                let wanted: Vec<EquipmentItem> = normalise_items(&check.items);
+                match items_from_text(&old.items) {
+                    Ok(had) if had == wanted => batch.done(pointer, &key, Outcome::Unchanged, old.id),
+                    _ => batch.violation(
+                        format!("{pointer}/items"),
+                        format!("the check of {key} is recorded with other items; checks are history and never change"),
+                    ),
+                }
+                continue;
+            }
+            let site = row.clone();
+            let result = savepoint(tx, |tx| {
+                let out = check_out(record_check(tx.conn, &site, check, today)?)?;
+                tx.audit(
+                    "create",
+                    "equipment_check",
+                    out.id,
+                    Some(county_id),
+                    NOTHING,
+                    Some(&out),
+                )?;
+                Ok(out.id)
+            });
+            match result {
+                Ok(id) => batch.done(pointer, &key, Outcome::Created, id),
+                Err(e) => batch.failed(&pointer, e)?,
+            }
+        }
+        site_outcomes.push((i, batch.items.drain(before..).collect()));
+    }
+    // Sites in the batch's order, each followed by its checks.
+    site_outcomes.sort_by_key(|(i, _)| *i);
+    debug_assert_eq!(batch.items.len(), first_site);
+    batch
+        .items
+        .extend(site_outcomes.into_iter().flat_map(|(_, items)| items));
+
+    // Staff and their postings.
+    let mut people: HashMap<String, StaffRow> = if input.staff.is_empty() {
+        HashMap::new()
+    } else {
+        staff_q::of_county(tx.conn, county_id)?
+            .into_iter()
+            .map(|s| (s.ref_.clone(), s))
+            .collect()
+    };
+    let mut seen = HashMap::new();
+    for (i, item) in input.staff.iter().enumerate() {
+        let pointer = format!("/staff/{i}");
+        let key = item.ref_.trim().to_string();
+        if !batch.first_time(&mut seen, &key, &pointer) {
+            continue;
+        }
+        let existing = people.get(&key).cloned();
+        let staff_in = StaffIn {
+            county_id,
+            name: item.name.clone(),
+            gender: item.gender,
+            phone: item.phone.clone(),
+            id_number: item.id_number.clone(),
+            education: item.education.clone(),
+            certification: item.certification,
+            hired_via: item.hired_via,
+            ref_: item.ref_.clone(),
+        };
+        let result = savepoint(tx, |tx| {
+            let values = validated_staff(tx.conn, &tx.ctx.caller, &staff_in, existing.as_ref())?;
+            match existing {
+                Some(current) if same_staff(&values, &current) => Ok((Outcome::Unchanged, current)),
+                Some(current) => {
+                    let row = staff_q::update(tx.conn, current.id, current.version, &values)?
+                        .ok_or_else(|| ApiError::Conflict("the person changed meanwhile".into()))?;
+                    let before = staff_out(current, &tx.ctx.caller)?;
+                    let out = staff_out(row.clone(), &tx.ctx.caller)?;
+                    tx.audit(
+                        "update",
+                        "staff",
+                        row.id,
+                        Some(county_id),
+                        Some(&before),
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Updated, row))
+                }
+                None => {
+                    let row = staff_q::insert(tx.conn, &values, values.updated_at)?;
+                    let out = staff_out(row.clone(), &tx.ctx.caller)?;
+                    tx.audit(
+                        "create",
+                        "staff",
+                        row.id,
+                        Some(county_id),
+                        NOTHING,
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Created, row))
+                }
+            }
+        });
+        let person = match result {
+            Ok((outcome, row)) => {
+                batch.done(pointer.clone(), &row.ref_, outcome, row.id);
+                people.insert(row.ref_.clone(), row.clone());
+                row
+            }
+            Err(e) => {
+                batch.failed(&pointer, e)?;
+                continue;
+            }
+        };
+        for (j, posting) in item.postings.iter().enumerate() {
+            let pointer = format!("{pointer}/postings/{j}");
+            let key = format!("{}@{}", posting.station_ref.trim(), posting.from_on);
+            let Some(site) = sites.get(posting.station_ref.trim()) else {
+                batch.violation(
+                    format!("{pointer}/station_ref"),
+                    format!(
+                        "no site with ref {:?} in this county, stored or in this batch",
+                        posting.station_ref
+                    ),
+                );
+                continue;
+            };
+            let stored = staff_q::postings_of(tx.conn, person.id)?;
+            if let Some(old) = stored
+                .iter()
+                .find(|p| p.station_id == site.id && p.from_on == posting.from_on)
+            {
+                if old.role == posting.role.as_str() && old.to_on == posting.to_on {
+                    batch.done(pointer, &key, Outcome::Unchanged, old.id);
+                } else {
+                    batch.violation(
+                        pointer,
+                        format!(
+                            "posting {} from {} is recorded with another role or end; end it with PATCH /api/v1/staff/{}/postings/{}",
+                            old.id, old.from_on, person.id, old.id
+                        ),
+                    );
+                }
+                continue;
+            }
+            let posting_in = PostingIn {
+                station_id: site.id,
+                role: posting.role,
+                from_on: posting.from_on,
+                to_on: posting.to_on,
+            };
+            let result = savepoint(tx, |tx| {
+                let out = posting_out(add_posting(tx.conn, &person, &posting_in, today)?)?;
+                tx.audit(
+                    "create",
+                    "posting",
+                    out.id,
+                    Some(county_id),
+                    NOTHING,
+                    Some(&out),
+                )?;
+                Ok(out.id)
+            });
+            match result {
+                Ok(id) => batch.done(pointer, &key, Outcome::Created, id),
+                Err(e) => batch.failed(&pointer, e)?,
+            }
+        }
+    }
+
+    // Trainings.
+    let mut sessions: HashMap<String, TrainingRow> = if input.trainings.is_empty() {
+        HashMap::new()
+    } else {
+        training_q::of_county(tx.conn, county_id)?
+            .into_iter()
+            .map(|t| (t.reference.clone(), t))
+            .collect()
+    };
+    let mut seen = HashMap::new();
+    for (i, item) in input.trainings.iter().enumerate() {
+        let pointer = format!("/trainings/{i}");
+        let key = item.ref_.trim().to_string();
+        if !batch.first_time(&mut seen, &key, &pointer) {
+            continue;
+        }
+        let existing = sessions.get(&key).cloned();
+        let result = savepoint(tx, |tx| {
+            let (title, reference) = validated_training_fields(
+                &item.title,
+                item.held_on,
+                item.attendees,
+                Some(&item.ref_),
+                today,
+            )?;
+            training_county(tx.conn, &tx.ctx.caller, county_id)?;
+            let kind = item.kind.as_str().to_string();
+            match existing {
+                Some(current)
+                    if current.kind == kind
+                        && current.title == title
+                        && current.held_on == item.held_on
+                        && current.attendees == item.attendees =>
+                {
+                    Ok((Outcome::Unchanged, current))
+                }
+                Some(current) => {
+                    let changes = TrainingChanges {
+                        kind: Some(kind),
+                        title: Some(title),
+                        held_on: Some(item.held_on),
+                        attendees: Some(item.attendees),
+                        reference: None,
+                        version: Some(current.version + 1),
+                        updated_at: Some(now()),
+                    };
+                    let row = training_q::update(tx.conn, current.id, current.version, &changes)?
+                        .ok_or_else(|| {
+                        ApiError::Conflict("the session changed meanwhile".into())
+                    })?;
+                    let before = training_out(current)?;
+                    let out = training_out(row.clone())?;
+                    tx.audit(
+                        "update",
+                        "training",
+                        row.id,
+                        Some(county_id),
+                        Some(&before),
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Updated, row))
+                }
+                None => {
+                    let at = now();
+                    let row = training_q::insert(
+                        tx.conn,
+                        &NewTraining {
+                            county_id,
+                            kind,
+                            title,
+                            held_on: item.held_on,
+                            attendees: item.attendees,
+                            reference,
+                            version: 1,
+                            created_at: at,
+                            updated_at: at,
+                        },
+                    )?;
+                    let out = training_out(row.clone())?;
+                    tx.audit(
+                        "create",
+                        "training",
+                        row.id,
+                        Some(county_id),
+                        NOTHING,
+                        Some(&out),
+                    )?;
+                    Ok((Outcome::Created, row))
+                }
+            }
+        });
+        match result {
+            Ok((outcome, row)) => {
+                batch.done(pointer, &row.reference, outcome, row.id);
+                sessions.insert(row.reference.clone(), row);
+            }
+            Err(e) => batch.failed(&pointer, e)?,
+        }
+    }
+
+    if batch.violations.is_empty() {
+        Ok(batch.items)
+    } else {
+        Err(ApiError::Validation(batch.violations))
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let mime = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+        .unwrap_or(false)
+}
+
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "a batch is at most {MAX_BODY_BYTES} bytes and {MAX_ITEMS} items; split it"
+    ))
+}
+
+/// Reads the body up to [`MAX_BODY_BYTES`].
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("could not read the request body".into()))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+#[utoipa::path(
+    tag = "updates",
+    params(
+        UpdatesPath,
+        UpdatesQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours."),
+    ),
+    request_body(content = UpdatesIn, description = "One county's batch: at most 10000 items (nested equipment checks and postings included) and 16 MiB (16777216 bytes)."),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Applied (or, with `dry_run=true`, validated and rolled back): every item's outcome", body = UpdatesOut),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not write this county (the city level is for administrators)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with the same Idempotency-Key is still in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "More than 10000 items or 16 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Nothing applied: every failing item's field as a JSON pointer (`/sites/17/completed_on`) with its message", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/counties/{id}/updates")]
+pub async fn post_county_updates(
+    state: web::Data<AppState>,
+    ctx: WriteCtx,
+    req: HttpRequest,
+    path: web::Path<UpdatesPath>,
+    query: web::Query<UpdatesQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let county_id = path.id;
+    let county = db::run(&state.pool, move |conn| {
+        county_q::find(conn, county_id)?.ok_or_else(|| ApiError::not_found("county", county_id))
+    })
+    .await?;
+    ctx.caller.require_county_write(county_scope(&county))?;
+    if !is_json(&req) {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as application/json".into(),
+        ));
+    }
+    let body = read_body(&req, payload).await?;
+    let input: UpdatesIn = parse_json(&body)?;
+    if input.item_count() > MAX_ITEMS {
+        return Err(too_large());
+    }
+    let dry_run = query.dry_run.unwrap_or(false);
+    let today = state.today();
+    let run = move |tx: &mut Tx<'_>| apply(tx, &county, &input, today);
+    let mut items = if dry_run {
+        let mut items = rehearse(&state.pool, ctx, run).await?;
+        for item in &mut items {
+            if item.outcome == Outcome::Created {
+                item.id = None;
+            }
+        }
+        items
+    } else {
+        write(&state.pool, ctx, run).await?
+    };
+    let mut counts = OutcomeCountsOut::default();
+    for item in &mut items {
+        match item.outcome {
+            Outcome::Created => counts.created += 1,
+            Outcome::Updated => counts.updated += 1,
+            Outcome::Unchanged => counts.unchanged += 1,
+        }
+    }
+    Ok(HttpResponse::Ok().json(UpdatesOut {
+        dry_run,
+        applied: !dry_run,
+        items,
+        counts,
+    }))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(post_county_updates);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_county_batch_path_is_a_batch_path() {
+        assert!(is_batch_path("/api/v1/counties/12/updates"));
+        assert!(!is_batch_path("/api/v1/counties//updates"));
+        assert!(!is_batch_path("/api/v1/counties/12/plan-status-changes"));
+        assert!(!is_batch_path("/api/v1/towns"));
+    }
+}

@@ -1,0 +1,270 @@
+//! County batches: upserts by the county's own keys, all or nothing, every failing item named by
+//! its JSON pointer, dry runs, idempotency keys, limits, the audit trail, and a large batch's time.
+
+use std::time::Instant;
+
+use awc::http::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{Resp, TestApp};
+
+async fn county(app: &TestApp, code: &str) -> i64 {
+    app.post(
+        "/api/v1/counties",
+        &json!({"division_code": code, "name": format!("县{code}"), "kind": "district"}),
+    )
+    .await
+    .expect(201)
+    .body["id"]
+        .as_i64()
+        .expect("id")
+}
+
+/// `towns` towns of county 445302, one station in each, and points to make `sites` sites.
+fn batch(towns: usize, sites: usize) -> Value {
+    let town_items: Vec<Value> = (0..towns)
+        .map(|t| json!({"code": format!("445302{:03}", t + 100), "name": format!("镇{t}"), "kind": "town"}))
+        .collect();
+    let site_items: Vec<Value> = (0..sites)
+        .map(|i| {
+            let town = format!("445302{:03}", i % towns + 100);
+            if i < towns {
+                json!({"kind": "station", "town_code": town, "name": format!("社工站{i}"), "ref": format!("ST-{i}"),
+                       "planned_on": "2021-01-04", "premises_secured_on": "2021-02-01",
+                       "equipment_checks": [{"checked_on": "2021-03-01", "items": ["computer", "printer"]}]})
+            } else {
+                json!({"kind": "point", "town_code": town, "station_ref": format!("ST-{}", i % towns), "village": format!("村{i}"),
+                       "name": format!("社工点{i}"), "ref": format!("PT-{i}"), "planned_on": "2021-02-01"})
+            }
+        })
+        .collect();
+    json!({
+        "towns": town_items,
+        "sites": site_items,
+        "staff": [{"name": "王芳", "gender": "female", "certification": "social_worker", "hired_via": "public_exam", "ref": "P-1",
+                   "postings": [{"station_ref": "ST-0", "role": "social_worker", "from": "2021-03-01"}]}],
+        "trainings": [{"kind": "pre_job", "title": "岗前培训", "held_on": "2021-03-01", "attendees": 30, "ref": "TR-1"}],
+    })
+}
+
+async fn send(
+    app: &TestApp,
+    token: &str,
+    county_id: i64,
+    query: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> Resp {
+    let mut req = app
+        .request_as(
+            Some(token),
+            Method::POST,
+            &format!("/api/v1/counties/{county_id}/updates{query}"),
+        )
+        .insert_header(("content-type", "application/json"));
+    if let Some(key) = key {
+        req = req.insert_header(("idempotency-key", key));
+    }
+    app.send(req, Some(body.to_string().into_bytes())).await
+}
+
+async fn total(app: &TestApp, path: &str) -> i64 {
+    app.get(path).await.expect(200).body["total"]
+        .as_i64()
+        .expect("total")
+}
+
+on_both_backends! {
+    async fn a_batch_applies_every_item_and_reports_each_outcome_with_our_id(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let r = send(&app, &token, county_id, "", None, &batch(10, 100)).await.expect(200);
+        assert_eq!(r.body["applied"], true);
+        assert_eq!(r.body["dry_run"], false);
+        // 10 towns, 100 sites, 10 checks, 1 person, 1 posting, 1 training.
+        assert_eq!(r.body["counts"], json!({"created": 123, "updated": 0, "unchanged": 0}));
+        let items = r.body["items"].as_array().expect("items");
+        assert_eq!(items[0]["pointer"], "/towns/0");
+        assert_eq!(items[10]["pointer"], "/sites/0");
+        assert_eq!(items[11]["pointer"], "/sites/0/equipment_checks/0");
+        let site = items.iter().find(|i| i["pointer"] == "/sites/17").expect("site 17");
+        assert_eq!(site["key"], "PT-17");
+        let got = app.get(&format!("/api/v1/stations/{}", site["id"])).await.expect(200);
+        assert_eq!(got.body["ref"], "PT-17");
+        assert_eq!(total(&app, &format!("/api/v1/stations?county_id={county_id}")).await, 100);
+        assert_eq!(total(&app, &format!("/api/v1/towns?county_id={county_id}")).await, 10);
+    }
+
+    async fn a_batch_with_one_bad_item_applies_nothing_and_names_it_by_its_pointer(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let mut body = batch(10, 100);
+        body["sites"][17]["completed_on"] = json!("2999-01-01");
+        let r = send(&app, &token, county_id, "", None, &body).await.expect_problem(422);
+        let mut fields = r.error_fields();
+        fields.dedup();
+        assert_eq!(fields, vec!["/sites/17/completed_on".to_string()], "{}", r.body);
+        assert_eq!(total(&app, "/api/v1/stations").await, 0, "nothing applied");
+        assert_eq!(total(&app, "/api/v1/towns").await, 0, "nothing applied");
+
+        // Several bad items: every one is listed, not only the first.
+        body["sites"][42]["town_code"] = json!("445302999");
+        body["sites"][60]["station_ref"] = json!("ST-NONE");
+        body["towns"][3]["name"] = json!("");
+        body["trainings"][0]["attendees"] = json!(-1);
+        body["staff"][0]["postings"][0]["from"] = json!("2020-01-01");
+        let r = send(&app, &token, county_id, "", None, &body).await.expect_problem(422);
+        let fields = r.error_fields();
+        for expected in [
+            "/towns/3/name",
+            "/sites/17/completed_on",
+            "/sites/42/town_code",
+            "/sites/60/station_ref",
+            "/staff/0/postings/0/from",
+            "/trainings/0/attendees",
+        ] {
+            assert!(fields.iter().any(|f| f == expected), "{expected} missing from {fields:?}");
+        }
+        assert_eq!(total(&app, "/api/v1/stations").await, 0);
+        assert_eq!(total(&app, "/api/v1/staff").await, 0);
+        assert_eq!(total(&app, "/api/v1/trainings").await, 0);
+    }
+
+    async fn the_same_batch_sent_twice_with_one_key_creates_nothing_the_second_time(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let body = batch(5, 50);
+        let first = send(&app, &token, county_id, "", Some("sync-1"), &body).await.expect(200);
+        let second = send(&app, &token, county_id, "", Some("sync-1"), &body).await.expect(200);
+        assert_eq!(second.header("idempotent-replayed").as_deref(), Some("true"));
+        assert_eq!(second.raw, first.raw);
+        assert_eq!(total(&app, "/api/v1/stations").await, 50);
+
+        // Concurrently, with another key: applied once.
+        let mut other = batch(5, 50);
+        other["sites"][7]["name"] = json!("改名的社工点");
+        let (a, b) = futures_util::future::join(
+            send(&app, &token, county_id, "", Some("sync-2"), &other),
+            send(&app, &token, county_id, "", Some("sync-2"), &other),
+        )
+        .await;
+        let (a, b) = (a.expect(200), b.expect(200));
+        assert_eq!(a.body, b.body);
+        assert_eq!(a.body["counts"]["updated"], 1);
+        assert_eq!(total(&app, "/api/v1/stations").await, 50);
+        assert_eq!(total(&app, "/api/v1/audit-events?entity=station").await, 51, "50 created, 1 updated");
+    }
+
+    async fn an_identical_batch_without_a_key_reports_every_item_unchanged(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let body = batch(5, 40);
+        send(&app, &token, county_id, "", None, &body).await.expect(200);
+        let version = app.get("/api/v1/stations?limit=1&sort=id").await.body["items"][0]["version"].clone();
+        let again = send(&app, &token, county_id, "", None, &body).await.expect(200);
+        assert_eq!(again.body["counts"], json!({"created": 0, "updated": 0, "unchanged": 53}));
+        let now = app.get("/api/v1/stations?limit=1&sort=id").await.body["items"][0]["version"].clone();
+        assert_eq!(version, now, "unchanged rows keep their version");
+
+        let mut changed = body.clone();
+        changed["sites"][3]["name"] = json!("新名字");
+        changed["trainings"][0]["attendees"] = json!(31);
+        let r = send(&app, &token, county_id, "", None, &changed).await.expect(200);
+        assert_eq!(r.body["counts"], json!({"created": 0, "updated": 2, "unchanged": 51}));
+        let item = r.body["items"].as_array().expect("items").iter().find(|i| i["pointer"] == "/sites/3").cloned().expect("item");
+        assert_eq!(item["outcome"], "updated");
+    }
+
+    async fn a_dry_run_reports_the_outcomes_and_changes_nothing(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let audited = total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await;
+        let r = send(&app, &token, county_id, "?dry_run=true", None, &batch(5, 40)).await.expect(200);
+        assert_eq!(r.body["dry_run"], true);
+        assert_eq!(r.body["applied"], false);
+        assert_eq!(r.body["counts"]["created"], 53);
+        assert!(r.body["items"][0]["id"].is_null(), "nothing was created, so no id");
+        assert_eq!(total(&app, "/api/v1/towns").await, 0);
+        assert_eq!(total(&app, "/api/v1/stations").await, 0);
+        assert_eq!(total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await, audited);
+        // A dry run still reports every broken rule.
+        let mut bad = batch(5, 40);
+        bad["sites"][2]["planned_on"] = json!("2999-01-01");
+        let r = send(&app, &token, county_id, "?dry_run=true", None, &bad).await.expect_problem(422);
+        assert!(r.error_fields().iter().any(|f| f.starts_with("/sites/2/")), "{}", r.body);
+    }
+
+    async fn another_countys_officer_is_refused_before_anything(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let other = county(&app, "445303").await;
+        let officer = app.user_token("officer.other", "county_officer", Some(other)).await;
+        send(&app, &officer, county_id, "", None, &batch(2, 4)).await.expect_problem(403);
+        // Even a malformed body: rights come first.
+        let req = app
+            .request_as(Some(&officer), Method::POST, &format!("/api/v1/counties/{county_id}/updates"))
+            .insert_header(("content-type", "application/json"));
+        app.send(req, Some(b"{".to_vec())).await.expect_problem(403);
+        let viewer = app.user_token("viewer", "viewer", None).await;
+        send(&app, &viewer, county_id, "", None, &batch(2, 4)).await.expect_problem(403);
+        assert_eq!(total(&app, "/api/v1/towns").await, 0);
+        // Their own officer may.
+        let own = app.user_token("officer.own", "county_officer", Some(county_id)).await;
+        send(&app, &own, county_id, "", None, &batch(2, 4)).await.expect(200);
+        send(&app, &own, 9999, "", None, &batch(2, 4)).await.expect_problem(404);
+    }
+
+    async fn a_batch_over_the_limits_is_refused_as_too_large(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let trainings: Vec<Value> = (0..10_001)
+            .map(|i| json!({"kind": "pre_job", "title": "培训", "held_on": "2021-03-01", "ref": format!("T{i}")}))
+            .collect();
+        send(&app, &token, county_id, "", None, &json!({"trainings": trainings})).await.expect_problem(413);
+        let filler = "x".repeat(17 << 20);
+        let huge = json!({"towns": [{"code": "445302100", "name": filler, "kind": "town"}]});
+        send(&app, &token, county_id, "", None, &huge).await.expect_problem(413);
+        send(&app, &token, county_id, "", Some("big-1"), &huge).await.expect_problem(413);
+        assert_eq!(total(&app, "/api/v1/trainings").await, 0);
+    }
+
+    async fn every_change_of_a_batch_is_in_the_audit_trail(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let before = total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await;
+        let r = send(&app, &token, county_id, "", None, &batch(3, 9)).await.expect(200);
+        let created = r.body["counts"]["created"].as_i64().expect("created");
+        let after = total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await;
+        assert_eq!(after - before, created);
+        let towns = app.get(&format!("/api/v1/audit-events?county_id={county_id}&entity=town")).await.expect(200);
+        assert_eq!(towns.body["total"], 3);
+        assert_eq!(towns.body["items"][0]["action"], "create");
+        // Unchanged items write nothing.
+        send(&app, &token, county_id, "", None, &batch(3, 9)).await.expect(200);
+        assert_eq!(total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await, after);
+    }
+
+    async fn a_batch_of_5000_sites_finishes_well_inside_the_pool_timeout(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let token = app.admin_token.clone();
+        let body = batch(100, 5000);
+        let bytes = body.to_string().len();
+        let started = Instant::now();
+        let r = send(&app, &token, county_id, "", None, &body).await.expect(200);
+        let created = started.elapsed();
+        assert_eq!(r.body["counts"]["created"], 100 + 5000 + 100 + 2 + 1);
+        let started = Instant::now();
+        let r = send(&app, &token, county_id, "", None, &body).await.expect(200);
+        let unchanged = started.elapsed();
+        assert_eq!(r.body["counts"]["created"], 0);
+        eprintln!(
+            "5000-site batch on {:?} ({} bytes, {} build): created in {:.2} s, unchanged re-send in {:.2} s",
+            app.backend,
+            bytes,
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            created.as_secs_f64(),
+            unchanged.as_secs_f64()
+        );
+        let bound = if cfg!(debug_assertions) { 60.0 } else { 5.0 };
+        assert!(created.as_secs_f64() < bound, "took {created:?}");
+    }
+}
