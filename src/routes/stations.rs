@@ -233,7 +233,7 @@ pub fn site_out(
 }
 
 /// The site as of `as_of`, given its latest check on or before that date.
-fn site_out_with(
+pub fn site_out_with(
     row: SiteRow,
     check: Option<&q::CheckRow>,
     as_of: NaiveDate,

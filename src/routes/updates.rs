@@ -33,7 +33,9 @@ use crate::routes::counties::county_scope;
 use crate::routes::staff::{
     add_posting, posting_out, staff_out, validated_staff, PostingIn, StaffIn,
 };
-use crate::routes::stations::{check_out, record_check, site_out, validated_site, CheckIn, SiteIn};
+use crate::routes::stations::{
+    check_out, record_check, site_out, site_out_with, validated_site, CheckIn, SiteIn,
+};
 use crate::routes::towns::{town_county, town_out, validated_town_fields};
 use crate::routes::trainings::{training_county, training_out, validated_training_fields};
 use crate::state::AppState;
@@ -536,7 +538,8 @@ fn apply(
                 }
                 None => {
                     let row = site_q::insert(tx.conn, &values, values.updated_at)?;
-                    let out = site_out(tx.conn, row.clone(), today)?;
+                    // A new site has no equipment checks yet: no need to look them up.
+                    let out = site_out_with(row.clone(), None, today)?;
                     tx.audit(
                         "create",
                         "station",
