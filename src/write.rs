@@ -70,6 +70,9 @@ impl FromRequest for WriteCtx {
 pub struct Tx<'a> {
     pub conn: &'a mut DbConnection,
     pub ctx: &'a WriteCtx,
+    /// Audit events of this write, stored together just before it commits (a batch of thousands
+    /// of items then costs a few multi-row inserts, not one round trip per item).
+    pub pending: &'a mut Vec<NewAuditEvent>,
 }
 
 impl Tx<'_> {
@@ -90,21 +93,18 @@ impl Tx<'_> {
         B: Serialize + ?Sized,
         A: Serialize + ?Sized,
     {
-        audit::insert(
-            self.conn,
-            &NewAuditEvent {
-                occurred_at: now(),
-                actor: self.ctx.caller.actor(),
-                action: action.to_string(),
-                entity: entity.to_string(),
-                entity_id,
-                county_id,
-                request_id: self.ctx.request_id.clone(),
-                reason: self.ctx.reason.clone(),
-                before: audit_json(before)?,
-                after: audit_json(after)?,
-            },
-        )?;
+        self.pending.push(NewAuditEvent {
+            occurred_at: now(),
+            actor: self.ctx.caller.actor(),
+            action: action.to_string(),
+            entity: entity.to_string(),
+            entity_id,
+            county_id,
+            request_id: self.ctx.request_id.clone(),
+            reason: self.ctx.reason.clone(),
+            before: audit_json(before)?,
+            after: audit_json(after)?,
+        });
         Ok(())
     }
 }
@@ -153,8 +153,14 @@ where
 {
     db::run(pool, move |conn| {
         db::write_transaction(conn, |conn| {
-            let mut tx = Tx { conn, ctx: &ctx };
-            f(&mut tx)
+            let mut pending = Vec::new();
+            let out = f(&mut Tx {
+                conn: &mut *conn,
+                ctx: &ctx,
+                pending: &mut pending,
+            })?;
+            audit::insert_all(conn, &pending)?;
+            Ok(out)
         })
     })
     .await
@@ -170,7 +176,12 @@ where
     db::run(pool, move |conn| {
         let mut answer = None;
         let outcome: Result<(), ApiError> = db::write_transaction(conn, |conn| {
-            let mut tx = Tx { conn, ctx: &ctx };
+            let mut pending = Vec::new();
+            let mut tx = Tx {
+                conn,
+                ctx: &ctx,
+                pending: &mut pending,
+            };
             answer = Some(f(&mut tx)?);
             // Any error rolls back; this one is never seen outside.
             Err(ApiError::internal("dry run rolled back"))

@@ -72,10 +72,19 @@ fn filtered(filter: &AuditFilter) -> audit_events::BoxedQuery<'static, MultiBack
     query
 }
 
-pub fn insert(conn: &mut DbConnection, new: &NewAuditEvent) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table)
-        .values(new)
-        .execute(conn)?;
+/// Stores events with multi-row inserts, a few hundred at a time. MultiConnection cannot
+/// compile a multi-row insert, so each backend runs the same statement on its own connection.
+pub fn insert_all(conn: &mut DbConnection, events: &[NewAuditEvent]) -> QueryResult<()> {
+    for chunk in events.chunks(200) {
+        match conn {
+            DbConnection::Pg(c) => diesel::insert_into(audit_events::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(audit_events::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
     Ok(())
 }
 

@@ -291,6 +291,64 @@ pub fn validated_site(
     existing: Option<&SiteRow>,
     today: NaiveDate,
 ) -> Result<SiteValues, ApiError> {
+    validated_site_with(
+        conn,
+        caller,
+        input,
+        existing,
+        today,
+        &mut Lookups::default(),
+    )
+}
+
+/// Towns and counties already read, so a batch of thousands of sites reads each once.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    towns: std::collections::HashMap<i32, crate::db::towns::TownRow>,
+    counties: std::collections::HashMap<i32, crate::db::counties::CountyRow>,
+}
+
+impl Lookups {
+    fn town(
+        &mut self,
+        conn: &mut DbConnection,
+        id: i32,
+    ) -> Result<Option<crate::db::towns::TownRow>, ApiError> {
+        if let Some(t) = self.towns.get(&id) {
+            return Ok(Some(t.clone()));
+        }
+        let found = town_q::find(conn, id)?;
+        if let Some(t) = &found {
+            self.towns.insert(id, t.clone());
+        }
+        Ok(found)
+    }
+
+    fn county(
+        &mut self,
+        conn: &mut DbConnection,
+        id: i32,
+    ) -> Result<Option<crate::db::counties::CountyRow>, ApiError> {
+        if let Some(c) = self.counties.get(&id) {
+            return Ok(Some(c.clone()));
+        }
+        let found = county_q::find(conn, id)?;
+        if let Some(c) = &found {
+            self.counties.insert(id, c.clone());
+        }
+        Ok(found)
+    }
+}
+
+/// [`validated_site`] reading towns and counties through `lookups`.
+pub fn validated_site_with(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    input: &SiteIn,
+    existing: Option<&SiteRow>,
+    today: NaiveDate,
+    lookups: &mut Lookups,
+) -> Result<SiteValues, ApiError> {
     let mut v = Violations::new();
     let name = v.check("name", parse_name(&input.name, 100));
     let reference = v.check("ref", parse_ref(&input.ref_));
@@ -322,14 +380,15 @@ pub fn validated_site(
     }
     if v.is_empty() {
         // Rights before the rules that need the database.
-        let town = town_q::find(conn, input.town_id)?;
+        let town = lookups.town(conn, input.town_id)?;
         let Some(town) = town else {
             return Err(ApiError::invalid(
                 "town_id",
                 format!("town {} does not exist", input.town_id),
             ));
         };
-        let county = county_q::find(conn, town.county_id)?
+        let county = lookups
+            .county(conn, town.county_id)?
             .ok_or_else(|| ApiError::internal("town without county"))?;
         caller.require_county_write(county_scope(&county))?;
         if let Some(old) = existing {

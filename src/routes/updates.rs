@@ -34,7 +34,7 @@ use crate::routes::staff::{
     add_posting, posting_out, staff_out, validated_staff, PostingIn, StaffIn,
 };
 use crate::routes::stations::{
-    check_out, record_check, site_out, site_out_with, validated_site, CheckIn, SiteIn,
+    check_out, record_check, site_out, site_out_with, validated_site_with, CheckIn, Lookups, SiteIn,
 };
 use crate::routes::towns::{town_county, town_out, validated_town_fields};
 use crate::routes::trainings::{training_county, training_out, validated_training_fields};
@@ -302,7 +302,18 @@ fn savepoint<T>(
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let ctx = tx.ctx;
-    tx.conn.transaction(|conn| f(&mut Tx { conn, ctx }))
+    let pending = &mut *tx.pending;
+    // SQLite keeps a transaction usable after a failed statement, and any failure rolls the
+    // whole batch back anyway: only PostgreSQL needs the savepoint's two extra round trips.
+    if !crate::db::is_postgres(tx.conn) {
+        return f(&mut Tx {
+            conn: &mut *tx.conn,
+            ctx,
+            pending,
+        });
+    }
+    tx.conn
+        .transaction(|conn| f(&mut Tx { conn, ctx, pending }))
 }
 
 fn same_site(v: &SiteValues, r: &SiteRow) -> bool {
@@ -451,6 +462,7 @@ fn apply(
                 .filter(|(_, s)| s.kind != SiteKind::Station),
         );
     let mut site_outcomes: Vec<(usize, Vec<ItemOutcomeOut>)> = Vec::new();
+    let mut lookups = Lookups::default();
     for (i, item) in order {
         let pointer = format!("/sites/{i}");
         let before = batch.items.len();
@@ -517,8 +529,14 @@ fn apply(
             closed_on: item.closed_on,
         };
         let result = savepoint(tx, |tx| {
-            let values =
-                validated_site(tx.conn, &tx.ctx.caller, &site_in, existing.as_ref(), today)?;
+            let values = validated_site_with(
+                tx.conn,
+                &tx.ctx.caller,
+                &site_in,
+                existing.as_ref(),
+                today,
+                &mut lookups,
+            )?;
             match existing {
                 Some(current) if same_site(&values, &current) => Ok((Outcome::Unchanged, current)),
                 Some(current) => {
