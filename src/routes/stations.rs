@@ -306,6 +306,8 @@ pub fn validated_site(
 pub struct Lookups {
     towns: std::collections::HashMap<i32, crate::db::towns::TownRow>,
     counties: std::collections::HashMap<i32, crate::db::counties::CountyRow>,
+    /// Stations (never points) by id: a station's kind and town never change.
+    stations: std::collections::HashMap<i32, SiteRow>,
 }
 
 impl Lookups {
@@ -320,6 +322,20 @@ impl Lookups {
         let found = town_q::find(conn, id)?;
         if let Some(t) = &found {
             self.towns.insert(id, t.clone());
+        }
+        Ok(found)
+    }
+
+    fn station(&mut self, conn: &mut DbConnection, id: i32) -> Result<Option<SiteRow>, ApiError> {
+        if let Some(s) = self.stations.get(&id) {
+            return Ok(Some(s.clone()));
+        }
+        let found = q::find(conn, id)?;
+        if let Some(s) = found
+            .as_ref()
+            .filter(|s| s.kind == SiteKind::Station.as_str())
+        {
+            self.stations.insert(id, s.clone());
         }
         Ok(found)
     }
@@ -412,7 +428,7 @@ pub fn validated_site_with(
             }
             SiteKind::Point => {
                 if let Some(station_id) = input.station_id {
-                    match q::find(conn, station_id)? {
+                    match lookups.station(conn, station_id)? {
                         Some(s) if s.kind == SiteKind::Station.as_str() && s.town_id == town.id => {
                         }
                         Some(_) => v.add("station_id", "must be a station of the point's own town"),
