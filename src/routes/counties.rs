@@ -28,9 +28,9 @@ const NAME_MAX: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct CountyIn {
     /// GB/T 2260 six-digit code; the city level's ends in `00`.
-    #[schema(example = "445302")]
+    #[schema(example = "445302", pattern = "^[0-9]{6}$")]
     pub division_code: String,
-    #[schema(example = "云城区")]
+    #[schema(example = "云城区", min_length = 1, max_length = 50)]
     pub name: String,
     pub kind: CountyKind,
     /// The first plan status, if there is one yet.

@@ -36,6 +36,7 @@ pub struct StaffIn {
     /// Personal data.
     pub phone: Option<String>,
     /// Personal data: an 18-character resident ID number, checked with the GB 11643 check digit.
+    #[schema(pattern = "^[0-9]{17}[0-9Xx]$")]
     pub id_number: Option<String>,
     /// Free text, e.g. 本科.
     pub education: Option<String>,
@@ -43,7 +44,7 @@ pub struct StaffIn {
     pub hired_via: HiredVia,
     /// The county's own key, unique within the county.
     #[serde(rename = "ref")]
-    #[schema(rename = "ref")]
+    #[schema(rename = "ref", pattern = "^[A-Za-z0-9._/-]{1,64}$")]
     pub ref_: String,
 }
 

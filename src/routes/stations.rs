@@ -42,7 +42,7 @@ pub struct SiteIn {
     pub longitude: Option<f64>,
     /// The county's own key, unique within the county, so scripts can upsert without our ids.
     #[serde(rename = "ref")]
-    #[schema(rename = "ref")]
+    #[schema(rename = "ref", pattern = "^[A-Za-z0-9._/-]{1,64}$")]
     pub ref_: String,
     /// When the plan took the site on.
     pub planned_on: NaiveDate,

@@ -30,10 +30,10 @@ pub struct TownIn {
     /// The county it belongs to (never the city level).
     pub county_id: i32,
     /// Unique within its county (names repeat across counties: 太平镇).
-    #[schema(example = "腰古镇")]
+    #[schema(example = "腰古镇", min_length = 1, max_length = 50)]
     pub name: String,
     /// Nine digits, starting with the county's division code; unique.
-    #[schema(example = "445302104")]
+    #[schema(example = "445302104", pattern = "^[0-9]{9}$")]
     pub code: String,
     pub kind: TownKind,
 }
