@@ -8,11 +8,14 @@ const REGENERATE: &str = "cargo run -- openapi > openapi/openapi.json";
 #[test]
 fn the_committed_spec_is_what_the_code_generates() {
     let generated = shuangbai::startup::openapi_json();
+    if std::env::var_os("SHUANGBAI_UPDATE_OPENAPI").is_some() {
+        std::fs::write(COMMITTED, &generated).expect("write the spec");
+    }
     let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
     assert!(
         generated == committed,
         "{COMMITTED} differs from the spec generated from the code's annotations; \
-         regenerate it with `{REGENERATE}` and commit it"
+         regenerate it with `{REGENERATE}` (or `SHUANGBAI_UPDATE_OPENAPI=1 cargo test spec`) and commit it"
     );
 }
 
