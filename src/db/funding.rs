@@ -146,6 +146,14 @@ pub fn list(
     Ok((rows, total))
 }
 
+/// Every request of a county, oldest first.
+pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<FundingRequestRow>> {
+    funding_requests::table
+        .filter(funding_requests::county_id.eq(county_id))
+        .order(funding_requests::id.asc())
+        .load(conn)
+}
+
 pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<FundingRequestRow>> {
     funding_requests::table.find(id).first(conn).optional()
 }

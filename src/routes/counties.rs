@@ -19,7 +19,7 @@ use crate::routes::common::{
     utc, Json, Page, Paging,
 };
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write, Tx, WriteCtx, NOTHING};
 
 const NAME_MAX: usize = 50;
 
@@ -197,13 +197,22 @@ fn plan_change_out(row: PlanChangeRow) -> Result<PlanChangeOut, ApiError> {
 }
 
 /// Loads a county with its plan status as of `as_of`.
-fn load_out(conn: &mut db::DbConnection, id: i32, as_of: NaiveDate) -> Result<CountyOut, ApiError> {
+pub fn load_out(
+    conn: &mut db::DbConnection,
+    id: i32,
+    as_of: NaiveDate,
+) -> Result<CountyOut, ApiError> {
     let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
     let plan = q::plan_status_as_of(conn, Some(&[id]), as_of)?;
     county_out(row, plan.first())
 }
 
-fn check_plan_change(v: &mut Violations, prefix: &str, change: &PlanChangeIn, today: NaiveDate) {
+pub fn check_plan_change(
+    v: &mut Violations,
+    prefix: &str,
+    change: &PlanChangeIn,
+    today: NaiveDate,
+) {
     not_after_today(
         v,
         &format!("{prefix}effective_on"),
@@ -211,6 +220,37 @@ fn check_plan_change(v: &mut Violations, prefix: &str, change: &PlanChangeIn, to
         today,
     );
     v.check(&format!("{prefix}note"), parse_note(change.note.as_deref()));
+}
+
+/// Appends a checked plan-status change to county `id`, bumps the county's version (its shown
+/// status may change: its ETag must too) and audits it.
+pub fn record_plan_change(
+    tx: &mut Tx<'_>,
+    id: i32,
+    change: &PlanChangeIn,
+) -> Result<PlanChangeOut, ApiError> {
+    let at = now();
+    let row = q::insert_plan_change(
+        tx.conn,
+        &NewPlanChange {
+            county_id: id,
+            stage: change.stage.as_str().to_string(),
+            effective_on: change.effective_on,
+            note: parse_note(change.note.as_deref()).unwrap_or_default(),
+            created_at: at,
+        },
+    )?;
+    q::bump_version(tx.conn, id, at)?;
+    let out = plan_change_out(row)?;
+    tx.audit(
+        "create",
+        "plan_status_change",
+        out.id,
+        Some(id),
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(out)
 }
 
 #[utoipa::path(
@@ -609,29 +649,7 @@ pub async fn create_plan_change(
     let out = write(&state.pool, ctx, move |tx| {
         let county = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
         tx.ctx.caller.require_county_write(county_scope(&county))?;
-        let at = now();
-        let row = q::insert_plan_change(
-            tx.conn,
-            &NewPlanChange {
-                county_id: id,
-                stage: change.stage.as_str().to_string(),
-                effective_on: change.effective_on,
-                note: parse_note(change.note.as_deref()).unwrap_or_default(),
-                created_at: at,
-            },
-        )?;
-        // The county's shown status may change: its ETag must too.
-        q::bump_version(tx.conn, id, at)?;
-        let out = plan_change_out(row)?;
-        tx.audit(
-            "create",
-            "plan_status_change",
-            out.id,
-            Some(id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
+        record_plan_change(tx, id, &change)
     })
     .await?;
     Ok(HttpResponse::Created()

@@ -25,7 +25,7 @@ use crate::routes::common::{
 };
 use crate::routes::counties::county_scope;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write, Tx, WriteCtx, NOTHING};
 
 const TITLE_MAX: usize = 100;
 const PURPOSE_MAX: usize = 500;
@@ -160,11 +160,11 @@ pub struct FundingPath {
     pub id: i32,
 }
 
-fn stage_of(raw: &str) -> Result<FundingStage, ApiError> {
+pub fn stage_of(raw: &str) -> Result<FundingStage, ApiError> {
     FundingStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
 }
 
-fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError> {
+pub fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError> {
     let status = stage_of(&row.status)?;
     Ok(FundingRequestOut {
         id: row.id,
@@ -184,7 +184,7 @@ fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError> {
     })
 }
 
-fn transition_out(row: TransitionRow) -> Result<FundingTransitionOut, ApiError> {
+pub fn transition_out(row: TransitionRow) -> Result<FundingTransitionOut, ApiError> {
     let action = FundingAction::parse(&row.action)
         .map_err(|e| ApiError::internal(format!("stored action: {e}")))?;
     let to_status = stage_of(&row.to_status)?;
@@ -229,7 +229,7 @@ fn check_amount(v: &mut Violations, field: &str, fen: Option<i64>) {
     }
 }
 
-fn parse_purpose(raw: Option<&str>) -> Result<Option<String>, String> {
+pub fn parse_purpose(raw: Option<&str>) -> Result<Option<String>, String> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(p) if p.chars().count() > PURPOSE_MAX => {
@@ -237,6 +237,315 @@ fn parse_purpose(raw: Option<&str>) -> Result<Option<String>, String> {
         }
         Some(p) => Ok(Some(p.to_string())),
     }
+}
+
+/// A new request's fields, checked by [`validated_request`].
+#[derive(Debug, Clone)]
+pub struct ValidRequest {
+    pub fiscal_year: i32,
+    pub title: String,
+    pub purpose: Option<String>,
+    pub requested_fen: Option<i64>,
+    pub reference: String,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+}
+
+/// Checks a new request's fields (every broken rule, by field); the county is checked by
+/// [`create_request`].
+pub fn validated_request(
+    input: &FundingRequestIn,
+    today: NaiveDate,
+) -> Result<ValidRequest, ApiError> {
+    let mut v = Violations::new();
+    check_year(&mut v, input.fiscal_year);
+    let title = v.check("title", parse_name(&input.title, TITLE_MAX));
+    let purpose = v.check("purpose", parse_purpose(input.purpose.as_deref()));
+    check_amount(&mut v, "requested_fen", input.requested_fen);
+    let reference = match &input.reference {
+        Some(raw) => v.check("ref", parse_ref(raw)),
+        None => Some(format!("fr-{}", random_token(12))),
+    };
+    let effective_on = input.effective_on.unwrap_or(today);
+    not_after_today(&mut v, "effective_on", Some(effective_on), today);
+    let note = v.check("note", parse_note(input.note.as_deref()));
+    v.into_result()?;
+    let (Some(title), Some(purpose), Some(reference), Some(note)) =
+        (title, purpose, reference, note)
+    else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    Ok(ValidRequest {
+        fiscal_year: input.fiscal_year,
+        title,
+        purpose,
+        requested_fen: input.requested_fen,
+        reference,
+        effective_on,
+        note,
+    })
+}
+
+/// Creates a request of `county_id` (which the caller must be allowed to write), `estimating`,
+/// with its first transition (`create`), and audits it.
+pub fn create_request(
+    tx: &mut Tx<'_>,
+    county_id: i32,
+    valid: ValidRequest,
+) -> Result<FundingRequestRow, ApiError> {
+    request_county(tx.conn, &tx.ctx.caller, county_id)?;
+    let at = now();
+    let row = q::insert(
+        tx.conn,
+        &NewFundingRequest {
+            county_id,
+            fiscal_year: valid.fiscal_year,
+            title: valid.title,
+            purpose: valid.purpose,
+            requested_fen: valid.requested_fen,
+            approved_fen: None,
+            status: FundingStage::Estimating.as_str().to_string(),
+            reference: valid.reference,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+    q::insert_transition(
+        tx.conn,
+        &NewTransition {
+            request_id: row.id,
+            action: FundingAction::Create.as_str().to_string(),
+            from_status: None,
+            to_status: FundingStage::Estimating.as_str().to_string(),
+            effective_on: valid.effective_on,
+            note: valid.note,
+            requested_fen: row.requested_fen,
+            approved_fen: None,
+            actor: tx.ctx.caller.actor(),
+            created_at: at,
+        },
+    )?;
+    let out = request_out(row.clone())?;
+    tx.audit(
+        "create",
+        "funding_request",
+        out.id,
+        Some(out.county_id),
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(row)
+}
+
+/// A request's changes, checked by [`validated_patch`]; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ValidPatch {
+    pub fiscal_year: Option<i32>,
+    pub title: Option<String>,
+    pub purpose: Option<Option<String>>,
+    pub requested_fen: Option<Option<i64>>,
+}
+
+/// Checks a request's changes (every broken rule, by field).
+pub fn validated_patch(patch: &FundingRequestPatch) -> Result<ValidPatch, ApiError> {
+    let mut v = Violations::new();
+    if let Some(year) = patch.fiscal_year {
+        check_year(&mut v, year);
+    }
+    let title = match &patch.title {
+        Some(raw) => v.check("title", parse_name(raw, TITLE_MAX)),
+        None => None,
+    };
+    let purpose = match &patch.purpose {
+        Some(raw) => v.check("purpose", parse_purpose(raw.as_deref())),
+        None => None,
+    };
+    check_amount(&mut v, "requested_fen", patch.requested_fen.flatten());
+    v.into_result()?;
+    Ok(ValidPatch {
+        fiscal_year: patch.fiscal_year,
+        title,
+        purpose,
+        requested_fen: patch.requested_fen,
+    })
+}
+
+/// Changes `current` (read at version `expected`) while its stage allows it, and audits it.
+pub fn update_request(
+    tx: &mut Tx<'_>,
+    current: FundingRequestRow,
+    expected: i32,
+    patch: ValidPatch,
+) -> Result<FundingRequestRow, ApiError> {
+    let id = current.id;
+    request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let stage = stage_of(&current.status)?;
+    if !stage.is_editable() {
+        return Err(ApiError::Conflict(format!(
+            "the request is {stage} ({}): its year, title, purpose and amount change only while estimating or consulting",
+            stage.label()
+        )));
+    }
+    let changes = FundingRequestChanges {
+        fiscal_year: patch.fiscal_year,
+        title: patch.title,
+        purpose: patch.purpose,
+        requested_fen: patch.requested_fen,
+        version: Some(current.version + 1),
+        updated_at: Some(now()),
+        ..Default::default()
+    };
+    let row = q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
+    let before = request_out(current)?;
+    let out = request_out(row.clone())?;
+    tx.audit(
+        "update",
+        "funding_request",
+        id,
+        Some(out.county_id),
+        Some(&before),
+        Some(&out),
+    )?;
+    Ok(row)
+}
+
+/// A stage change, checked by [`validated_transition`].
+#[derive(Debug, Clone)]
+pub struct ValidTransition {
+    pub action: FundingAction,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    pub approved_fen: Option<i64>,
+    pub requested_fen: Option<i64>,
+}
+
+/// Checks a stage change on its own (every broken rule, by field); the request's stage, the
+/// caller's rights and the dates of its history are checked by [`record_transition`].
+pub fn validated_transition(
+    input: &FundingTransitionIn,
+    today: NaiveDate,
+) -> Result<ValidTransition, ApiError> {
+    let action = input.action;
+    let mut v = Violations::new();
+    if action == FundingAction::Create {
+        v.add(
+            "action",
+            "create is recorded when the request is made; use consult, submit, approve, reject, return, revise or withdraw",
+        );
+    }
+    let effective_on = input.effective_on.unwrap_or(today);
+    not_after_today(&mut v, "effective_on", Some(effective_on), today);
+    let note = v.check("note", parse_note(input.note.as_deref()));
+    check_amount(&mut v, "approved_fen", input.approved_fen);
+    check_amount(&mut v, "requested_fen", input.requested_fen);
+    match (action, input.approved_fen) {
+        (FundingAction::Approve, None) => {
+            v.add("approved_fen", "approve needs the amount approved")
+        }
+        (FundingAction::Approve, Some(_)) | (_, None) => {}
+        (_, Some(_)) => v.add("approved_fen", "only approve records an approved amount"),
+    }
+    if action != FundingAction::Submit && input.requested_fen.is_some() {
+        v.add(
+            "requested_fen",
+            "only submit changes the amount requested (or PATCH while estimating or consulting)",
+        );
+    }
+    v.into_result()?;
+    let Some(note) = note else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    Ok(ValidTransition {
+        action,
+        effective_on,
+        note,
+        approved_fen: input.approved_fen,
+        requested_fen: input.requested_fen,
+    })
+}
+
+/// Records a stage change of `current` (when `expected` is given, only at that version): the
+/// caller's rights (decisions are for administrators), the stage's allowed actions (a conflict
+/// naming the stage and them) and the date (not before the previous change); then moves the
+/// request, keeps the transition and audits it. Answers the transition and the request.
+pub fn record_transition(
+    tx: &mut Tx<'_>,
+    current: FundingRequestRow,
+    valid: &ValidTransition,
+    expected: Option<i32>,
+) -> Result<(TransitionRow, FundingRequestRow), ApiError> {
+    let id = current.id;
+    let action = valid.action;
+    let effective_on = valid.effective_on;
+    request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
+    if action.is_admin_only() && !tx.ctx.caller.is_admin() {
+        return Err(ApiError::Forbidden(format!(
+            "only the city bureau's administrators {action} funding requests"
+        )));
+    }
+    if expected.is_some_and(|e| e != current.version) {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let from = stage_of(&current.status)?;
+    let to = apply(from, action).map_err(ApiError::Conflict)?;
+    if let Some(last) = q::last_transition(tx.conn, id)? {
+        if effective_on < last.effective_on {
+            return Err(ApiError::invalid(
+                "effective_on",
+                format!(
+                    "{effective_on} is before the previous stage change ({})",
+                    last.effective_on
+                ),
+            ));
+        }
+    }
+    let requested_fen = valid.requested_fen.or(current.requested_fen);
+    let approved_fen = match action {
+        FundingAction::Approve => valid.approved_fen,
+        _ => current.approved_fen,
+    };
+    let at = now();
+    let changes = FundingRequestChanges {
+        status: Some(to.as_str().to_string()),
+        requested_fen: Some(requested_fen),
+        approved_fen: Some(approved_fen),
+        version: Some(current.version + 1),
+        updated_at: Some(at),
+        ..Default::default()
+    };
+    let row =
+        q::update(tx.conn, id, current.version, &changes)?.ok_or(ApiError::PreconditionFailed)?;
+    let transition = q::insert_transition(
+        tx.conn,
+        &NewTransition {
+            request_id: id,
+            action: action.as_str().to_string(),
+            from_status: Some(from.as_str().to_string()),
+            to_status: to.as_str().to_string(),
+            effective_on,
+            note: valid.note.clone(),
+            requested_fen,
+            approved_fen,
+            actor: tx.ctx.caller.actor(),
+            created_at: at,
+        },
+    )?;
+    let county_id = current.county_id;
+    let before = request_out(current)?;
+    let after = request_out(row.clone())?;
+    tx.audit(
+        "transition",
+        "funding_request",
+        id,
+        Some(county_id),
+        Some(&before),
+        Some(&after),
+    )?;
+    Ok((transition, row))
 }
 
 #[utoipa::path(
@@ -313,69 +622,10 @@ pub async fn create_funding_request(
     body: Json<FundingRequestIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    let today = state.today();
-    let mut v = Violations::new();
-    check_year(&mut v, input.fiscal_year);
-    let title = v.check("title", parse_name(&input.title, TITLE_MAX));
-    let purpose = v.check("purpose", parse_purpose(input.purpose.as_deref()));
-    check_amount(&mut v, "requested_fen", input.requested_fen);
-    let reference = match &input.reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
-        None => Some(format!("fr-{}", random_token(12))),
-    };
-    let effective_on = input.effective_on.unwrap_or(today);
-    not_after_today(&mut v, "effective_on", Some(effective_on), today);
-    let note = v.check("note", parse_note(input.note.as_deref()));
-    v.into_result()?;
-    let (Some(title), Some(purpose), Some(reference), Some(note)) =
-        (title, purpose, reference, note)
-    else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let valid = validated_request(&input, state.today())?;
+    let county_id = input.county_id;
     let out = write(&state.pool, ctx, move |tx| {
-        request_county(tx.conn, &tx.ctx.caller, input.county_id)?;
-        let at = now();
-        let row = q::insert(
-            tx.conn,
-            &NewFundingRequest {
-                county_id: input.county_id,
-                fiscal_year: input.fiscal_year,
-                title,
-                purpose,
-                requested_fen: input.requested_fen,
-                approved_fen: None,
-                status: FundingStage::Estimating.as_str().to_string(),
-                reference,
-                version: 1,
-                created_at: at,
-                updated_at: at,
-            },
-        )?;
-        q::insert_transition(
-            tx.conn,
-            &NewTransition {
-                request_id: row.id,
-                action: FundingAction::Create.as_str().to_string(),
-                from_status: None,
-                to_status: FundingStage::Estimating.as_str().to_string(),
-                effective_on,
-                note,
-                requested_fen: row.requested_fen,
-                approved_fen: None,
-                actor: tx.ctx.caller.actor(),
-                created_at: at,
-            },
-        )?;
-        let out = request_out(row)?;
-        tx.audit(
-            "create",
-            "funding_request",
-            out.id,
-            Some(out.county_id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
+        request_out(create_request(tx, county_id, valid)?)
     })
     .await?;
     let location = format!("/api/v1/funding-requests/{}", out.id);
@@ -439,57 +689,11 @@ pub async fn update_funding_request(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
     let expected = expected_version(&req)?;
-    let patch = body.0;
-    let mut v = Violations::new();
-    if let Some(year) = patch.fiscal_year {
-        check_year(&mut v, year);
-    }
-    let title = match &patch.title {
-        Some(raw) => v.check("title", parse_name(raw, TITLE_MAX)),
-        None => None,
-    };
-    let purpose = match &patch.purpose {
-        Some(raw) => v.check("purpose", parse_purpose(raw.as_deref())),
-        None => None,
-    };
-    check_amount(&mut v, "requested_fen", patch.requested_fen.flatten());
-    v.into_result()?;
+    let patch = validated_patch(&body.0)?;
     let out = write(&state.pool, ctx, move |tx| {
-        let current = q::find(tx.conn, id)?
-            .ok_or_else(|| ApiError::not_found("funding request", id))?;
-        request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-        if current.version != expected {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let stage = stage_of(&current.status)?;
-        if !stage.is_editable() {
-            return Err(ApiError::Conflict(format!(
-                "the request is {stage} ({}): its year, title, purpose and amount change only while estimating or consulting",
-                stage.label()
-            )));
-        }
-        let changes = FundingRequestChanges {
-            fiscal_year: patch.fiscal_year,
-            title,
-            purpose,
-            requested_fen: patch.requested_fen,
-            version: Some(current.version + 1),
-            updated_at: Some(now()),
-            ..Default::default()
-        };
-        let row =
-            q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        let before = request_out(current)?;
-        let out = request_out(row)?;
-        tx.audit(
-            "update",
-            "funding_request",
-            id,
-            Some(out.county_id),
-            Some(&before),
-            Some(&out),
-        )?;
-        Ok(out)
+        let current =
+            q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
+        request_out(update_request(tx, current, expected, patch)?)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -613,107 +817,12 @@ pub async fn create_funding_transition(
         true => Some(expected_version(&req)?),
         false => None,
     };
-    let input = body.0;
-    let action = input.action;
-    let today = state.today();
-    let mut v = Violations::new();
-    if action == FundingAction::Create {
-        v.add(
-            "action",
-            "create is recorded when the request is made; use consult, submit, approve, reject, return, revise or withdraw",
-        );
-    }
-    let effective_on = input.effective_on.unwrap_or(today);
-    not_after_today(&mut v, "effective_on", Some(effective_on), today);
-    let note = v.check("note", parse_note(input.note.as_deref()));
-    check_amount(&mut v, "approved_fen", input.approved_fen);
-    check_amount(&mut v, "requested_fen", input.requested_fen);
-    match (action, input.approved_fen) {
-        (FundingAction::Approve, None) => {
-            v.add("approved_fen", "approve needs the amount approved")
-        }
-        (FundingAction::Approve, Some(_)) | (_, None) => {}
-        (_, Some(_)) => v.add("approved_fen", "only approve records an approved amount"),
-    }
-    if action != FundingAction::Submit && input.requested_fen.is_some() {
-        v.add(
-            "requested_fen",
-            "only submit changes the amount requested (or PATCH while estimating or consulting)",
-        );
-    }
-    v.into_result()?;
-    let Some(note) = note else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
+    let valid = validated_transition(&body.0, state.today())?;
     let (out, version) = write(&state.pool, ctx, move |tx| {
         let current =
             q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-        request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-        if action.is_admin_only() && !tx.ctx.caller.is_admin() {
-            return Err(ApiError::Forbidden(format!(
-                "only the city bureau's administrators {action} funding requests"
-            )));
-        }
-        if expected.is_some_and(|e| e != current.version) {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let from = stage_of(&current.status)?;
-        let to = apply(from, action).map_err(ApiError::Conflict)?;
-        if let Some(last) = q::last_transition(tx.conn, id)? {
-            if effective_on < last.effective_on {
-                return Err(ApiError::invalid(
-                    "effective_on",
-                    format!(
-                        "{effective_on} is before the previous stage change ({})",
-                        last.effective_on
-                    ),
-                ));
-            }
-        }
-        let requested_fen = input.requested_fen.or(current.requested_fen);
-        let approved_fen = match action {
-            FundingAction::Approve => input.approved_fen,
-            _ => current.approved_fen,
-        };
-        let at = now();
-        let changes = FundingRequestChanges {
-            status: Some(to.as_str().to_string()),
-            requested_fen: Some(requested_fen),
-            approved_fen: Some(approved_fen),
-            version: Some(current.version + 1),
-            updated_at: Some(at),
-            ..Default::default()
-        };
-        let row = q::update(tx.conn, id, current.version, &changes)?
-            .ok_or(ApiError::PreconditionFailed)?;
-        let transition = q::insert_transition(
-            tx.conn,
-            &NewTransition {
-                request_id: id,
-                action: action.as_str().to_string(),
-                from_status: Some(from.as_str().to_string()),
-                to_status: to.as_str().to_string(),
-                effective_on,
-                note,
-                requested_fen,
-                approved_fen,
-                actor: tx.ctx.caller.actor(),
-                created_at: at,
-            },
-        )?;
-        let version = row.version;
-        let county_id = current.county_id;
-        let before = request_out(current)?;
-        let after = request_out(row)?;
-        tx.audit(
-            "transition",
-            "funding_request",
-            id,
-            Some(county_id),
-            Some(&before),
-            Some(&after),
-        )?;
-        Ok((transition_out(transition)?, version))
+        let (transition, row) = record_transition(tx, current, &valid, expected)?;
+        Ok((transition_out(transition)?, row.version))
     })
     .await?;
     Ok(HttpResponse::Created()

@@ -15,21 +15,30 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::db::counties::{self as county_q, CountyRow};
+use crate::db::counties::{self as county_q, CountyChanges, CountyRow};
+use crate::db::funding::{self as funding_q, FundingRequestRow};
 use crate::db::sites::{self as site_q, SiteRow, SiteValues};
 use crate::db::staff::{self as staff_q, StaffRow, StaffValues};
 use crate::db::towns::{self as town_q, NewTown, TownChanges, TownRow};
 use crate::db::trainings::{self as training_q, NewTraining, TrainingChanges, TrainingRow};
 use crate::db::{self};
+use crate::domain::county::parse_note;
 use crate::domain::county::DivisionCode;
+use crate::domain::funding::FundingAction;
 use crate::domain::site::{items_from_text, normalise_items, EquipmentItem, SiteKind};
 use crate::domain::staff::{Certification, Gender, HiredVia, PostingRole};
 use crate::domain::town::TownKind;
 use crate::domain::training::TrainingKind;
-use crate::domain::Violation;
+use crate::domain::{not_after_today, Violation, Violations};
 use crate::error::{ApiError, Problem};
 use crate::routes::common::{now, parse_json};
-use crate::routes::counties::county_scope;
+use crate::routes::counties::{
+    check_plan_change, county_scope, load_out as load_county_out, record_plan_change, PlanChangeIn,
+};
+use crate::routes::funding::{
+    create_request, record_transition, update_request, validated_request, validated_transition,
+    FundingRequestIn, FundingTransitionIn, ValidPatch,
+};
 use crate::routes::staff::{
     add_posting, posting_out, staff_out, validated_staff, PostingIn, StaffIn,
 };
@@ -57,6 +66,9 @@ pub fn is_batch_path(path: &str) -> bool {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatesIn {
+    /// The county itself: a plan-status change and its mechanisms' dates.
+    #[serde(default)]
+    pub county: Option<CountyItemIn>,
     /// Towns, keyed by `code`.
     #[serde(default)]
     pub towns: Vec<TownItemIn>,
@@ -69,6 +81,9 @@ pub struct UpdatesIn {
     /// Training sessions, keyed by `ref`.
     #[serde(default)]
     pub trainings: Vec<TrainingItemIn>,
+    /// Funding requests, keyed by `ref`, with their stage changes.
+    #[serde(default)]
+    pub funding_requests: Vec<FundingItemIn>,
 }
 
 impl UpdatesIn {
@@ -86,6 +101,12 @@ impl UpdatesIn {
                 .map(|s| 1 + s.postings.len())
                 .sum::<usize>()
             + self.trainings.len()
+            + usize::from(self.county.is_some())
+            + self
+                .funding_requests
+                .iter()
+                .map(|f| 1 + f.transitions.len())
+                .sum::<usize>()
     }
 }
 
@@ -174,6 +195,64 @@ pub struct TrainingItemIn {
     #[serde(rename = "ref")]
     #[schema(rename = "ref")]
     pub ref_: String,
+}
+
+/// The batch's county itself, as `POST /api/v1/counties/{id}/plan-status-changes` and the
+/// mechanism dates of `PATCH /api/v1/counties/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountyItemIn {
+    /// A plan-status change, appended unless the county's latest change already has the same
+    /// stage, `effective_on` and note.
+    pub plan_status: Option<PlanChangeIn>,
+    /// Set when given and different; absent leaves it as it is.
+    pub coordination_established_on: Option<NaiveDate>,
+    /// Set when given and different; absent leaves it as it is.
+    pub management_established_on: Option<NaiveDate>,
+}
+
+/// A funding request, as in `POST /api/v1/funding-requests` without `county_id` (the batch's
+/// county) and with its `ref` required. A stored request's year, title, purpose and
+/// `requested_fen` (when given, and no listed transition carries one) are changed as by `PATCH`,
+/// only while it is estimating or consulting; `effective_on` and `note` are its `create`
+/// transition's, used only when it is created.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundingItemIn {
+    #[schema(example = 2021, minimum = 2000, maximum = 2100)]
+    pub fiscal_year: i32,
+    #[schema(example = "2021年社工站建设运营经费")]
+    pub title: String,
+    pub purpose: Option<String>,
+    /// Integer fen (分).
+    #[schema(minimum = 0, maximum = 100000000000_i64)]
+    pub requested_fen: Option<i64>,
+    #[serde(rename = "ref")]
+    #[schema(rename = "ref", example = "FR-2021-01")]
+    pub ref_: String,
+    pub effective_on: Option<NaiveDate>,
+    pub note: Option<String>,
+    /// Stage changes, in order, keyed by `action` and `effective_on`: one already in the
+    /// request's history is left as it is; the others are applied as by
+    /// `POST /api/v1/funding-requests/{id}/transitions`.
+    #[serde(default)]
+    pub transitions: Vec<FundingTransitionItemIn>,
+}
+
+/// A stage change, as in `POST /api/v1/funding-requests/{id}/transitions` with `effective_on`
+/// required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundingTransitionItemIn {
+    pub action: FundingAction,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    /// Only with `submit`, integer fen (分).
+    #[schema(minimum = 0, maximum = 100000000000_i64)]
+    pub requested_fen: Option<i64>,
+    /// Required with `approve` (administrators only), integer fen (分).
+    #[schema(minimum = 0, maximum = 100000000000_i64)]
+    pub approved_fen: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -347,7 +426,80 @@ fn same_staff(v: &StaffValues, r: &StaffRow) -> bool {
         && v.ref_ == r.ref_
 }
 
-/// Applies the batch in dependency order (towns, sites with stations before points, their
+/// The county item: its mechanisms' dates (as `PATCH`), then a plan-status change (as its
+/// `POST`), each only when it changes something.
+fn apply_county(
+    tx: &mut Tx<'_>,
+    county_id: i32,
+    item: &CountyItemIn,
+    today: NaiveDate,
+) -> Result<Outcome, ApiError> {
+    let mut v = Violations::new();
+    not_after_today(
+        &mut v,
+        "coordination_established_on",
+        item.coordination_established_on,
+        today,
+    );
+    not_after_today(
+        &mut v,
+        "management_established_on",
+        item.management_established_on,
+        today,
+    );
+    if let Some(change) = &item.plan_status {
+        check_plan_change(&mut v, "/plan_status/", change, today);
+    }
+    v.into_result()?;
+    let current = county_q::find(tx.conn, county_id)?
+        .ok_or_else(|| ApiError::not_found("county", county_id))?;
+    tx.ctx.caller.require_county_write(county_scope(&current))?;
+    let mut outcome = Outcome::Unchanged;
+    let coordination = item
+        .coordination_established_on
+        .filter(|d| Some(*d) != current.coordination_established_on);
+    let management = item
+        .management_established_on
+        .filter(|d| Some(*d) != current.management_established_on);
+    if coordination.is_some() || management.is_some() {
+        let before = load_county_out(tx.conn, county_id, today)?;
+        let changes = CountyChanges {
+            coordination_established_on: coordination.map(Some),
+            management_established_on: management.map(Some),
+            version: Some(current.version + 1),
+            updated_at: Some(now()),
+            ..Default::default()
+        };
+        county_q::update(tx.conn, county_id, current.version, &changes)?
+            .ok_or_else(|| ApiError::Conflict("the county changed meanwhile".into()))?;
+        let out = load_county_out(tx.conn, county_id, today)?;
+        tx.audit(
+            "update",
+            "county",
+            county_id,
+            Some(county_id),
+            Some(&before),
+            Some(&out),
+        )?;
+        outcome = Outcome::Updated;
+    }
+    if let Some(change) = &item.plan_status {
+        let note = parse_note(change.note.as_deref()).unwrap_or_default();
+        let latest = county_q::plan_history(tx.conn, county_id)?.pop();
+        let recorded = latest.is_some_and(|l| {
+            l.stage == change.stage.as_str()
+                && l.effective_on == change.effective_on
+                && l.note == note
+        });
+        if !recorded {
+            record_plan_change(tx, county_id, change)?;
+            outcome = Outcome::Updated;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Applies the batch in dependency order (the county, towns, sites with stations before points, their
 /// checks, staff, their postings, trainings), collecting every failure. Any failure is a 422
 /// with all of them, which rolls the transaction back.
 fn apply(
@@ -369,6 +521,15 @@ fn apply(
         .into_iter()
         .map(|s| (s.ref_.clone(), s))
         .collect();
+
+    // The county itself.
+    if let Some(item) = &input.county {
+        let pointer = "/county".to_string();
+        match savepoint(tx, |tx| apply_county(tx, county_id, item, today)) {
+            Ok(outcome) => batch.done(pointer, &county.division_code, outcome, county_id),
+            Err(e) => batch.failed(&pointer, e)?,
+        }
+    }
 
     // Towns.
     let mut seen = HashMap::new();
@@ -863,6 +1024,131 @@ fn apply(
             }
             Err(e) => batch.failed(&pointer, e)?,
         }
+    }
+
+    // Funding requests and their stage changes.
+    let mut requests: HashMap<String, FundingRequestRow> = if input.funding_requests.is_empty() {
+        HashMap::new()
+    } else {
+        funding_q::of_county(tx.conn, county_id)?
+            .into_iter()
+            .map(|r| (r.reference.clone(), r))
+            .collect()
+    };
+    let mut seen = HashMap::new();
+    for (i, item) in input.funding_requests.iter().enumerate() {
+        let pointer = format!("/funding_requests/{i}");
+        let key = item.ref_.trim().to_string();
+        if !batch.first_time(&mut seen, &key, &pointer) {
+            continue;
+        }
+        let existing = requests.get(&key).cloned();
+        let request_in = FundingRequestIn {
+            county_id,
+            fiscal_year: item.fiscal_year,
+            title: item.title.clone(),
+            purpose: item.purpose.clone(),
+            requested_fen: item.requested_fen,
+            reference: Some(item.ref_.clone()),
+            effective_on: item.effective_on,
+            note: item.note.clone(),
+        };
+        // A submit of this item sets the amount requested: the item's estimate is then not compared.
+        let fen_by_transitions = item.transitions.iter().any(|t| t.requested_fen.is_some());
+        let result = savepoint(tx, |tx| {
+            let valid = validated_request(&request_in, today)?;
+            match existing {
+                None => Ok((Outcome::Created, create_request(tx, county_id, valid)?)),
+                Some(current) => {
+                    let patch = ValidPatch {
+                        fiscal_year: (valid.fiscal_year != current.fiscal_year)
+                            .then_some(valid.fiscal_year),
+                        title: (valid.title != current.title).then(|| valid.title.clone()),
+                        purpose: (valid.purpose != current.purpose).then(|| valid.purpose.clone()),
+                        requested_fen: (!fen_by_transitions
+                            && valid.requested_fen.is_some()
+                            && valid.requested_fen != current.requested_fen)
+                            .then_some(valid.requested_fen),
+                    };
+                    if patch.fiscal_year.is_none()
+                        && patch.title.is_none()
+                        && patch.purpose.is_none()
+                        && patch.requested_fen.is_none()
+                    {
+                        return Ok((Outcome::Unchanged, current));
+                    }
+                    let version = current.version;
+                    Ok((
+                        Outcome::Updated,
+                        update_request(tx, current, version, patch)?,
+                    ))
+                }
+            }
+        });
+        let mut request = match result {
+            Ok((outcome, row)) => {
+                batch.done(pointer.clone(), &row.reference, outcome, row.id);
+                row
+            }
+            Err(e) => {
+                batch.failed(&pointer, e)?;
+                continue;
+            }
+        };
+        let history = if item.transitions.is_empty() {
+            Vec::new()
+        } else {
+            funding_q::history(tx.conn, request.id)?
+        };
+        let mut keys = HashSet::new();
+        for (j, t) in item.transitions.iter().enumerate() {
+            let pointer = format!("{pointer}/transitions/{j}");
+            let key = format!("{}@{}", t.action.as_str(), t.effective_on);
+            if !keys.insert(key.clone()) {
+                batch.violation(
+                    pointer,
+                    format!("the transition {key} appears more than once for this request"),
+                );
+                break;
+            }
+            if let Some(old) = history
+                .iter()
+                .find(|h| h.action == t.action.as_str() && h.effective_on == t.effective_on)
+            {
+                batch.done(pointer, &key, Outcome::Unchanged, old.id);
+                continue;
+            }
+            let transition_in = FundingTransitionIn {
+                action: t.action,
+                effective_on: Some(t.effective_on),
+                note: t.note.clone(),
+                approved_fen: t.approved_fen,
+                requested_fen: t.requested_fen,
+            };
+            let current = request.clone();
+            let result = savepoint(tx, |tx| {
+                let valid = validated_transition(&transition_in, today)?;
+                // Refused actions (the stage's, or an administrator's) are about `action`.
+                record_transition(tx, current, &valid, None).map_err(|e| match e {
+                    ApiError::Forbidden(m) | ApiError::Conflict(m) => {
+                        ApiError::invalid("action", m)
+                    }
+                    other => other,
+                })
+            });
+            match result {
+                Ok((transition, row)) => {
+                    batch.done(pointer, &key, Outcome::Created, transition.id);
+                    request = row;
+                }
+                Err(e) => {
+                    // Later changes of this request would only repeat the failure.
+                    batch.failed(&pointer, e)?;
+                    break;
+                }
+            }
+        }
+        requests.insert(request.reference.clone(), request);
     }
 
     if batch.violations.is_empty() {

@@ -243,6 +243,110 @@ on_both_backends! {
         assert_eq!(total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await, after);
     }
 
+    async fn a_batch_records_the_countys_plan_mechanisms_and_funding_requests(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let officer = app.user_token("officer.own", "county_officer", Some(county_id)).await;
+        let body = json!({
+            "county": {
+                "plan_status": {"stage": "approved", "effective_on": "2021-03-01", "note": "区政府已同意，正在会签"},
+                "coordination_established_on": "2021-02-01",
+                "management_established_on": "2021-04-01",
+            },
+            "funding_requests": [{
+                "ref": "FR-2021-01", "fiscal_year": 2021, "title": "2021年社工站建设运营经费",
+                "requested_fen": 150000000, "effective_on": "2021-01-10", "note": "正在测算费用",
+                "transitions": [
+                    {"action": "consult", "effective_on": "2021-02-01"},
+                    {"action": "submit", "effective_on": "2021-03-01", "requested_fen": 179400000, "note": "已报区政府审批"},
+                ],
+            }],
+        });
+        let r = send(&app, &officer, county_id, "", None, &body).await.expect(200);
+        assert_eq!(r.body["counts"], json!({"created": 3, "updated": 1, "unchanged": 0}), "{}", r.body);
+        let items = r.body["items"].as_array().expect("items");
+        assert_eq!(items[0]["pointer"], "/county");
+        assert_eq!(items[0]["key"], "445302");
+        assert_eq!(items[0]["outcome"], "updated");
+        assert_eq!(items[0]["id"], county_id);
+        assert_eq!(items[1]["pointer"], "/funding_requests/0");
+        assert_eq!(items[1]["key"], "FR-2021-01");
+        assert_eq!(items[3]["pointer"], "/funding_requests/0/transitions/1");
+        assert_eq!(items[3]["key"], "submit@2021-03-01");
+
+        let got = app.get(&format!("/api/v1/counties/{county_id}")).await.expect(200);
+        assert_eq!(got.body["plan_status"]["stage"], "approved");
+        assert_eq!(got.body["plan_status"]["effective_on"], "2021-03-01");
+        assert_eq!(got.body["coordination_established_on"], "2021-02-01");
+        assert_eq!(got.body["management_established_on"], "2021-04-01");
+        let version = got.body["version"].clone();
+        let request_id = items[1]["id"].as_i64().expect("id");
+        let request = app.get(&format!("/api/v1/funding-requests/{request_id}")).await.expect(200);
+        assert_eq!(request.body["status"], "submitted");
+        assert_eq!(request.body["requested_fen"], 179400000);
+        assert_eq!(request.body["county_id"], county_id);
+        let history = app.get(&format!("/api/v1/funding-requests/{request_id}/transitions")).await.expect(200);
+        let actions: Vec<_> = history.body.as_array().expect("history").iter().map(|t| (t["action"].clone(), t["effective_on"].clone())).collect();
+        assert_eq!(actions, vec![
+            (json!("create"), json!("2021-01-10")),
+            (json!("consult"), json!("2021-02-01")),
+            (json!("submit"), json!("2021-03-01")),
+        ]);
+
+        // Re-sent: every item unchanged, nothing written.
+        let audited = total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await;
+        let again = send(&app, &officer, county_id, "", None, &body).await.expect(200);
+        assert_eq!(again.body["counts"], json!({"created": 0, "updated": 0, "unchanged": 4}), "{}", again.body);
+        assert_eq!(total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await, audited);
+        let got = app.get(&format!("/api/v1/counties/{county_id}")).await.expect(200);
+        assert_eq!(got.body["version"], version, "unchanged county keeps its version");
+        let history = app.get(&format!("/api/v1/funding-requests/{request_id}/transitions")).await.expect(200);
+        assert_eq!(history.body.as_array().expect("history").len(), 3);
+
+        // A submitted request no longer changes its title: named by its pointer.
+        let mut changed = body.clone();
+        changed["funding_requests"][0]["title"] = json!("新标题");
+        let r = send(&app, &officer, county_id, "", None, &changed).await.expect_problem(422);
+        assert!(r.error_fields().iter().any(|f| f == "/funding_requests/0"), "{}", r.body);
+    }
+
+    async fn an_officers_approval_in_a_batch_is_refused_and_nothing_is_applied(app: TestApp) {
+        let county_id = county(&app, "445302").await;
+        let officer = app.user_token("officer.own", "county_officer", Some(county_id)).await;
+        let body = json!({
+            "county": {"plan_status": {"stage": "drafting", "effective_on": "2021-01-04"}},
+            "funding_requests": [{
+                "ref": "FR-1", "fiscal_year": 2021, "title": "经费", "effective_on": "2021-01-10",
+                "transitions": [
+                    {"action": "approve", "effective_on": "2021-02-01", "approved_fen": 100},
+                ],
+            }, {
+                "ref": "FR-2", "fiscal_year": 2021, "title": "经费二", "effective_on": "2021-01-10",
+                "transitions": [
+                    {"action": "submit", "effective_on": "2021-02-01"},
+                    {"action": "revise", "effective_on": "2021-02-02"},
+                ],
+            }],
+        });
+        let r = send(&app, &officer, county_id, "", None, &body).await.expect_problem(422);
+        let fields = r.error_fields();
+        assert!(fields.iter().any(|f| f == "/funding_requests/0/transitions/0/action"), "{}", r.body);
+        assert!(fields.iter().any(|f| f == "/funding_requests/1/transitions/1/action"), "{}", r.body);
+        assert!(r.body.to_string().contains("allowed: approve, reject, return, withdraw"), "{}", r.body);
+        assert_eq!(total(&app, "/api/v1/funding-requests").await, 0, "nothing applied");
+        let got = app.get(&format!("/api/v1/counties/{county_id}")).await.expect(200);
+        assert_eq!(got.body["plan_status"]["stage"], "not_started");
+        // The same batch from an administrator: the approval is refused only as a stage rule.
+        let mut body = body;
+        body["funding_requests"][0]["transitions"] = json!([
+            {"action": "submit", "effective_on": "2021-02-01"},
+            {"action": "approve", "effective_on": "2021-01-01", "approved_fen": 100},
+        ]);
+        body["funding_requests"][1]["transitions"] = json!([]);
+        let admin = app.admin_token.clone();
+        let r = send(&app, &admin, county_id, "", None, &body).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["/funding_requests/0/transitions/1/effective_on".to_string()], "{}", r.body);
+    }
+
     async fn a_batch_of_5000_sites_finishes_well_inside_the_pool_timeout(app: TestApp) {
         let county_id = county(&app, "445302").await;
         let token = app.admin_token.clone();
