@@ -47,7 +47,22 @@ use crate::state::AppState;
         (name = "audit", description = "Who changed what, when, before and after (administrators only)"),
         (name = "operations", description = "Health and readiness"),
     ),
-    components(schemas(crate::error::Problem, crate::routes::reports::ReportFormat))
+    components(
+        schemas(crate::error::Problem, crate::routes::reports::ReportFormat),
+        responses(
+            crate::routes::responses::BadRequest,
+            crate::routes::responses::Unauthenticated,
+            crate::routes::responses::Forbidden,
+            crate::routes::responses::NotAdmin,
+            crate::routes::responses::Stale,
+            crate::routes::responses::TooLarge,
+            crate::routes::responses::NotJson,
+            crate::routes::responses::Invalid,
+            crate::routes::responses::InvalidQuery,
+            crate::routes::responses::IfMatchMissing,
+            crate::routes::responses::DatabaseUnavailable,
+        )
+    )
 )]
 struct ApiDoc;
 

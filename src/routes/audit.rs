@@ -10,6 +10,7 @@ use crate::db::{self};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{utc, Page, Paging};
+use crate::routes::responses::*;
 use crate::state::AppState;
 
 /// One change made through the API.
@@ -117,11 +118,11 @@ fn time_bound(
     responses(
         (status = 200, description = "A page of changes, newest first", body = Page<AuditEventOut>),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = NotAdmin),
         (status = 422, description = "A filter or paging value is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/audit-events")]

@@ -16,6 +16,7 @@ use crate::domain::random_token;
 use crate::error::{ApiError, Problem};
 use crate::policy::{Caller, Principal};
 use crate::routes::common::{now, parse_json};
+use crate::routes::responses::*;
 use crate::state::AppState;
 
 /// A token request (form-encoded, as RFC 6749 says, or JSON).
@@ -296,10 +297,10 @@ fn client_grant(
         (status = 200, description = "Tokens issued", body = TokenOut),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type (RFC 6749)", body = OAuthErrorOut),
         (status = 401, description = "invalid_client (RFC 6749)", body = OAuthErrorOut),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
         (status = 415, description = "Neither form-encoded nor JSON", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/auth/token")]
@@ -384,11 +385,11 @@ pub async fn issue_token(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 415, response = NotJson),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/auth/revoke")]
@@ -417,8 +418,8 @@ pub async fn revoke(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = MeOut),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/me")]

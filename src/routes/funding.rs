@@ -24,6 +24,7 @@ use crate::routes::common::{
     Page, Paging,
 };
 use crate::routes::counties::county_scope;
+use crate::routes::responses::*;
 use crate::state::AppState;
 use crate::write::{write, Tx, WriteCtx, NOTHING};
 
@@ -553,11 +554,11 @@ pub fn record_transition(
     params(FundingListQuery, Paging),
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "A page of funding requests", body = Page<FundingRequestOut>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 422, response = InvalidQuery),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/funding-requests")]
@@ -604,15 +605,15 @@ pub async fn list_funding_requests(
     request_body = FundingRequestIn,
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 201, description = "Created, `estimating`, with its first transition", body = FundingRequestOut, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 409, description = "The ref is taken within the county", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "A rule is broken (unknown county, an amount below 0 or above 100000000000 fen, a date in the future)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/funding-requests")]
@@ -637,12 +638,12 @@ pub async fn create_funding_request(
     params(FundingPath),
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "The funding request", body = FundingRequestOut, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/funding-requests/{id}")]
@@ -665,18 +666,18 @@ pub async fn get_funding_request(
     request_body = FundingRequestPatch,
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 200, description = "Updated", body = FundingRequestOut, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The request is past consulting: it no longer changes", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "A rule is broken (an amount out of range; `status` is not a field: stages change through transitions)", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[patch("/funding-requests/{id}")]
@@ -704,15 +705,15 @@ pub async fn update_funding_request(
     params(FundingPath, ("If-Match" = String, Header, description = "The ETag last read")),
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 204, description = "Deleted, with its history"),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The request is past consulting: withdraw it instead", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[delete("/funding-requests/{id}")]
@@ -760,11 +761,11 @@ pub async fn delete_funding_request(
     params(FundingPath),
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "Every stage change, oldest first (by effective date, then as recorded)", body = Vec<FundingTransitionOut>),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/funding-requests/{id}/transitions")]
@@ -791,17 +792,17 @@ pub async fn list_funding_transitions(
     request_body = FundingTransitionIn,
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "Outside the caller's rights (approve, reject and return are for administrators)", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Recorded; the request moved to the new stage and its version went up", body = FundingTransitionOut, headers(("Location" = String), ("ETag" = String, description = "The request's new ETag"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such funding request", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The current stage does not allow the action: the detail names the stage and the allowed actions", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match sent and stale", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "A rule is broken (a date in the future or before the previous change, an amount out of range, an amount the action does not take)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/funding-requests/{id}/transitions")]

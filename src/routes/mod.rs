@@ -9,6 +9,7 @@ pub mod counties;
 pub mod funding;
 pub mod health;
 pub mod reports;
+pub mod responses;
 pub mod staff;
 pub mod stations;
 pub mod towns;

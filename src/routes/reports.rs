@@ -16,6 +16,7 @@ use crate::domain::{not_after_today, parse_name, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{now, utc, Json, Page, Paging};
+use crate::routes::responses::*;
 use crate::state::AppState;
 use crate::write::{write, WriteCtx, NOTHING};
 
@@ -124,10 +125,10 @@ fn bounded(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError>
                 (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
             )),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 422, description = "A date in the future, or a bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/reports/progress")]
@@ -302,13 +303,13 @@ fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), Ap
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Published and frozen", body = SnapshotOut, headers(("Location" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = NotAdmin),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Invalid),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/reports/progress/snapshots")]
@@ -374,10 +375,10 @@ pub async fn publish_snapshot(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Published snapshots, newest first", body = Page<SnapshotSummaryOut>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A paging value is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 422, response = InvalidQuery),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/reports/progress/snapshots")]
@@ -414,10 +415,10 @@ pub async fn list_snapshots(
                 (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
             )),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 404, description = "No such snapshot", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/reports/progress/snapshots/{id}")]
@@ -456,15 +457,15 @@ pub async fn get_snapshot(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Withdrawn; it stays readable with its reason", body = SnapshotSummaryOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = NotAdmin),
         (status = 404, description = "No such snapshot", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already withdrawn", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "No reason given", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/reports/progress/snapshots/{id}/withdraw")]
@@ -508,11 +509,11 @@ pub async fn withdraw_snapshot(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Per county, each count at both ends and the difference, with stage changes", body = ChangesOut),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 404, description = "No such snapshot", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Neither two dates nor two snapshots, or a date in the future", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/reports/progress/changes")]

@@ -23,6 +23,7 @@ use crate::routes::common::{
     utc, Json, Page, Paging,
 };
 use crate::routes::counties::county_scope;
+use crate::routes::responses::*;
 use crate::state::AppState;
 use crate::write::{write, WriteCtx, NOTHING};
 
@@ -395,10 +396,10 @@ fn scope_of(person: &StaffRow) -> CountyScope {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of people; personal data masked for those without the right", body = Page<StaffOut>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 422, response = InvalidQuery),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/staff")]
@@ -448,9 +449,9 @@ pub async fn list_staff(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "People in post on the date, per county and site kind, and per site", body = StaffCountsOut),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/staff/counts")]
@@ -505,14 +506,14 @@ pub async fn staff_counts(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = StaffOut, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 409, description = "The ref is taken in the county", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "A rule is broken (e.g. an ID number's check digit)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/staff")]
@@ -548,10 +549,10 @@ pub async fn create_staff(
     responses(
         (status = 200, description = "The person; personal data masked for those without the right", body = StaffOut, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/staff/{id}")]
@@ -576,17 +577,17 @@ pub async fn get_staff(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = StaffOut, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The ref is taken in the county", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Invalid),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[patch("/staff/{id}")]
@@ -650,14 +651,14 @@ pub async fn update_staff(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The person has postings: end them instead", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[delete("/staff/{id}")]
@@ -701,10 +702,10 @@ pub async fn delete_staff(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every posting, oldest first", body = Vec<PostingOut>),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/staff/{id}/postings")]
@@ -732,14 +733,14 @@ pub async fn list_postings(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Posted; an open earlier posting was ended on the same day (a transfer)", body = PostingOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 404, description = "No such person", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "A rule is broken (overlap, another county's site, a closed site)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
         (status = 409, description = "A request with the same Idempotency-Key is still in progress", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -783,16 +784,16 @@ pub async fn create_posting(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The posting, ended (or reopened)", body = PostingOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 404, description = "No such person or posting", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The person changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Invalid),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[patch("/staff/{id}/postings/{posting_id}")]

@@ -22,6 +22,7 @@ use crate::routes::common::{
     utc, Json, Page, Paging,
 };
 use crate::routes::counties::county_scope;
+use crate::routes::responses::*;
 use crate::state::AppState;
 use crate::write::{write, WriteCtx, NOTHING};
 
@@ -535,10 +536,10 @@ fn apply(mut base: SiteIn, p: SitePatch) -> SiteIn {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of sites", body = Page<SiteOut>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 422, response = InvalidQuery),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/stations")]
@@ -607,14 +608,14 @@ pub async fn list_stations(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = SiteOut, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 409, description = "The ref is taken in the county", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Invalid),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/stations")]
@@ -652,10 +653,10 @@ pub async fn create_station(
     responses(
         (status = 200, description = "The site", body = SiteOut, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed path or query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/stations/{id}")]
@@ -682,17 +683,17 @@ pub async fn get_station(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = SiteOut, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The ref is taken in the county", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Invalid),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[patch("/stations/{id}")]
@@ -744,14 +745,14 @@ pub async fn update_station(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "It has equipment checks, postings or points: close it instead", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[delete("/stations/{id}")]
@@ -805,10 +806,10 @@ pub async fn delete_station(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every check, oldest first", body = Vec<CheckOut>),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/stations/{id}/equipment-checks")]
@@ -878,15 +879,15 @@ pub fn record_check(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Recorded; the site's level on and after that date follows it", body = CheckOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not the caller's county", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The site already has a check on that date", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "A rule is broken (unknown item, a date in the future)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/stations/{id}/equipment-checks")]

@@ -19,6 +19,7 @@ use crate::routes::common::{
     Page, Paging,
 };
 use crate::routes::counties::county_scope;
+use crate::routes::responses::*;
 use crate::state::AppState;
 use crate::write::{write, WriteCtx, NOTHING};
 
@@ -162,11 +163,11 @@ fn check_attendees(v: &mut Violations, attendees: Option<i32>) {
     params(TrainingListQuery, Paging),
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "A page of training sessions", body = Page<TrainingOut>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A filter, sort or paging value is invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 422, response = InvalidQuery),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/trainings")]
@@ -213,15 +214,15 @@ pub async fn list_trainings(
     request_body = TrainingIn,
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 201, description = "Created", body = TrainingOut, headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 409, description = "The ref is taken within the county", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
         (status = 422, description = "A rule is broken (unknown county, a date in the future, negative attendees)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/trainings")]
@@ -276,12 +277,12 @@ pub async fn create_training(
     params(TrainingPath),
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
         (status = 200, description = "The training session", body = TrainingOut, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such training session", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[get("/trainings/{id}")]
@@ -304,18 +305,18 @@ pub async fn get_training(
     request_body = TrainingPatch,
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 200, description = "Updated", body = TrainingOut, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such training session", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The ref is taken within the county", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rule is broken", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotJson),
+        (status = 422, response = Invalid),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[patch("/trainings/{id}")]
@@ -379,14 +380,14 @@ pub async fn update_training(
     params(TrainingPath, ("If-Match" = String, Header, description = "The ETag last read")),
     security(("bearer" = [])),
     responses(
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Outside the caller's rights", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed path", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
         (status = 404, description = "No such training session", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 412, response = Stale),
+        (status = 428, response = IfMatchMissing),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[delete("/trainings/{id}")]

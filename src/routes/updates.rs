@@ -39,6 +39,7 @@ use crate::routes::funding::{
     create_request, record_transition, update_request, validated_request, validated_transition,
     FundingRequestIn, FundingTransitionIn, ValidPatch,
 };
+use crate::routes::responses::*;
 use crate::routes::staff::{
     add_posting, posting_out, staff_out, validated_staff, PostingIn, StaffIn,
 };
@@ -1213,15 +1214,15 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Applied (or, with `dry_run=true`, validated and rolled back): every item's outcome", body = UpdatesOut),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or bad access token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
         (status = 403, description = "The caller may not write this county (the city level is for administrators)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with the same Idempotency-Key is still in progress", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "More than 10000 items or 16 MiB", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 415, response = NotJson),
         (status = 422, description = "Nothing applied: every failing item's field as a JSON pointer (`/sites/17/completed_on`) with its message", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
     )
 )]
 #[post("/counties/{id}/updates")]
