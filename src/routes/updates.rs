@@ -310,6 +310,8 @@ pub struct UpdatesOut {
 struct Batch {
     items: Vec<ItemOutcomeOut>,
     violations: Vec<Violation>,
+    /// One savepoint per item (see `savepoint`).
+    careful: bool,
 }
 
 impl Batch {
@@ -378,23 +380,30 @@ impl Batch {
 
 /// Runs one item in a savepoint, so a failed item leaves the transaction usable for the rest.
 fn savepoint<T>(
+    careful: bool,
     tx: &mut Tx<'_>,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let ctx = tx.ctx;
     let pending = &mut *tx.pending;
-    // SQLite keeps a transaction usable after a failed statement, and any failure rolls the
-    // whole batch back anyway: only PostgreSQL needs the savepoint's two extra round trips.
-    if !crate::db::is_postgres(tx.conn) {
+    // On PostgreSQL a savepoint costs two round trips per item, so a batch first runs without
+    // them; the first failing item abandons that attempt, and the batch runs again in a fresh
+    // transaction with one savepoint per item, so every failure is found and reported exactly.
+    // (On SQLite savepoints cost no round trip: always use them.)
+    if crate::db::is_postgres(tx.conn) && !careful {
         return f(&mut Tx {
             conn: &mut *tx.conn,
             ctx,
             pending,
-        });
+        })
+        .map_err(|_| ApiError::Internal(RUN_CAREFULLY.into()));
     }
     tx.conn
         .transaction(|conn| f(&mut Tx { conn, ctx, pending }))
 }
+
+/// The marker of an abandoned fast attempt (never sent: the batch is run again).
+const RUN_CAREFULLY: &str = "batch: an item failed without savepoints; run again with them";
 
 fn same_site(v: &SiteValues, r: &SiteRow) -> bool {
     v.county_id == r.county_id
@@ -508,10 +517,12 @@ fn apply(
     county: &CountyRow,
     input: &UpdatesIn,
     today: NaiveDate,
+    careful: bool,
 ) -> Result<Vec<ItemOutcomeOut>, ApiError> {
     let mut batch = Batch {
         items: Vec::with_capacity(input.item_count()),
         violations: Vec::new(),
+        careful,
     };
     let county_id = county.id;
     let mut towns: HashMap<String, TownRow> = town_q::of_county(tx.conn, county_id)?
@@ -526,7 +537,9 @@ fn apply(
     // The county itself.
     if let Some(item) = &input.county {
         let pointer = "/county".to_string();
-        match savepoint(tx, |tx| apply_county(tx, county_id, item, today)) {
+        match savepoint(batch.careful, tx, |tx| {
+            apply_county(tx, county_id, item, today)
+        }) {
             Ok(outcome) => batch.done(pointer, &county.division_code, outcome, county_id),
             Err(e) => batch.failed(&pointer, e)?,
         }
@@ -540,7 +553,7 @@ fn apply(
             continue;
         }
         let existing = towns.get(item.code.trim()).cloned();
-        let result = savepoint(tx, |tx| {
+        let result = savepoint(batch.careful, tx, |tx| {
             let (name, code) = validated_town_fields(&item.name, &item.code)?;
             let county_code: DivisionCode = town_county(tx.conn, &tx.ctx.caller, county_id)?;
             code.belongs_to(&county_code)
@@ -690,7 +703,7 @@ fn apply(
             suspended_on: item.suspended_on,
             closed_on: item.closed_on,
         };
-        let result = savepoint(tx, |tx| {
+        let result = savepoint(batch.careful, tx, |tx| {
             let values = validated_site_with(
                 tx.conn,
                 &tx.ctx.caller,
@@ -772,7 +785,7 @@ fn apply(
                 continue;
             }
             let site = row.clone();
-            let result = savepoint(tx, |tx| {
+            let result = savepoint(batch.careful, tx, |tx| {
                 let out = check_out(record_check(tx.conn, &site, check, today)?)?;
                 tx.audit(
                     "create",
@@ -826,7 +839,7 @@ fn apply(
             hired_via: item.hired_via,
             ref_: item.ref_.clone(),
         };
-        let result = savepoint(tx, |tx| {
+        let result = savepoint(batch.careful, tx, |tx| {
             let values = validated_staff(tx.conn, &tx.ctx.caller, &staff_in, existing.as_ref())?;
             match existing {
                 Some(current) if same_staff(&values, &current) => Ok((Outcome::Unchanged, current)),
@@ -908,7 +921,7 @@ fn apply(
                 from_on: posting.from_on,
                 to_on: posting.to_on,
             };
-            let result = savepoint(tx, |tx| {
+            let result = savepoint(batch.careful, tx, |tx| {
                 let out = posting_out(add_posting(tx.conn, &person, &posting_in, today)?)?;
                 tx.audit(
                     "create",
@@ -944,7 +957,7 @@ fn apply(
             continue;
         }
         let existing = sessions.get(&key).cloned();
-        let result = savepoint(tx, |tx| {
+        let result = savepoint(batch.careful, tx, |tx| {
             let (title, reference) = validated_training_fields(
                 &item.title,
                 item.held_on,
@@ -1056,7 +1069,7 @@ fn apply(
         };
         // A submit of this item sets the amount requested: the item's estimate is then not compared.
         let fen_by_transitions = item.transitions.iter().any(|t| t.requested_fen.is_some());
-        let result = savepoint(tx, |tx| {
+        let result = savepoint(batch.careful, tx, |tx| {
             let valid = validated_request(&request_in, today)?;
             match existing {
                 None => Ok((Outcome::Created, create_request(tx, county_id, valid)?)),
@@ -1127,7 +1140,7 @@ fn apply(
                 requested_fen: t.requested_fen,
             };
             let current = request.clone();
-            let result = savepoint(tx, |tx| {
+            let result = savepoint(batch.careful, tx, |tx| {
                 let valid = validated_transition(&transition_in, today)?;
                 // Refused actions (the stage's, or an administrator's) are about `action`.
                 record_transition(tx, current, &valid, None).map_err(|e| match e {
@@ -1252,18 +1265,30 @@ pub async fn post_county_updates(
     }
     let dry_run = query.dry_run.unwrap_or(false);
     let today = state.today();
-    let run = move |tx: &mut Tx<'_>| apply(tx, &county, &input, today);
-    let mut items = if dry_run {
-        let mut items = rehearse(&state.pool, ctx, run).await?;
+    let (county, input) = (std::sync::Arc::new(county), std::sync::Arc::new(input));
+    let attempt = |careful: bool| {
+        let (county, input, ctx) = (county.clone(), input.clone(), ctx.clone());
+        let run = move |tx: &mut Tx<'_>| apply(tx, &county, &input, today, careful);
+        let pool = state.pool.clone();
+        async move {
+            if dry_run {
+                rehearse(&pool, ctx, run).await
+            } else {
+                write(&pool, ctx, run).await
+            }
+        }
+    };
+    let mut items = match attempt(false).await {
+        Err(ApiError::Internal(m)) if m == RUN_CAREFULLY => attempt(true).await?,
+        other => other?,
+    };
+    if dry_run {
         for item in &mut items {
             if item.outcome == Outcome::Created {
                 item.id = None;
             }
         }
-        items
-    } else {
-        write(&state.pool, ctx, run).await?
-    };
+    }
     let mut counts = OutcomeCountsOut::default();
     for item in &mut items {
         match item.outcome {
