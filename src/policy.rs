@@ -37,6 +37,17 @@ pub struct CountyScope {
     pub is_city_level: bool,
 }
 
+impl CountyScope {
+    /// The scope of records that never belong to the city level (sites, their staff postings):
+    /// the city level has no towns, so none of its own.
+    pub fn county(county_id: i32) -> Self {
+        CountyScope {
+            county_id,
+            is_city_level: false,
+        }
+    }
+}
+
 impl Caller {
     /// A short, non-personal name for logs and the audit trail.
     pub fn actor(&self) -> String {

@@ -89,6 +89,21 @@ pub fn parse_name(raw: &str, max_chars: usize) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// A county's own key for a record: 1 to 64 of `A-Z a-z 0-9 . _ - /`.
+pub fn parse_ref(raw: &str) -> Result<String, String> {
+    let r = raw.trim();
+    if r.is_empty() || r.len() > 64 {
+        return Err("must be 1 to 64 characters".into());
+    }
+    if !r
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+    {
+        return Err("may contain only letters, digits, '.', '_', '-' and '/'".into());
+    }
+    Ok(r.to_string())
+}
+
 /// A random URL-safe token of `len` characters (secrets, ids).
 pub fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -118,6 +133,14 @@ mod tests {
         not_after_today(&mut v, "other", Some(today), today);
         assert_eq!(v.0.len(), 1);
         assert_eq!(v.0[0].field, "effective_on");
+    }
+
+    #[test]
+    fn refs_are_plain_keys() {
+        assert_eq!(parse_ref(" LD-ST-01 "), Ok("LD-ST-01".to_string()));
+        assert!(parse_ref("").is_err());
+        assert!(parse_ref("有中文").is_err());
+        assert!(parse_ref(&"x".repeat(65)).is_err());
     }
 
     #[test]

@@ -186,21 +186,6 @@ impl SiteDates {
     }
 }
 
-/// A county's own key for a record: 1 to 64 of `A-Z a-z 0-9 . _ - /`.
-pub fn parse_ref(raw: &str) -> Result<String, String> {
-    let r = raw.trim();
-    if r.is_empty() || r.len() > 64 {
-        return Err("must be 1 to 64 characters".into());
-    }
-    if !r
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
-    {
-        return Err("may contain only letters, digits, '.', '_', '-' and '/'".into());
-    }
-    Ok(r.to_string())
-}
-
 pub fn check_coordinates(v: &mut Violations, latitude: Option<f64>, longitude: Option<f64>) {
     if let Some(lat) = latitude {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
@@ -323,12 +308,5 @@ mod tests {
         assert_eq!(dates.status_on(d("2021-09-01")), SiteStatus::Closed);
         assert!(!dates.premises_on(d("2021-01-31")));
         assert!(dates.premises_on(d("2021-02-01")));
-    }
-
-    #[test]
-    fn refs_are_plain_keys() {
-        assert_eq!(parse_ref(" LD-ST-01 "), Ok("LD-ST-01".to_string()));
-        assert!(parse_ref("").is_err());
-        assert!(parse_ref("有中文").is_err());
     }
 }

@@ -10,12 +10,6 @@ text_enum! {
     }
 }
 
-/// A county's own reference key for a record (what its scripts upsert by): trimmed, 1 to 64
-/// characters, no control characters.
-pub fn parse_ref(raw: &str) -> Result<String, String> {
-    super::parse_name(raw, 64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,8 +25,8 @@ mod tests {
 
     #[test]
     fn refs_are_trimmed_and_bounded() {
-        assert_eq!(parse_ref(" T-1 "), Ok("T-1".to_string()));
-        assert!(parse_ref("").is_err());
-        assert!(parse_ref(&"x".repeat(65)).is_err());
+        assert_eq!(crate::domain::parse_ref(" T-1 "), Ok("T-1".to_string()));
+        assert!(crate::domain::parse_ref("").is_err());
+        assert!(crate::domain::parse_ref(&"x".repeat(65)).is_err());
     }
 }

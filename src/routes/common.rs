@@ -126,6 +126,11 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
+/// A value read back from the database that does not parse is a bug, not the client's fault.
+pub fn stored<T>(parsed: Result<T, String>) -> Result<T, ApiError> {
+    parsed.map_err(|e| ApiError::internal(format!("stored value: {e}")))
+}
+
 /// A page of a list: `{items, total, limit, offset}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {

@@ -15,7 +15,7 @@ use crate::db::funding::{
 use crate::db::{self, DbConnection};
 use crate::domain::county::parse_note;
 use crate::domain::funding::{apply, check_fen, FundingAction, FundingStage};
-use crate::domain::training::parse_ref;
+use crate::domain::parse_ref;
 use crate::domain::{not_after_today, parse_name, random_token, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;

@@ -10,7 +10,8 @@ use crate::db::staff::{
     self as q, NewPosting, PostingRow, StaffFilter, StaffRow, StaffSort, StaffValues,
 };
 use crate::db::{self, counties as county_q, sites as site_q, DbConnection};
-use crate::domain::site::{parse_ref, SiteKind};
+use crate::domain::parse_ref;
+use crate::domain::site::SiteKind;
 use crate::domain::staff::{
     mask_id_number, mask_phone, parse_phone, plan_posting, Certification, Gender, HiredVia,
     IdNumber, PostingPlan, PostingRole, Span,
@@ -20,7 +21,7 @@ use crate::error::{ApiError, Problem};
 use crate::policy::{Caller, CountyScope};
 use crate::routes::common::{
     created_versioned, double_option, expected_version, now, ok_versioned, parse_q, parse_sort,
-    utc, Json, Page, Paging,
+    stored, utc, Json, Page, Paging,
 };
 use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
@@ -205,10 +206,6 @@ pub struct PostingPath {
     pub posting_id: i32,
 }
 
-fn stored<T>(parsed: Result<T, String>) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::internal(format!("stored value: {e}")))
-}
-
 pub fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
     let sees = caller.sees_personal_data_of(row.county_id);
     let certification = stored(Certification::parse(&row.certification))?;
@@ -384,10 +381,7 @@ pub fn add_posting(
 }
 
 fn scope_of(person: &StaffRow) -> CountyScope {
-    CountyScope {
-        county_id: person.county_id,
-        is_city_level: false,
-    }
+    CountyScope::county(person.county_id)
 }
 
 #[utoipa::path(

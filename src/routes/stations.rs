@@ -11,15 +11,15 @@ use crate::db::sites::{
 };
 use crate::db::{self, counties as county_q, towns as town_q, DbConnection};
 use crate::domain::site::{
-    check_coordinates, equipment_level, items_from_text, items_to_text, normalise_items, parse_ref,
+    check_coordinates, equipment_level, items_from_text, items_to_text, normalise_items,
     EquipmentItem, EquipmentLevel, SiteDates, SiteKind, SiteStatus,
 };
-use crate::domain::{not_after_today, parse_name, Violations};
+use crate::domain::{not_after_today, parse_name, parse_ref, Violations};
 use crate::error::{ApiError, Problem};
-use crate::policy::Caller;
+use crate::policy::{Caller, CountyScope};
 use crate::routes::common::{
     created_versioned, double_option, expected_version, now, ok_versioned, parse_q, parse_sort,
-    utc, Json, Page, Paging,
+    stored, utc, Json, Page, Paging,
 };
 use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
@@ -186,10 +186,6 @@ pub struct SiteAsOfQuery {
 pub struct SitePath {
     /// The site's id.
     pub id: i32,
-}
-
-fn stored<T>(parsed: Result<T, String>) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::internal(format!("stored value: {e}")))
 }
 
 fn dates_of(row: &SiteRow) -> SiteDates {
@@ -409,10 +405,7 @@ pub fn validated_site_with(
             .ok_or_else(|| ApiError::internal("town without county"))?;
         caller.require_county_write(county_scope(&county))?;
         if let Some(old) = existing {
-            caller.require_county_write(crate::policy::CountyScope {
-                county_id: old.county_id,
-                is_city_level: false,
-            })?;
+            caller.require_county_write(CountyScope::county(old.county_id))?;
             if old.county_id != town.county_id {
                 v.add("town_id", "a site cannot move to another county");
             }
@@ -712,10 +705,7 @@ pub async fn update_station(
         let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
         tx.ctx
             .caller
-            .require_county_write(crate::policy::CountyScope {
-                county_id: current.county_id,
-                is_city_level: false,
-            })?;
+            .require_county_write(CountyScope::county(current.county_id))?;
         if current.version != expected {
             return Err(ApiError::PreconditionFailed);
         }
@@ -769,10 +759,7 @@ pub async fn delete_station(
         let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
         tx.ctx
             .caller
-            .require_county_write(crate::policy::CountyScope {
-                county_id: current.county_id,
-                is_city_level: false,
-            })?;
+            .require_county_write(CountyScope::county(current.county_id))?;
         if current.version != expected {
             return Err(ApiError::PreconditionFailed);
         }
@@ -904,10 +891,7 @@ pub async fn create_equipment_check(
         let site = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
         tx.ctx
             .caller
-            .require_county_write(crate::policy::CountyScope {
-                county_id: site.county_id,
-                is_city_level: false,
-            })?;
+            .require_county_write(CountyScope::county(site.county_id))?;
         let out = check_out(record_check(tx.conn, &site, &input, today)?)?;
         tx.audit(
             "create",

@@ -10,7 +10,8 @@ use crate::db::trainings::{
     self as q, NewTraining, TrainingChanges, TrainingFilter, TrainingRow, TrainingSort,
 };
 use crate::db::{self, DbConnection};
-use crate::domain::training::{parse_ref, TrainingKind};
+use crate::domain::parse_ref;
+use crate::domain::training::TrainingKind;
 use crate::domain::{not_after_today, parse_name, random_token, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
