@@ -77,7 +77,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate => settings().and_then(|s| {
-            crate::db::prepare(&s.database_url)?;
+            crate::db::prepare(&s.database_url, &s.db_schema)?;
             log::info!("migrations applied to {}", s.database_url.redacted());
             Ok(())
         }),
@@ -138,11 +138,8 @@ fn explain(e: ApiError) -> String {
 }
 
 fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String> {
-    use diesel::r2d2::ManageConnection;
-    db::prepare(&settings.database_url)?;
-    let mut conn = db::Manager::new(settings.database_url.clone())
-        .connect()
-        .map_err(|e| format!("cannot connect: {e}"))?;
+    let pool = startup::prepare_pool(settings)?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect: {e}"))?;
     match command {
         UserCommand::Add {
             username,

@@ -36,6 +36,9 @@ pub struct Settings {
     /// `DATABASE_URL`: `postgres://…` for PostgreSQL; `sqlite://path`, or a plain file path, for SQLite.
     /// Default: `sqlite://data/shuangbai.db`.
     pub database_url: DatabaseUrl,
+    /// `SHUANGBAI_DB_SCHEMA`: the PostgreSQL schema holding the service's tables, pinned as every
+    /// connection's `search_path` (migrations and queries alike). Default `public`. Ignored by SQLite.
+    pub db_schema: String,
     /// `SHUANGBAI_BIND`: address and port to listen on. Default `127.0.0.1:8080`.
     pub bind: SocketAddr,
     /// `SHUANGBAI_POOL_SIZE`: most database connections held open. Default 10.
@@ -105,6 +108,15 @@ impl Settings {
             &var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string()),
         )
         .map_err(|m| invalid("DATABASE_URL", m))?;
+        let db_schema = var("SHUANGBAI_DB_SCHEMA")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| crate::db::DEFAULT_SCHEMA.to_string());
+        if !valid_schema_name(&db_schema) {
+            return Err(invalid(
+                "SHUANGBAI_DB_SCHEMA",
+                "a lower-case identifier: a letter or _, then letters, digits or _, at most 63",
+            ));
+        }
         let bind = parsed(
             "SHUANGBAI_BIND",
             SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -210,6 +222,7 @@ impl Settings {
             login_max_failures,
             login_burst_per_ip,
             database_url,
+            db_schema,
             bind,
             pool_size,
             pool_timeout: Duration::from_secs(pool_timeout),
@@ -219,6 +232,14 @@ impl Settings {
             cors_origins,
         })
     }
+}
+
+/// A schema name that needs no quoting rules beyond double quotes: `[a-z_][a-z0-9_]{0,62}`.
+pub fn valid_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && name.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Development convenience: on SQLite a secret is generated once and kept in a file next to the

@@ -281,8 +281,12 @@ pub async fn load(state: AppState) -> Result<Summary, String> {
         None,
         user.auth_version,
     )?;
-    let app =
-        test::init_service(build_app(state.clone(), web::Data::new(Metrics::default()))).await;
+    let app = test::init_service(build_app(
+        state.clone(),
+        web::Data::new(Metrics::default()),
+        false,
+    ))
+    .await;
     let api = Api { app, token };
     let summary = load_seed(&api).await;
     api.patch(
@@ -559,6 +563,11 @@ where
                 .await?;
             }
         }
+        // Progress, one line per county (the access log is off for these internal requests).
+        eprintln!(
+            "demo: {} loaded ({} towns, {} sites, {} social workers so far)",
+            row.name, summary.towns, summary.sites, summary.staff
+        );
     }
     Ok(summary)
 }

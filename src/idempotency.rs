@@ -1,30 +1,30 @@
 //! Idempotency keys for `POST`: a retry with the same `Idempotency-Key` replays the first
 //! response instead of applying the request again.
 //!
-//! Keys are scoped to the caller, the method and the path. Before the handler runs, a claim row
-//! is inserted; the unique key (actor, method, path, key) decides races, so two retries racing
-//! each other apply once (the loser waits for the winner's response). The same key with another
-//! body is refused (422). Any final response but a 5xx is stored and replayed with
-//! `Idempotent-Replayed: true`; after a 5xx the claim is released, so a retry runs again. Keys
-//! expire after 24 hours. Not on `/api/v1/auth/*`, nor on routes that return a secret once
-//! (`POST /api/v1/clients`, `POST /api/v1/clients/{id}/rotate-secret`): there the header is
-//! ignored.
+//! Keys are scoped to the caller, the method and the path; the query string and the body must
+//! match too (the same key with another body or query is refused, 422). A request that writes
+//! stores its answer in the write's own transaction ([`crate::write::write_then`]), so after any
+//! failure a retry either replays that answer or finds that nothing was written; two retries
+//! racing each other apply once, the second waiting for the first to commit (an advisory lock
+//! on the key on PostgreSQL; SQLite serialises writes) and then replaying its answer. Answers
+//! that wrote nothing (refusals, dry runs) are stored after the handler. A 5xx is never stored,
+//! so a retry after one runs again. Keys expire after 24 hours. Not on `/api/v1/auth/*`, nor on
+//! routes that return a secret once (`POST /api/v1/clients`,
+//! `POST /api/v1/clients/{id}/rotate-secret`): there the header is ignored.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use actix_web::{web, FromRequest, HttpResponse};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::db::idempotency::{self as q, IdempotencyRow, NewClaim};
+use crate::db::idempotency::{self as q, IdempotencyRow, NewStoredKey};
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
 use crate::policy::Caller;
@@ -37,11 +37,6 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// How long a key is remembered; an older one is ignored (and deleted when met).
 pub const KEY_TTL_HOURS: i64 = 24;
-/// A claim whose request never finished (the server stopped mid-request) is given up after this.
-const ABANDONED_AFTER_SECS: i64 = 120;
-/// How long a retry waits for a concurrent request with the same key before `409`.
-const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
-const POLL_EVERY: Duration = Duration::from_millis(100);
 
 /// Whether a `POST` to `path` honours `Idempotency-Key`: not the token endpoints, not the
 /// routes that return a secret once.
@@ -56,56 +51,178 @@ fn valid_key(key: &[u8]) -> bool {
     (1..=255).contains(&key.len()) && key.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
+/// What must match for a replay: the query string and the body.
+fn request_hash(query: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(query.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
-enum Claim {
-    /// This request holds the key: run it, then store its response.
-    Claimed(i32),
-    /// The first request with this key finished: replay its response.
-    Replay(IdempotencyRow),
-    /// The key was used with another body.
-    Mismatch,
-    /// The first request with this key is still running.
-    InProgress,
+/// The key a `POST` carries, read by the middleware and handed to the write (through
+/// [`crate::write::WriteCtx`]), which stores the answer in its own transaction.
+#[derive(Debug, Clone)]
+pub struct PendingKey {
+    actor: String,
+    method: String,
+    path: String,
+    key: String,
+    request_hash: String,
 }
 
-fn try_claim(conn: &mut DbConnection, new: &NewClaim) -> Result<Claim, ApiError> {
-    let at = now();
-    let expired_before = at - chrono::Duration::hours(KEY_TTL_HOURS);
-    let abandoned_before = at - chrono::Duration::seconds(ABANDONED_AFTER_SECS);
-    // Now and then, sweep expired keys.
-    if rand::random::<u8>() == 0 {
-        q::delete_expired(conn, expired_before)?;
+impl PendingKey {
+    fn stored(&self, answer: &Rendered) -> Option<NewStoredKey> {
+        let body = String::from_utf8(answer.body.to_vec()).ok()?;
+        let headers: BTreeMap<String, String> = answer
+            .headers
+            .iter()
+            .filter(|(name, _)| kept_headers().contains(name))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        Some(NewStoredKey {
+            actor: self.actor.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            key: self.key.clone(),
+            request_hash: self.request_hash.clone(),
+            status: Some(i32::from(answer.status.as_u16())),
+            response_headers: Some(serde_json::to_string(&headers).ok()?),
+            response_body: Some(body),
+            created_at: now(),
+        })
     }
-    for _ in 0..3 {
-        match q::claim(conn, new) {
-            Ok(row) => return Ok(Claim::Claimed(row.id)),
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {}
-            Err(e) => return Err(e.into()),
+}
+
+/// Set on a response whose key is settled (stored with the write, or replayed), so the
+/// middleware does not store it again.
+#[derive(Debug, Clone, Copy)]
+struct Settled;
+
+/// What an earlier request with the same key left.
+pub enum Earlier {
+    /// Its answer, to replay.
+    Answered(IdempotencyRow),
+    /// The key was used with another body or query.
+    Mismatch,
+}
+
+impl Earlier {
+    /// The answer to this request: the replay, or 422 for another body.
+    pub fn into_response(self) -> Result<HttpResponse, ApiError> {
+        match self {
+            Earlier::Answered(row) => replay(&row),
+            Earlier::Mismatch => Err(ApiError::invalid(
+                "Idempotency-Key",
+                "this key was already used with another request body or query; use a new key",
+            )),
         }
-        let Some(existing) = q::find(conn, &new.actor, &new.method, &new.path, &new.key)? else {
-            // Released in between (the first request failed): claim again.
-            continue;
-        };
-        let abandoned = existing.status.is_none() && existing.created_at < abandoned_before;
-        if existing.created_at < expired_before || abandoned {
-            q::delete(conn, existing.id)?;
-            continue;
-        }
-        if existing.request_hash != new.request_hash {
-            return Ok(Claim::Mismatch);
-        }
-        return Ok(match existing.status {
-            Some(_) => Claim::Replay(existing),
-            None => Claim::InProgress,
-        });
     }
-    Ok(Claim::InProgress)
+}
+
+/// The earlier request with this key, if any answered within the last 24 hours.
+fn earlier(conn: &mut DbConnection, pending: &PendingKey) -> Result<Option<Earlier>, ApiError> {
+    let Some(row) = q::find(
+        conn,
+        &pending.actor,
+        &pending.method,
+        &pending.path,
+        &pending.key,
+    )?
+    else {
+        return Ok(None);
+    };
+    let expired_before = now() - chrono::Duration::hours(KEY_TTL_HOURS);
+    if row.created_at < expired_before || row.status.is_none() {
+        q::delete(conn, row.id)?;
+        return Ok(None);
+    }
+    Ok(Some(if row.request_hash == pending.request_hash {
+        Earlier::Answered(row)
+    } else {
+        Earlier::Mismatch
+    }))
+}
+
+/// Inside a write's transaction, before it changes anything: waits until no other request with
+/// this key is writing (on PostgreSQL an advisory lock on the key, released at commit; SQLite
+/// runs one write transaction at a time), then finds what an earlier one answered.
+pub fn earlier_in_transaction(
+    conn: &mut DbConnection,
+    pending: &PendingKey,
+) -> Result<Option<Earlier>, ApiError> {
+    if let DbConnection::Pg(pg) = conn {
+        use diesel::RunQueryDsl;
+        let scope = format!(
+            "idempotency\n{}\n{}\n{}\n{}",
+            pending.actor, pending.method, pending.path, pending.key
+        );
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(scope)
+            .execute(pg)?;
+    }
+    earlier(conn, pending)
+}
+
+/// Inside a write's transaction, after it: stores the answer with the key, so the change and
+/// its answer commit together.
+pub fn store_in_transaction(
+    conn: &mut DbConnection,
+    pending: &PendingKey,
+    answer: &Rendered,
+) -> Result<(), ApiError> {
+    if answer.status.is_server_error() {
+        return Ok(());
+    }
+    match pending.stored(answer) {
+        Some(row) => Ok(q::insert(conn, &row)?),
+        None => Ok(()),
+    }
+}
+
+/// A response taken apart, so it can be built inside the write's blocking thread, stored, and
+/// sent from the async one.
+pub struct Rendered {
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: web::Bytes,
+}
+
+impl Rendered {
+    /// A response whose body is in memory (JSON built with `.json()` or `.body()`).
+    pub fn of(response: HttpResponse) -> Result<Rendered, ApiError> {
+        let status = response.status();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        let body = response
+            .into_body()
+            .try_into_bytes()
+            .map_err(|_| ApiError::internal("a written answer must have its body in memory"))?;
+        Ok(Rendered {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        for header in self.headers {
+            response.append_header(header);
+        }
+        let mut response = response.body(self.body);
+        response.extensions_mut().insert(Settled);
+        response
+    }
 }
 
 /// The headers a replay repeats.
@@ -129,13 +246,9 @@ fn replay(row: &IdempotencyRow) -> Result<HttpResponse, ApiError> {
         response.insert_header((name, value));
     }
     response.insert_header((REPLAYED_HEADER, "true"));
-    Ok(response.body(row.response_body.clone().unwrap_or_default()))
-}
-
-async fn release(state: &AppState, id: i32) {
-    if let Err(e) = db::run(&state.pool, move |conn| Ok(q::delete(conn, id)?)).await {
-        log::error!("could not release idempotency claim {id}: {e}");
-    }
+    let mut response = response.body(row.response_body.clone().unwrap_or_default());
+    response.extensions_mut().insert(Settled);
+    Ok(response)
 }
 
 /// The request body, within the route's limit: a county batch's own (16 MiB), else the
@@ -193,88 +306,55 @@ pub async fn idempotency(
         Ok(body) => body,
         Err(err) => return Ok(req.error_response(err)),
     };
-    let claim = NewClaim {
+    let pending = PendingKey {
         actor: caller.actor(),
         method: Method::POST.to_string(),
         path: req.path().to_string(),
         key,
-        request_hash: sha256_hex(&body),
-        created_at: now(),
+        request_hash: request_hash(req.query_string(), &body),
     };
     req.set_payload(Payload::from(body));
 
-    let started = Instant::now();
-    let id = loop {
-        let attempt = claim.clone();
-        match db::run(&state.pool, move |conn| try_claim(conn, &attempt)).await {
-            Ok(Claim::Claimed(id)) => break id,
-            Ok(Claim::Replay(row)) => {
-                return Ok(match replay(&row) {
-                    Ok(response) => req.into_response(response),
-                    Err(e) => req.error_response(e),
-                })
-            }
-            Ok(Claim::Mismatch) => {
-                return Ok(req.error_response(ApiError::invalid(
-                    "Idempotency-Key",
-                    "this key was already used with another request body; use a new key",
-                )))
-            }
-            Ok(Claim::InProgress) if started.elapsed() < WAIT_FOR_FIRST => {
-                actix_web::rt::time::sleep(POLL_EVERY).await;
-            }
-            Ok(Claim::InProgress) => {
-                return Ok(req.error_response(ApiError::Conflict(
-                    "a request with this key is in progress; retry later".into(),
-                )))
-            }
-            Err(e) => return Ok(req.error_response(e)),
+    let lookup = pending.clone();
+    match db::run(&state.pool, move |conn| earlier(conn, &lookup)).await {
+        Ok(None) => {}
+        Ok(Some(found)) => {
+            return Ok(match found.into_response() {
+                Ok(response) => req.into_response(response),
+                Err(e) => req.error_response(e),
+            })
         }
-    };
+        Err(e) => return Ok(req.error_response(e)),
+    }
+    req.extensions_mut().insert(pending.clone());
 
-    let res = match next.call(req).await {
-        Ok(res) => res,
-        Err(e) => {
-            release(&state, id).await;
-            return Err(e);
-        }
-    };
-    if res.status().is_server_error() {
-        release(&state, id).await;
+    let res = next.call(req).await?;
+    if res.response().extensions().get::<Settled>().is_some() || res.status().is_server_error() {
         return Ok(res.map_into_boxed_body());
     }
-    let status = i32::from(res.status().as_u16());
+    // An answer that wrote nothing (a refusal, a dry run): stored now, so a retry gets it again.
     let (http_req, res) = res.into_parts();
     let (res, body) = res.into_parts();
-    let bytes = match to_bytes(body).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            release(&state, id).await;
-            return Err(actix_web::error::ErrorInternalServerError(e.into()));
-        }
+    let bytes = to_bytes(body)
+        .await
+        .map_err(|e| actix_web::error::ErrorInternalServerError(e.into()))?;
+    let answer = Rendered {
+        status: res.status(),
+        headers: res
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect(),
+        body: bytes.clone(),
     };
-    let headers: BTreeMap<String, String> = kept_headers()
-        .iter()
-        .filter_map(|name| {
-            let value = res.headers().get(name)?.to_str().ok()?;
-            Some((name.as_str().to_string(), value.to_string()))
-        })
-        .collect();
-    match (
-        String::from_utf8(bytes.to_vec()),
-        serde_json::to_string(&headers),
-    ) {
-        (Ok(text), Ok(headers)) => {
-            let stored = db::run(&state.pool, move |conn| {
-                Ok(q::complete(conn, id, status, headers, text)?)
-            })
-            .await;
-            if let Err(e) = stored {
-                // The change is made; keeping the claim makes retries wait, not apply it again.
-                log::error!("could not store the response of idempotency claim {id}: {e}");
-            }
+    if let Some(row) = pending.stored(&answer) {
+        let stored = db::run(&state.pool, move |conn| Ok(q::insert(conn, &row)?)).await;
+        match stored {
+            Ok(()) => {}
+            // Another request with the same key answered first; it is the one replayed.
+            Err(ApiError::Conflict(_)) => {}
+            Err(e) => log::warn!("could not store the answer of an idempotent request: {e}"),
         }
-        _ => release(&state, id).await,
     }
     Ok(ServiceResponse::new(
         http_req,
@@ -303,5 +383,11 @@ mod tests {
         assert!(!honours_key("/api/v1/auth/token"));
         assert!(!honours_key("/api/v1/clients"));
         assert!(!honours_key("/api/v1/clients/4/rotate-secret"));
+    }
+
+    #[test]
+    fn the_query_string_is_part_of_what_must_match() {
+        assert_ne!(request_hash("dry_run=true", b"{}"), request_hash("", b"{}"));
+        assert_eq!(request_hash("", b"{}"), request_hash("", b"{}"));
     }
 }

@@ -6,7 +6,7 @@ use actix_cors::Cors;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{from_fn, Compress, Logger};
+use actix_web::middleware::{from_fn, Compress, Condition, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use utoipa::openapi::security::{
     ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
@@ -125,9 +125,10 @@ pub fn openapi_json() -> String {
 
 /// A pool for `settings`, after the database has been prepared and migrated.
 pub fn prepare_pool(settings: &Settings) -> Result<DbPool, String> {
-    db::prepare(&settings.database_url)?;
+    db::prepare(&settings.database_url, &settings.db_schema)?;
     Ok(db::build_pool(
         &settings.database_url,
+        &settings.db_schema,
         settings.pool_size,
         settings.pool_timeout,
     ))
@@ -156,10 +157,12 @@ fn cors(settings: &Settings) -> Cors {
 }
 
 /// The application: every route, its configuration and middleware. Used by the server and by
-/// `shuangbai demo`, which loads the seed through the same API in-process.
+/// `shuangbai demo`, which loads the seed through the same API in-process (without the access
+/// log: it prints its own progress instead of a line per internal request).
 pub fn build_app(
     state: AppState,
     metrics: web::Data<Metrics>,
+    access_log: bool,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -190,8 +193,9 @@ pub fn build_app(
         .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id))
         // The access log: never headers such as Authorization, never bodies.
-        .wrap(Logger::new(
-            r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#,
+        .wrap(Condition::new(
+            access_log,
+            Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#),
         ))
 }
 
@@ -199,7 +203,7 @@ pub fn build_app(
 pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::Result<Server> {
     let state = AppState::new(pool, settings).map_err(std::io::Error::other)?;
     let metrics = web::Data::new(Metrics::default());
-    let server = HttpServer::new(move || build_app(state.clone(), metrics.clone()))
+    let server = HttpServer::new(move || build_app(state.clone(), metrics.clone(), true))
         .shutdown_timeout(30)
         .listen(listener)?
         .run();

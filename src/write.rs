@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -13,6 +13,7 @@ use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbConnection, DbPool};
 use crate::domain::staff::{mask_id_number, mask_phone};
 use crate::error::ApiError;
+use crate::idempotency::{self, Earlier, PendingKey, Rendered};
 use crate::middleware::RequestId;
 use crate::policy::Caller;
 use crate::routes::common::now;
@@ -33,6 +34,9 @@ pub struct WriteCtx {
     pub caller: Caller,
     /// Why, from the optional `X-Change-Reason` header: trimmed, at most 500 characters.
     pub reason: Option<String>,
+    /// The request's `Idempotency-Key`, when it has one: [`write_then`] stores the answer with
+    /// the change.
+    pub idempotency: Option<PendingKey>,
 }
 
 /// The `X-Change-Reason` header: UTF-8 (so 调整 works), trimmed, empty means none, cut to
@@ -55,12 +59,14 @@ impl FromRequest for WriteCtx {
             .map(|r| r.0.clone())
             .unwrap_or_default();
         let reason = change_reason(req);
+        let idempotency = req.extensions().get::<PendingKey>().cloned();
         let caller = Caller::from_request(req, payload);
         Box::pin(async move {
             Ok(WriteCtx {
                 request_id,
                 caller: caller.await?,
                 reason,
+                idempotency,
             })
         })
     }
@@ -164,6 +170,54 @@ where
         })
     })
     .await
+}
+
+/// What a write with an answer came to.
+enum Answered {
+    Now(Rendered),
+    Earlier(Earlier),
+}
+
+/// Runs `f` like [`write`] and turns its result into the response with `respond`, inside the
+/// transaction: with an `Idempotency-Key`, the answer is stored with the change (both commit or
+/// neither does), and a request whose key an earlier one already answered replays that answer
+/// without running `f`. Every `POST` that writes answers through this.
+pub async fn write_then<T, F, R>(
+    pool: &DbPool,
+    ctx: WriteCtx,
+    f: F,
+    respond: R,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
+    R: FnOnce(T) -> Result<HttpResponse, ApiError> + Send + 'static,
+{
+    let answered = db::run(pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            if let Some(key) = &ctx.idempotency {
+                if let Some(earlier) = idempotency::earlier_in_transaction(conn, key)? {
+                    return Ok(Answered::Earlier(earlier));
+                }
+            }
+            let mut pending = Vec::new();
+            let out = f(&mut Tx {
+                conn: &mut *conn,
+                ctx: &ctx,
+                pending: &mut pending,
+            })?;
+            audit::insert_all(conn, &pending)?;
+            let answer = Rendered::of(respond(out)?)?;
+            if let Some(key) = &ctx.idempotency {
+                idempotency::store_in_transaction(conn, key, &answer)?;
+            }
+            Ok(Answered::Now(answer))
+        })
+    })
+    .await?;
+    match answered {
+        Answered::Now(answer) => Ok(answer.into_response()),
+        Answered::Earlier(earlier) => earlier.into_response(),
+    }
 }
 
 /// Runs `f` like [`write`] (the same transaction, checks and audit calls) and then rolls it all

@@ -1,5 +1,5 @@
-//! Queries on `idempotency_keys`: a claim inserted before a POST runs, completed with its
-//! response. The unique key (actor, method, path, key) decides races between retries.
+//! Queries on `idempotency_keys`: each key with the answer it replays. The unique key
+//! (actor, method, path, key) keeps one answer per key.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -22,22 +22,28 @@ pub struct IdempotencyRow {
     pub created_at: NaiveDateTime,
 }
 
+/// A key with the answer it gets from now on, stored whole: in the write's own transaction
+/// when the request wrote, so the change and its answer stand or fall together.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = idempotency_keys)]
-pub struct NewClaim {
+pub struct NewStoredKey {
     pub actor: String,
     pub method: String,
     pub path: String,
     pub key: String,
     pub request_hash: String,
+    pub status: Option<i32>,
+    pub response_headers: Option<String>,
+    pub response_body: Option<String>,
     pub created_at: NaiveDateTime,
 }
 
-/// Inserts the claim; a unique violation means another request holds the key.
-pub fn claim(conn: &mut DbConnection, new: &NewClaim) -> QueryResult<IdempotencyRow> {
+/// Stores a key and its answer; a unique violation means another request stored it first.
+pub fn insert(conn: &mut DbConnection, new: &NewStoredKey) -> QueryResult<()> {
     diesel::insert_into(idempotency_keys::table)
         .values(new)
-        .get_result(conn)
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn find(
@@ -56,25 +62,7 @@ pub fn find(
         .optional()
 }
 
-/// Stores the response of a claimed key.
-pub fn complete(
-    conn: &mut DbConnection,
-    id: i32,
-    status: i32,
-    headers: String,
-    body: String,
-) -> QueryResult<()> {
-    diesel::update(idempotency_keys::table.find(id))
-        .set((
-            idempotency_keys::status.eq(Some(status)),
-            idempotency_keys::response_headers.eq(Some(headers)),
-            idempotency_keys::response_body.eq(Some(body)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Releases a claim (the request failed with a 5xx, so a retry may run again) or an expired key.
+/// Deletes an expired key, or one left without an answer by an earlier version of the service.
 pub fn delete(conn: &mut DbConnection, id: i32) -> QueryResult<()> {
     diesel::delete(idempotency_keys::table.find(id)).execute(conn)?;
     Ok(())

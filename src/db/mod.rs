@@ -17,12 +17,15 @@ pub mod staff;
 pub mod towns;
 pub mod trainings;
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
-use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::ApiError;
@@ -34,7 +37,6 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type DbPool = Pool<Manager>;
 pub type PooledConn = PooledConnection<Manager>;
 
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -92,64 +94,197 @@ impl DatabaseUrl {
     }
 }
 
+/// What this instance knows of the database's health, shared by the pool's connections: an
+/// outage is logged once when it is first seen and once when it ends (not once per request),
+/// and while it lasts requests wait only briefly for a connection before answering 503.
+#[derive(Debug, Default)]
+pub struct Health {
+    down: AtomicBool,
+}
+
+impl Health {
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    fn mark_down(&self, cause: &str) {
+        if !self.down.swap(true, Ordering::Relaxed) {
+            log::warn!("database unreachable: {cause}");
+        }
+    }
+
+    fn mark_up(&self) {
+        if self.down.swap(false, Ordering::Relaxed) {
+            log::info!("database reachable again");
+        }
+    }
+}
+
+/// A pooled connection with what the pool needs to know about it: when it was last returned
+/// (one idle longer than [`CHECK_IDLE_AFTER`] is pinged before use: after a database restart
+/// every idle connection is dead) and whether a request found its transport broken.
+pub struct Conn {
+    db: DbConnection,
+    idle_since: Instant,
+    broken: bool,
+}
+
+impl Deref for Conn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.db
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.db
+    }
+}
+
+/// A connection idle longer than this is checked with `SELECT 1` before it is handed out; a
+/// busy pool's connections are reused without the extra round trip.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// While the database is known to be down, how long a request waits for a connection.
+const OUTAGE_WAIT: Duration = Duration::from_millis(500);
+/// The pool's own connection timeout, which also caps the delay between its attempts to
+/// reconnect at half of it: the first request after the database returns finds it quickly.
+const RECONNECT_EVERY_AT_MOST: Duration = Duration::from_millis(500);
+
 /// An r2d2 manager that picks the backend from the URL and reports connection errors plainly
 /// (diesel's derived `establish` tries each backend in turn and hides the real cause).
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DatabaseUrl,
+    /// The PostgreSQL schema every connection uses (`SHUANGBAI_DB_SCHEMA`).
+    schema: String,
+    health: Arc<Health>,
 }
 
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// The schema used when `SHUANGBAI_DB_SCHEMA` is not set.
+pub const DEFAULT_SCHEMA: &str = "public";
+
 impl Manager {
-    pub fn new(url: DatabaseUrl) -> Self {
-        Manager { url }
+    pub fn new(url: DatabaseUrl, schema: &str) -> Self {
+        Manager {
+            url,
+            schema: schema.to_string(),
+            health: Arc::default(),
+        }
     }
-}
 
-impl ManageConnection for Manager {
-    type Connection = DbConnection;
-    type Error = diesel::r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
+    fn establish(&self) -> Result<DbConnection, diesel::r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
-                .map(DbConnection::Pg)
-                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    PgConnection::establish(url).map_err(diesel::r2d2::Error::ConnectionError)?;
+                // Pinned, so a schema named like the role (`"$user"` comes first in the default
+                // search_path) never receives a second, empty copy of the tables.
+                conn.batch_execute(&format!("SET search_path TO \"{}\"", self.schema))
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(DbConnection::Pg(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // FULL: in WAL mode NORMAL may lose the last acknowledged commits on power loss.
                 conn.batch_execute(&format!(
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA synchronous = NORMAL;"
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA synchronous = FULL;"
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
     }
+}
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(diesel::r2d2::Error::QueryError)
+impl ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Conn, Self::Error> {
+        match self.establish() {
+            Ok(db) => {
+                self.health.mark_up();
+                Ok(Conn {
+                    db,
+                    idle_since: Instant::now(),
+                    broken: false,
+                })
+            }
+            Err(e) => {
+                self.health.mark_down(&e.to_string());
+                Err(e)
+            }
+        }
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), Self::Error> {
+        if conn.idle_since.elapsed() < CHECK_IDLE_AFTER {
+            return Ok(());
+        }
+        conn.db.batch_execute("SELECT 1").map_err(|e| {
+            self.health.mark_down(&e.to_string());
+            diesel::r2d2::Error::QueryError(e)
+        })
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.idle_since = Instant::now();
+        conn.broken || conn.db.is_broken()
+    }
+}
+
+/// The pool, with the database's health and how long a request waits for a connection.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: Pool<Manager>,
+    health: Arc<Health>,
+    wait: Duration,
+}
+
+impl DbPool {
+    /// A connection, waiting at most the configured time (briefly during a known outage).
+    pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
+        let wait = if self.health.is_down() {
+            self.wait.min(OUTAGE_WAIT)
+        } else {
+            self.wait
+        };
+        self.pool.get_timeout(wait)
+    }
+
+    pub fn state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    pub fn max_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
     }
 }
 
 /// Prepares the database for use: makes the SQLite file's folder and WAL mode, then applies
 /// pending migrations. Errors name the real cause (wrong password, refused connection, …).
-pub fn prepare(url: &DatabaseUrl) -> Result<(), String> {
+pub fn prepare(url: &DatabaseUrl, schema: &str) -> Result<(), String> {
     if let DatabaseUrl::Sqlite(path) = url {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
     }
-    let mut conn = Manager::new(url.clone())
-        .connect()
+    let mut conn = Manager::new(url.clone(), schema)
+        .establish()
         .map_err(|e| format!("cannot connect to {}: {e}", url.redacted()))?;
+    if let DbConnection::Pg(c) = &mut conn {
+        c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .map_err(|e| format!("cannot create schema {schema}: {e}"))?;
+    }
     if let DbConnection::Sqlite(c) = &mut conn {
         // Once, not per connection: per connection it raced into "database is locked".
         c.batch_execute("PRAGMA journal_mode = WAL;")
@@ -179,17 +314,24 @@ pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     .map_err(|e| format!("revert failed: {e}"))
 }
 
-pub fn build_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> DbPool {
-    Pool::builder()
+pub fn build_pool(url: &DatabaseUrl, schema: &str, size: u32, wait: Duration) -> DbPool {
+    let manager = Manager::new(url.clone(), schema);
+    let health = manager.health.clone();
+    let pool = Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
-        .connection_timeout(timeout)
-        .test_on_check_out(false)
-        .build_unchecked(Manager::new(url.clone()))
+        .connection_timeout(RECONNECT_EVERY_AT_MOST)
+        .test_on_check_out(true)
+        // Connection errors are logged once per outage by `Health`, not once per attempt.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build_unchecked(manager);
+    DbPool { pool, health, wait }
 }
 
 /// Runs blocking database work off the async workers, with a pooled connection taken inside the
-/// blocking thread. A pool timeout becomes 503.
+/// blocking thread. No connection within the wait is 503. When `f` fails with an internal
+/// error, the connection is checked: a dead one is discarded and the answer is 503, since the
+/// database, not the request, is at fault.
 pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -200,7 +342,15 @@ where
         let mut conn = pool
             .get()
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        f(&mut conn)
+        let outcome = f(&mut conn.db);
+        if let Err(ApiError::Internal(_) | ApiError::Unavailable(_)) = &outcome {
+            if let Err(e) = conn.db.batch_execute("SELECT 1") {
+                conn.broken = true;
+                pool.health.mark_down(&e.to_string());
+                return Err(ApiError::Unavailable(e.to_string()));
+            }
+        }
+        outcome
     })
     .await
     .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?

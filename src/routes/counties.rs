@@ -20,7 +20,7 @@ use crate::routes::common::{
 };
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, Tx, WriteCtx, NOTHING};
+use crate::write::{write, write_then, Tx, WriteCtx, NOTHING};
 
 const NAME_MAX: usize = 50;
 
@@ -363,48 +363,54 @@ pub async fn create_county(
     let (Some(code), Some(name)) = (code, name) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let out = write(&state.pool, ctx, move |tx| {
-        let at = now();
-        let row = q::insert(
-            tx.conn,
-            &NewCounty {
-                division_code: code.as_str().to_string(),
-                name,
-                kind: input.kind.as_str().to_string(),
-                coordination_established_on: input.coordination_established_on,
-                management_established_on: input.management_established_on,
-                version: 1,
-                created_at: at,
-                updated_at: at,
-            },
-        )?;
-        let plan = match &input.plan_status {
-            Some(change) => Some(q::insert_plan_change(
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let at = now();
+            let row = q::insert(
                 tx.conn,
-                &NewPlanChange {
-                    county_id: row.id,
-                    stage: change.stage.as_str().to_string(),
-                    effective_on: change.effective_on,
-                    note: parse_note(change.note.as_deref()).unwrap_or_default(),
+                &NewCounty {
+                    division_code: code.as_str().to_string(),
+                    name,
+                    kind: input.kind.as_str().to_string(),
+                    coordination_established_on: input.coordination_established_on,
+                    management_established_on: input.management_established_on,
+                    version: 1,
                     created_at: at,
+                    updated_at: at,
                 },
-            )?),
-            None => None,
-        };
-        let out = county_out(row, plan.as_ref())?;
-        tx.audit(
-            "create",
-            "county",
-            out.id,
-            Some(out.id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
-    })
-    .await?;
-    let location = format!("/api/v1/counties/{}", out.id);
-    Ok(created_versioned(&out, location, out.version))
+            )?;
+            let plan = match &input.plan_status {
+                Some(change) => Some(q::insert_plan_change(
+                    tx.conn,
+                    &NewPlanChange {
+                        county_id: row.id,
+                        stage: change.stage.as_str().to_string(),
+                        effective_on: change.effective_on,
+                        note: parse_note(change.note.as_deref()).unwrap_or_default(),
+                        created_at: at,
+                    },
+                )?),
+                None => None,
+            };
+            let out = county_out(row, plan.as_ref())?;
+            tx.audit(
+                "create",
+                "county",
+                out.id,
+                Some(out.id),
+                NOTHING,
+                Some(&out),
+            )?;
+            Ok(out)
+        },
+        move |out| {
+            let location = format!("/api/v1/counties/{}", out.id);
+            Ok(created_versioned(&out, location, out.version))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -647,18 +653,24 @@ pub async fn create_plan_change(
     let mut v = Violations::new();
     check_plan_change(&mut v, "", &change, state.today());
     v.into_result()?;
-    let out = write(&state.pool, ctx, move |tx| {
-        let county = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
-        tx.ctx.caller.require_county_write(county_scope(&county))?;
-        record_plan_change(tx, id, &change)
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/counties/{id}/plan-status-changes"),
-        ))
-        .json(out))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let county = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+            tx.ctx.caller.require_county_write(county_scope(&county))?;
+            record_plan_change(tx, id, &change)
+        },
+        move |out| {
+            Ok(HttpResponse::Created()
+                .insert_header((
+                    actix_web::http::header::LOCATION,
+                    format!("/api/v1/counties/{id}/plan-status-changes"),
+                ))
+                .json(out))
+        },
+    )
+    .await
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

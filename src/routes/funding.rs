@@ -26,7 +26,7 @@ use crate::routes::common::{
 use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, Tx, WriteCtx, NOTHING};
+use crate::write::{write, write_then, Tx, WriteCtx, NOTHING};
 
 const TITLE_MAX: usize = 100;
 const PURPOSE_MAX: usize = 500;
@@ -625,12 +625,16 @@ pub async fn create_funding_request(
     let input = body.0;
     let valid = validated_request(&input, state.today())?;
     let county_id = input.county_id;
-    let out = write(&state.pool, ctx, move |tx| {
-        request_out(create_request(tx, county_id, valid)?)
-    })
-    .await?;
-    let location = format!("/api/v1/funding-requests/{}", out.id);
-    Ok(created_versioned(&out, location, out.version))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| request_out(create_request(tx, county_id, valid)?),
+        move |out| {
+            let location = format!("/api/v1/funding-requests/{}", out.id);
+            Ok(created_versioned(&out, location, out.version))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -819,20 +823,26 @@ pub async fn create_funding_transition(
         false => None,
     };
     let valid = validated_transition(&body.0, state.today())?;
-    let (out, version) = write(&state.pool, ctx, move |tx| {
-        let current =
-            q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-        let (transition, row) = record_transition(tx, current, &valid, expected)?;
-        Ok((transition_out(transition)?, row.version))
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/funding-requests/{id}/transitions"),
-        ))
-        .insert_header((header::ETAG, crate::routes::common::etag(version)))
-        .json(out))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let current =
+                q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
+            let (transition, row) = record_transition(tx, current, &valid, expected)?;
+            Ok((transition_out(transition)?, row.version))
+        },
+        move |(out, version)| {
+            Ok(HttpResponse::Created()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/api/v1/funding-requests/{id}/transitions"),
+                ))
+                .insert_header((header::ETAG, crate::routes::common::etag(version)))
+                .json(out))
+        },
+    )
+    .await
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -18,7 +18,7 @@ use crate::policy::Caller;
 use crate::routes::common::{now, utc, Json, Page, Paging};
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write_then, WriteCtx, NOTHING};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -333,40 +333,47 @@ pub async fn publish_snapshot(
     let (Some(title), Some(unit)) = (title, unit) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let out = write(&state.pool, ctx, move |tx| {
-        let table = report::progress_table(tx.conn, input.as_of, fiscal_year)?;
-        let json = serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
-        let row = snapshots::insert(
-            tx.conn,
-            &NewSnapshot {
-                as_of: input.as_of,
-                fiscal_year,
-                title,
-                issuing_unit: unit,
-                rules_version: RULES_VERSION.into(),
-                table_json: json,
-                published_by: tx.ctx.caller.actor(),
-                published_at: now(),
-            },
-        )?;
-        let summary = summary_out(&row);
-        tx.audit(
-            "publish",
-            "progress_snapshot",
-            row.id,
-            None,
-            NOTHING,
-            Some(&summary),
-        )?;
-        Ok(SnapshotOut { summary, table })
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/reports/progress/snapshots/{}", out.summary.id),
-        ))
-        .json(out))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let table = report::progress_table(tx.conn, input.as_of, fiscal_year)?;
+            let json =
+                serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
+            let row = snapshots::insert(
+                tx.conn,
+                &NewSnapshot {
+                    as_of: input.as_of,
+                    fiscal_year,
+                    title,
+                    issuing_unit: unit,
+                    rules_version: RULES_VERSION.into(),
+                    table_json: json,
+                    published_by: tx.ctx.caller.actor(),
+                    published_at: now(),
+                },
+            )?;
+            let summary = summary_out(&row);
+            tx.audit(
+                "publish",
+                "progress_snapshot",
+                row.id,
+                None,
+                NOTHING,
+                Some(&summary),
+            )?;
+            Ok(SnapshotOut { summary, table })
+        },
+        move |out| {
+            Ok(HttpResponse::Created()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/api/v1/reports/progress/snapshots/{}", out.summary.id),
+                ))
+                .json(out))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -478,29 +485,33 @@ pub async fn withdraw_snapshot(
     ctx.caller.require_admin()?;
     let id = path.id;
     let reason = parse_name(&body.0.reason, 500).map_err(|m| ApiError::invalid("reason", m))?;
-    let out = write(&state.pool, ctx, move |tx| {
-        let before =
-            snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
-        if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), &reason, now())? {
-            return Err(ApiError::Conflict(format!(
-                "snapshot {id} is already withdrawn"
-            )));
-        }
-        let row =
-            snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
-        let after = summary_out(&row);
-        tx.audit(
-            "withdraw",
-            "progress_snapshot",
-            id,
-            None,
-            Some(&summary_out(&before)),
-            Some(&after),
-        )?;
-        Ok(after)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(out))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let before =
+                snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
+            if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), &reason, now())? {
+                return Err(ApiError::Conflict(format!(
+                    "snapshot {id} is already withdrawn"
+                )));
+            }
+            let row =
+                snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
+            let after = summary_out(&row);
+            tx.audit(
+                "withdraw",
+                "progress_snapshot",
+                id,
+                None,
+                Some(&summary_out(&before)),
+                Some(&after),
+            )?;
+            Ok(after)
+        },
+        move |out| Ok(HttpResponse::Ok().json(out)),
+    )
+    .await
 }
 
 #[utoipa::path(

@@ -26,7 +26,7 @@ use crate::routes::common::{
 use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write, write_then, WriteCtx, NOTHING};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -517,23 +517,29 @@ pub async fn create_staff(
     body: Json<StaffIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    let out = write(&state.pool, ctx, move |tx| {
-        let values = validated_staff(tx.conn, &tx.ctx.caller, &input, None)?;
-        let row = q::insert(tx.conn, &values, values.updated_at)?;
-        let out = staff_out(row, &tx.ctx.caller)?;
-        tx.audit(
-            "create",
-            "staff",
-            out.id,
-            Some(out.county_id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
-    })
-    .await?;
-    let location = format!("/api/v1/staff/{}", out.id);
-    Ok(created_versioned(&out, location, out.version))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let values = validated_staff(tx.conn, &tx.ctx.caller, &input, None)?;
+            let row = q::insert(tx.conn, &values, values.updated_at)?;
+            let out = staff_out(row, &tx.ctx.caller)?;
+            tx.audit(
+                "create",
+                "staff",
+                out.id,
+                Some(out.county_id),
+                NOTHING,
+                Some(&out),
+            )?;
+            Ok(out)
+        },
+        move |out| {
+            let location = format!("/api/v1/staff/{}", out.id);
+            Ok(created_versioned(&out, location, out.version))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -748,27 +754,33 @@ pub async fn create_posting(
     let id = path.id;
     let input = body.0;
     let today = state.today();
-    let out = write(&state.pool, ctx, move |tx| {
-        let person = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("person", id))?;
-        tx.ctx.caller.require_county_write(scope_of(&person))?;
-        let out = posting_out(add_posting(tx.conn, &person, &input, today)?)?;
-        tx.audit(
-            "create",
-            "posting",
-            out.id,
-            Some(person.county_id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/staff/{id}/postings"),
-        ))
-        .json(out))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let person = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("person", id))?;
+            tx.ctx.caller.require_county_write(scope_of(&person))?;
+            let out = posting_out(add_posting(tx.conn, &person, &input, today)?)?;
+            tx.audit(
+                "create",
+                "posting",
+                out.id,
+                Some(person.county_id),
+                NOTHING,
+                Some(&out),
+            )?;
+            Ok(out)
+        },
+        move |out| {
+            Ok(HttpResponse::Created()
+                .insert_header((
+                    actix_web::http::header::LOCATION,
+                    format!("/api/v1/staff/{id}/postings"),
+                ))
+                .json(out))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(

@@ -24,7 +24,7 @@ use crate::routes::common::{
 use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write, write_then, WriteCtx, NOTHING};
 
 /// A new station or point.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -619,24 +619,30 @@ pub async fn create_station(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let today = state.today();
-    let out = write(&state.pool, ctx, move |tx| {
-        let values = validated_site(tx.conn, &tx.ctx.caller, &input, None, today)?;
-        let row = q::insert(tx.conn, &values, values.updated_at)?;
-        let county_id = row.county_id;
-        let out = site_out(tx.conn, row, today)?;
-        tx.audit(
-            "create",
-            "station",
-            out.id,
-            Some(county_id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
-    })
-    .await?;
-    let location = format!("/api/v1/stations/{}", out.id);
-    Ok(created_versioned(&out, location, out.version))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let values = validated_site(tx.conn, &tx.ctx.caller, &input, None, today)?;
+            let row = q::insert(tx.conn, &values, values.updated_at)?;
+            let county_id = row.county_id;
+            let out = site_out(tx.conn, row, today)?;
+            tx.audit(
+                "create",
+                "station",
+                out.id,
+                Some(county_id),
+                NOTHING,
+                Some(&out),
+            )?;
+            Ok(out)
+        },
+        move |out| {
+            let location = format!("/api/v1/stations/{}", out.id);
+            Ok(created_versioned(&out, location, out.version))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -887,29 +893,35 @@ pub async fn create_equipment_check(
     let id = path.id;
     let input = body.0;
     let today = state.today();
-    let out = write(&state.pool, ctx, move |tx| {
-        let site = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
-        tx.ctx
-            .caller
-            .require_county_write(CountyScope::county(site.county_id))?;
-        let out = check_out(record_check(tx.conn, &site, &input, today)?)?;
-        tx.audit(
-            "create",
-            "equipment_check",
-            out.id,
-            Some(site.county_id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
-    })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/stations/{id}/equipment-checks"),
-        ))
-        .json(out))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let site = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
+            tx.ctx
+                .caller
+                .require_county_write(CountyScope::county(site.county_id))?;
+            let out = check_out(record_check(tx.conn, &site, &input, today)?)?;
+            tx.audit(
+                "create",
+                "equipment_check",
+                out.id,
+                Some(site.county_id),
+                NOTHING,
+                Some(&out),
+            )?;
+            Ok(out)
+        },
+        move |out| {
+            Ok(HttpResponse::Created()
+                .insert_header((
+                    actix_web::http::header::LOCATION,
+                    format!("/api/v1/stations/{id}/equipment-checks"),
+                ))
+                .json(out))
+        },
+    )
+    .await
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -20,7 +20,7 @@ use crate::routes::common::{
 use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write, write_then, WriteCtx, NOTHING};
 
 const NAME_MAX: usize = 50;
 
@@ -203,37 +203,43 @@ pub async fn create_town(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let (name, code) = validated_town_fields(&input.name, &input.code)?;
-    let out = write(&state.pool, ctx, move |tx| {
-        let county_code = town_county(tx.conn, &tx.ctx.caller, input.county_id)?;
-        code.belongs_to(&county_code)
-            .map_err(|m| ApiError::invalid("code", m))?;
-        let at = now();
-        let row = q::insert(
-            tx.conn,
-            &NewTown {
-                county_id: input.county_id,
-                name,
-                code: code.as_str().to_string(),
-                kind: input.kind.as_str().to_string(),
-                version: 1,
-                created_at: at,
-                updated_at: at,
-            },
-        )?;
-        let out = town_out(row)?;
-        tx.audit(
-            "create",
-            "town",
-            out.id,
-            Some(out.county_id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
-    })
-    .await?;
-    let location = format!("/api/v1/towns/{}", out.id);
-    Ok(created_versioned(&out, location, out.version))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let county_code = town_county(tx.conn, &tx.ctx.caller, input.county_id)?;
+            code.belongs_to(&county_code)
+                .map_err(|m| ApiError::invalid("code", m))?;
+            let at = now();
+            let row = q::insert(
+                tx.conn,
+                &NewTown {
+                    county_id: input.county_id,
+                    name,
+                    code: code.as_str().to_string(),
+                    kind: input.kind.as_str().to_string(),
+                    version: 1,
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            let out = town_out(row)?;
+            tx.audit(
+                "create",
+                "town",
+                out.id,
+                Some(out.county_id),
+                NOTHING,
+                Some(&out),
+            )?;
+            Ok(out)
+        },
+        move |out| {
+            let location = format!("/api/v1/towns/{}", out.id);
+            Ok(created_versioned(&out, location, out.version))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(

@@ -22,7 +22,7 @@ use crate::routes::common::{
 use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write, write_then, WriteCtx, NOTHING};
 
 const TITLE_MAX: usize = 100;
 
@@ -240,37 +240,43 @@ pub async fn create_training(
         input.reference.as_deref(),
         state.today(),
     )?;
-    let out = write(&state.pool, ctx, move |tx| {
-        training_county(tx.conn, &tx.ctx.caller, input.county_id)?;
-        let at = now();
-        let row = q::insert(
-            tx.conn,
-            &NewTraining {
-                county_id: input.county_id,
-                kind: input.kind.as_str().to_string(),
-                title,
-                held_on: input.held_on,
-                attendees: input.attendees,
-                reference,
-                version: 1,
-                created_at: at,
-                updated_at: at,
-            },
-        )?;
-        let out = training_out(row)?;
-        tx.audit(
-            "create",
-            "training",
-            out.id,
-            Some(out.county_id),
-            NOTHING,
-            Some(&out),
-        )?;
-        Ok(out)
-    })
-    .await?;
-    let location = format!("/api/v1/trainings/{}", out.id);
-    Ok(created_versioned(&out, location, out.version))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            training_county(tx.conn, &tx.ctx.caller, input.county_id)?;
+            let at = now();
+            let row = q::insert(
+                tx.conn,
+                &NewTraining {
+                    county_id: input.county_id,
+                    kind: input.kind.as_str().to_string(),
+                    title,
+                    held_on: input.held_on,
+                    attendees: input.attendees,
+                    reference,
+                    version: 1,
+                    created_at: at,
+                    updated_at: at,
+                },
+            )?;
+            let out = training_out(row)?;
+            tx.audit(
+                "create",
+                "training",
+                out.id,
+                Some(out.county_id),
+                NOTHING,
+                Some(&out),
+            )?;
+            Ok(out)
+        },
+        move |out| {
+            let location = format!("/api/v1/trainings/{}", out.id);
+            Ok(created_versioned(&out, location, out.version))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(

@@ -49,7 +49,7 @@ use crate::routes::stations::{
 use crate::routes::towns::{town_county, town_out, validated_town_fields};
 use crate::routes::trainings::{training_county, training_out, validated_training_fields};
 use crate::state::AppState;
-use crate::write::{rehearse, write, Tx, WriteCtx, NOTHING};
+use crate::write::{rehearse, write_then, Tx, WriteCtx, NOTHING};
 
 /// The most items one batch may hold, nested equipment checks and postings included (413 past it).
 pub const MAX_ITEMS: usize = 10_000;
@@ -1272,16 +1272,21 @@ pub async fn post_county_updates(
         let pool = state.pool.clone();
         async move {
             if dry_run {
-                rehearse(&pool, ctx, run).await
+                let items = rehearse(&pool, ctx, run).await?;
+                Ok(answer(items, true))
             } else {
-                write(&pool, ctx, run).await
+                write_then(&pool, ctx, run, |items| Ok(answer(items, false))).await
             }
         }
     };
-    let mut items = match attempt(false).await {
-        Err(ApiError::Internal(m)) if m == RUN_CAREFULLY => attempt(true).await?,
-        other => other?,
-    };
+    match attempt(false).await {
+        Err(ApiError::Internal(m)) if m == RUN_CAREFULLY => attempt(true).await,
+        other => other,
+    }
+}
+
+/// The batch's answer: every item's outcome, and the counts.
+fn answer(mut items: Vec<ItemOutcomeOut>, dry_run: bool) -> HttpResponse {
     if dry_run {
         for item in &mut items {
             if item.outcome == Outcome::Created {
@@ -1290,19 +1295,19 @@ pub async fn post_county_updates(
         }
     }
     let mut counts = OutcomeCountsOut::default();
-    for item in &mut items {
+    for item in &items {
         match item.outcome {
             Outcome::Created => counts.created += 1,
             Outcome::Updated => counts.updated += 1,
             Outcome::Unchanged => counts.unchanged += 1,
         }
     }
-    Ok(HttpResponse::Ok().json(UpdatesOut {
+    HttpResponse::Ok().json(UpdatesOut {
         dry_run,
         applied: !dry_run,
         items,
         counts,
-    }))
+    })
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

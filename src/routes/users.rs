@@ -17,7 +17,7 @@ use crate::routes::common::{
 };
 use crate::routes::responses::*;
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
+use crate::write::{write, write_then, WriteCtx, NOTHING};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -190,14 +190,20 @@ pub async fn create_user_route(
 ) -> Result<HttpResponse, ApiError> {
     ctx.caller.require_admin()?;
     let input = body.0;
-    let out = write(&state.pool, ctx, move |tx| {
-        let out = user_out(create_user(tx.conn, input)?)?;
-        tx.audit("create", "user", out.id, out.county_id, NOTHING, Some(&out))?;
-        Ok(out)
-    })
-    .await?;
-    let location = format!("/api/v1/users/{}", out.id);
-    Ok(created_versioned(&out, location, out.version))
+    write_then(
+        &state.pool,
+        ctx,
+        move |tx| {
+            let out = user_out(create_user(tx.conn, input)?)?;
+            tx.audit("create", "user", out.id, out.county_id, NOTHING, Some(&out))?;
+            Ok(out)
+        },
+        move |out| {
+            let location = format!("/api/v1/users/{}", out.id);
+            Ok(created_versioned(&out, location, out.version))
+        },
+    )
+    .await
 }
 
 #[utoipa::path(

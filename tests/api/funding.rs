@@ -48,7 +48,7 @@ fn date(s: &str) -> NaiveDate {
 }
 
 fn as_of(app: &TestApp, year: i32, on: &str) -> Vec<FundingAsOf> {
-    let mut conn = Manager::new(app.database_url.clone())
+    let mut conn = Manager::new(app.database_url.clone(), "public")
         .connect()
         .expect("connect");
     funding_as_of(&mut conn, year, date(on)).expect("funding as of")

@@ -27,7 +27,12 @@ pub enum Backend {
 /// Removes the test's database when the test ends, whatever its outcome.
 pub enum DbGuard {
     Sqlite(PathBuf),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// The caller removes the database itself (a throwaway cluster).
+    Nothing,
 }
 
 impl Drop for DbGuard {
@@ -44,6 +49,7 @@ impl Drop for DbGuard {
                     let _ = std::fs::remove_dir(dir);
                 }
             }
+            DbGuard::Nothing => {}
             DbGuard::Postgres { admin_url, name } => {
                 if let Ok(mut conn) = PgConnection::establish(admin_url) {
                     let _ =
@@ -148,6 +154,7 @@ fn with_database(url: &str, name: &str) -> String {
 pub fn settings_for(database_url: DatabaseUrl) -> Settings {
     Settings {
         database_url,
+        db_schema: "public".into(),
         bind: "127.0.0.1:0".parse().expect("address"),
         pool_size: 4,
         pool_timeout: Duration::from_secs(10),
@@ -192,7 +199,17 @@ pub fn fresh_database(backend: Backend) -> Option<(DatabaseUrl, DbGuard)> {
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
         let (database_url, guard) = fresh_database(backend)?;
-        let settings = settings_for(database_url.clone());
+        Some(Self::spawn_on(backend, database_url, guard, settings_for).await)
+    }
+
+    /// The app on a database of the caller's, with settings the caller may adjust.
+    pub async fn spawn_on(
+        backend: Backend,
+        database_url: DatabaseUrl,
+        guard: DbGuard,
+        settings: impl FnOnce(DatabaseUrl) -> Settings,
+    ) -> TestApp {
+        let settings = settings(database_url.clone());
         let pool = shuangbai::startup::prepare_pool(&settings).expect("database prepared");
         {
             let mut conn = pool.get().expect("connection");
@@ -224,7 +241,7 @@ impl TestApp {
             _guard: Arc::new(guard),
         };
         app.admin_token = app.token_for(ADMIN, PASSWORD).await;
-        Some(app)
+        app
     }
 
     /// Asks for tokens with the password grant (form-encoded, as OAuth2 clients do).

@@ -11,6 +11,7 @@ mod funding;
 mod idempotency;
 mod migrations;
 mod operations;
+mod outage;
 mod report;
 mod spec;
 mod staff;

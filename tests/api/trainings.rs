@@ -103,7 +103,7 @@ on_both_backends! {
         training(&app, a, "professional", "2021-06-09").await;
         training(&app, a, "professional", "2021-06-10").await;
         training(&app, b, "pre_job", "2021-01-05").await;
-        let mut conn = Manager::new(app.database_url.clone()).connect().expect("connect");
+        let mut conn = Manager::new(app.database_url.clone(), "public").connect().expect("connect");
         let on = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
         assert_eq!(
             trainings_held_by(&mut conn, on("2021-06-09")).expect("counts"),
