@@ -46,6 +46,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("method {method} not allowed")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("If-Match does not match the current version")]
     PreconditionFailed,
     #[error("If-Match header required")]
@@ -88,6 +90,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "Not found",
             ApiError::Conflict(_) => "Conflict",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::PreconditionFailed => "Precondition failed",
             ApiError::PreconditionRequired => "Precondition required",
             ApiError::PayloadTooLarge(_) => "Payload too large",
@@ -109,6 +112,9 @@ impl ApiError {
             | ApiError::PayloadTooLarge(d)
             | ApiError::UnsupportedMediaType(d)
             | ApiError::Unauthorized(d) => d.clone(),
+            ApiError::MethodNotAllowed { method, allow } => {
+                format!("{method} is not offered here; use {allow}")
+            }
             ApiError::PreconditionFailed => {
                 "the resource changed since you read it: fetch it again and retry with its new ETag"
                     .into()
@@ -163,6 +169,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -187,6 +194,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}
         }

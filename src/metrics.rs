@@ -104,7 +104,7 @@ pub async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_string();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
         let route = res
@@ -115,6 +115,24 @@ pub async fn record(
         metrics.observe(key, started.elapsed().as_secs_f64());
     }
     Ok(res)
+}
+
+/// The method as a label, from a closed set: any other word a client sends is `other`, so
+/// made-up methods cannot add series without bound.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// Prometheus metrics in the text exposition format.

@@ -1,4 +1,5 @@
-//! Cross-cutting request handling: request ids, conditional GETs, metrics.
+//! Cross-cutting request handling: request ids, conditional GETs, NUL characters in query
+//! strings, problem+json for every error, security headers.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -49,8 +50,9 @@ pub async fn request_id(
             ApiError::Internal(cause) => {
                 log::error!("request_id={id} {method} {path}: internal error: {cause}")
             }
+            // The outage itself is logged once by `db::Health`; each refused request only at debug.
             ApiError::Unavailable(cause) => {
-                log::warn!("request_id={id} {method} {path}: database unavailable: {cause}")
+                log::debug!("request_id={id} {method} {path}: database unavailable: {cause}")
             }
             _ => {}
         }
@@ -107,6 +109,144 @@ pub async fn conditional_get(
         return Ok(ServiceResponse::new(req, not_modified.finish()));
     }
     Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(bytes))))
+}
+
+/// A query string whose decoded names or values hold a NUL character is refused, 422 naming
+/// the parameter, before any handler sees it (PostgreSQL refuses NUL in text; SQLite would
+/// store it). Bodies get the same check in `routes::common::parse_json`.
+pub async fn refuse_nul_in_query(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // A NUL cannot appear in a URI as such, only percent-encoded.
+    if req.query_string().contains("%00") {
+        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string()) {
+            let broken: Vec<crate::domain::Violation> = pairs
+                .iter()
+                .filter(|(name, value)| name.contains('\0') || value.contains('\0'))
+                .map(|(name, _)| crate::domain::Violation {
+                    field: name.replace('\0', ""),
+                    message: "must not contain NUL characters".into(),
+                })
+                .collect();
+            if !broken.is_empty() {
+                return Ok(req.error_response(ApiError::Validation(broken)));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Media types an error may carry as it is: ours (problem+json) and the token endpoint's
+/// RFC 6749 JSON.
+fn is_structured(res: &HttpResponse<impl MessageBody>) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("application/problem+json") || v.starts_with("application/json")
+        })
+}
+
+/// Every error is problem+json, including those actix and its middleware answer themselves in
+/// plain text (a body over the limit before a handler runs, a refused CORS preflight).
+pub async fn problems_everywhere(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Errors raised by extractors and middleware arrive as responses; an `Err` here would be
+    // a middleware's own, and ours are ApiErrors, already problem+json.
+    let res = next.call(req).await?;
+    if res.status().as_u16() < 400 || is_structured(res.response()) {
+        return Ok(res.map_into_boxed_body());
+    }
+    let status = res.status();
+    let (req, res) = res.into_parts();
+    let headers = res.headers().clone();
+    let text = to_bytes(res.into_body())
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let mut problem = as_problem(status, &text);
+    for (name, value) in headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, problem))
+}
+
+/// A problem+json answer for a plain-text error: its own short text as the detail (actix's
+/// messages, such as "payload reached size limit"), else the status's reason.
+fn as_problem(status: StatusCode, text: &str) -> HttpResponse {
+    let text = text.trim();
+    let detail = if !text.is_empty() && text.len() <= 200 && !text.contains('\n') {
+        text.to_string()
+    } else {
+        status.canonical_reason().unwrap_or("error").to_string()
+    };
+    let problem = crate::error::Problem {
+        type_: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        status: status.as_u16(),
+        detail,
+        errors: None,
+    };
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "application/problem+json"))
+        .body(serde_json::to_string(&problem).unwrap_or_else(|_| "{}".into()))
+}
+
+/// Paths whose answers carry personal data (a social worker's phone and ID number, accounts,
+/// the audit trail) or tokens: never stored by a cache.
+fn is_personal(path: &str) -> bool {
+    [
+        "/api/v1/staff",
+        "/api/v1/auth/",
+        "/api/v1/me",
+        "/api/v1/users",
+        "/api/v1/clients",
+        "/api/v1/audit-events",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+}
+
+/// The documentation page runs offline from its own files; it needs inline styles and the
+/// inline start-up script Swagger UI writes.
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// OWASP's REST security headers on every answer: `nosniff`; on the API no framing and no
+/// referrer; `Cache-Control: no-store` on personal data and tokens.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req.path().to_string();
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let csp = if path.starts_with("/docs") {
+        DOCS_CSP
+    } else {
+        API_CSP
+    };
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if is_personal(&path) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
 }
 
 fn weak_etag(body: &[u8]) -> String {

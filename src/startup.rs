@@ -20,7 +20,9 @@ use crate::db::{self, DbPool};
 use crate::error::ApiError;
 use crate::idempotency::idempotency;
 use crate::metrics::{self, Metrics};
-use crate::middleware::{conditional_get, request_id};
+use crate::middleware::{
+    conditional_get, problems_everywhere, refuse_nul_in_query, request_id, security_headers,
+};
 use crate::routes;
 use crate::state::AppState;
 
@@ -187,11 +189,14 @@ pub fn build_app(
         // Innermost first: stored idempotent responses and ETags see the plain body, which is
         // then compressed.
         .wrap(from_fn(idempotency))
+        .wrap(from_fn(refuse_nul_in_query))
         .wrap(from_fn(conditional_get))
         .wrap(cors(&settings))
+        .wrap(from_fn(problems_everywhere))
         .wrap(Compress::default())
         .wrap(from_fn(metrics::record))
         .wrap(from_fn(request_id))
+        .wrap(from_fn(security_headers))
         // The access log: never headers such as Authorization, never bodies.
         .wrap(Condition::new(
             access_log,
@@ -210,10 +215,62 @@ pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::
     Ok(server)
 }
 
+/// No route answers: `405` with `Allow` when the spec offers the path with other methods,
+/// else `404`.
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    match allowed_methods(req.path()) {
+        Some(allow) => Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow,
+        }),
+        None => Err(ApiError::NotFound(format!(
+            "no route for {} {}",
+            req.method(),
+            req.path()
+        ))),
+    }
+}
+
+/// The methods the spec offers for a concrete path (`/api/v1/counties/7` matches
+/// `/api/v1/counties/{id}`), as an `Allow` header value; `None` for a path it does not have.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static PATHS: std::sync::OnceLock<Vec<(Vec<String>, String)>> = std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let json = serde_json::to_value(item).unwrap_or_default();
+                let methods: Vec<String> = [
+                    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+                ]
+                .iter()
+                .filter(|m| json.get(**m).is_some())
+                .map(|m| m.to_uppercase())
+                .collect();
+                let segments = template
+                    .trim_matches('/')
+                    .split('/')
+                    .map(str::to_string)
+                    .collect();
+                (segments, methods.join(", "))
+            })
+            .collect()
+    });
+    let wanted: Vec<&str> = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    paths
+        .iter()
+        .find(|(segments, _)| {
+            segments.len() == wanted.len()
+                && segments
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(s, w)| (s.starts_with('{') && !w.is_empty()) || s == w)
+        })
+        .map(|(_, allow)| allow.clone())
 }

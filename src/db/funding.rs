@@ -240,18 +240,15 @@ pub struct FundingAsOf {
     /// Amounts as recorded by that transition.
     pub requested_fen: Option<i64>,
     pub approved_fen: Option<i64>,
-    /// The latest note among the request's transitions on or before the date.
+    /// The note of the transition that set that stage (never an older stage's sentence).
     pub note: Option<String>,
 }
 
-diesel::alias!(
-    funding_transitions as later_t: LaterT,
-    funding_transitions as later_note_t: LaterNoteT,
-);
+diesel::alias!(funding_transitions as later_t: LaterT);
 
 const WITHDRAWN: &str = "withdrawn";
 
-/// county_id, request id, ref, stage, effective_on, requested_fen, approved_fen.
+/// county_id, request id, ref, stage, effective_on, requested_fen, approved_fen, note.
 type CurrentRow = (
     i32,
     i32,
@@ -260,12 +257,13 @@ type CurrentRow = (
     NaiveDate,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// Per county, its request of `fiscal_year` as of `as_of`: among requests already made by then
 /// and not withdrawn as of then, the one whose stage changed last (ties: the highest request id),
-/// with that stage, its amounts and the latest note. Two queries whatever the number of counties:
-/// each request's current stage is found in SQL, the county's latest of them kept.
+/// with that stage, its amounts and the note of the change that set it. One query whatever the
+/// number of counties: each request's current stage is found in SQL, the county's latest kept.
 pub fn funding_as_of(
     conn: &mut DbConnection,
     fiscal_year: i32,
@@ -304,37 +302,16 @@ pub fn funding_as_of(
             t::effective_on,
             t::requested_fen,
             t::approved_fen,
+            t::note,
         ))
         .order((r::county_id.asc(), t::effective_on.desc(), r::id.desc()))
         .load(conn)?;
     current.dedup_by_key(|row| row.0);
 
-    let ids: Vec<i32> = current.iter().map(|c| c.1).collect();
-    let later_note = later_note_t
-        .filter(later_note_t.field(t::request_id).eq(t::request_id))
-        .filter(later_note_t.field(t::effective_on).le(as_of))
-        .filter(later_note_t.field(t::note).is_not_null())
-        .filter(
-            later_note_t
-                .field(t::effective_on)
-                .gt(t::effective_on)
-                .or(later_note_t
-                    .field(t::effective_on)
-                    .eq(t::effective_on)
-                    .and(later_note_t.field(t::id).gt(t::id))),
-        );
-    let notes: Vec<(i32, Option<String>)> = t::table
-        .filter(t::request_id.eq_any(ids))
-        .filter(t::effective_on.le(as_of))
-        .filter(t::note.is_not_null())
-        .filter(not(exists(later_note)))
-        .select((t::request_id, t::note))
-        .load(conn)?;
-
     Ok(current
         .into_iter()
         .map(
-            |(county_id, request_id, reference, stage, effective_on, requested, approved)| {
+            |(county_id, request_id, reference, stage, effective_on, requested, approved, note)| {
                 FundingAsOf {
                     county_id,
                     request_id,
@@ -343,10 +320,7 @@ pub fn funding_as_of(
                     effective_on,
                     requested_fen: requested,
                     approved_fen: approved,
-                    note: notes
-                        .iter()
-                        .find(|(id, _)| *id == request_id)
-                        .and_then(|(_, n)| n.clone()),
+                    note,
                 }
             },
         )

@@ -65,11 +65,24 @@ pub fn today_in(tz: Tz) -> NaiveDate {
     chrono::Utc::now().with_timezone(&tz).date_naive()
 }
 
-/// A dated fact may not be dated after today.
-pub fn not_after_today(v: &mut Violations, field: &str, date: Option<NaiveDate>, today: NaiveDate) {
+/// The earliest business date the service accepts: the project's records start long after it,
+/// so an earlier date is a typing error (`0021-06-09`), not history.
+pub const EARLIEST_BUSINESS_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
+/// The one rule for every business date (`effective_on`, `held_on`, `from`, …): from
+/// [`EARLIEST_BUSINESS_DATE`] to today in the bureau's time zone.
+pub fn business_date(v: &mut Violations, field: &str, date: Option<NaiveDate>, today: NaiveDate) {
     if let Some(d) = date {
         if d > today {
             v.add(field, format!("{d} is in the future (today is {today})"));
+        } else if d < EARLIEST_BUSINESS_DATE {
+            v.add(
+                field,
+                format!("{d} is before {EARLIEST_BUSINESS_DATE}, the earliest business date"),
+            );
         }
     }
 }
@@ -126,13 +139,20 @@ mod tests {
     }
 
     #[test]
-    fn a_date_after_today_is_refused() {
+    fn a_business_date_runs_from_2000_to_today() {
         let today = NaiveDate::from_ymd_opt(2021, 6, 9).expect("date");
         let mut v = Violations::new();
-        not_after_today(&mut v, "effective_on", today.succ_opt(), today);
-        not_after_today(&mut v, "other", Some(today), today);
-        assert_eq!(v.0.len(), 1);
-        assert_eq!(v.0[0].field, "effective_on");
+        business_date(&mut v, "effective_on", today.succ_opt(), today);
+        business_date(&mut v, "other", Some(today), today);
+        business_date(
+            &mut v,
+            "ancient",
+            NaiveDate::from_ymd_opt(1999, 12, 31),
+            today,
+        );
+        business_date(&mut v, "first", Some(EARLIEST_BUSINESS_DATE), today);
+        let fields: Vec<&str> = v.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["effective_on", "ancient"]);
     }
 
     #[test]

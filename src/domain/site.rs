@@ -149,7 +149,7 @@ impl SiteDates {
             ("closed_on", self.closed_on),
         ];
         for (field, date) in named {
-            crate::domain::not_after_today(v, field, date, today);
+            crate::domain::business_date(v, field, date, today);
             if let Some(d) = date {
                 if d < planned {
                     v.add(field, format!("{d} is before planned_on {planned}"));

@@ -5,7 +5,7 @@
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:tt : $label:tt),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
@@ -30,6 +30,24 @@ macro_rules! text_enum {
                         [$($text),+].join(", ")
                     )),
                 }
+            }
+        }
+
+        // Read as a string, so a wrong type (`1`, `null`, `{}`) is refused naming the words
+        // allowed, like an unknown word is (serde's derived enums call it malformed JSON).
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Words;
+                impl serde::de::Visitor<'_> for Words {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        write!(f, "one of: {}", [$($text),+].join(", "))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<$name, E> {
+                        $name::parse(raw).map_err(E::custom)
+                    }
+                }
+                deserializer.deserialize_str(Words)
             }
         }
 

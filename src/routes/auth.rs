@@ -106,8 +106,19 @@ fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenIn, ApiErr
         })
         .unwrap_or_default();
     match mime.as_str() {
-        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(body)
-            .map_err(|e| ApiError::BadRequest(format!("malformed form: {e}"))),
+        // A form is read as the JSON object of its fields, so both spellings meet the same
+        // checks (NUL characters, wrong fields) in `parse_json`.
+        "application/x-www-form-urlencoded" => {
+            let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|e| ApiError::BadRequest(format!("malformed form: {e}")))?;
+            let object: serde_json::Map<String, serde_json::Value> = fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            let json =
+                serde_json::to_vec(&object).map_err(|e| ApiError::internal(e.to_string()))?;
+            parse_json(&json)
+        }
         "application/json" => parse_json(body),
         _ => Err(ApiError::UnsupportedMediaType(
             "send application/x-www-form-urlencoded or application/json".into(),

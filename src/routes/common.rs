@@ -56,41 +56,27 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
-/// Parses a JSON body, telling malformed JSON (400) from a value that breaks the schema (422,
-/// with a JSON pointer to the field).
+/// Parses a JSON body: 400 only for a body that is not JSON at all; everything else that does
+/// not fit is 422 naming the field (a JSON pointer inside nested values): a wrong type, a null
+/// or unknown word for an enumeration, a missing field, an array where the spec says object
+/// (serde would take it by position), a NUL character in any text.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Ok(v) => {
-            de.end().map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "unexpected content after the JSON value at line {} column {}",
-                    e.line(),
-                    e.column()
-                ))
-            })?;
-            Ok(v)
-        }
-        Err(e) => {
-            let inner = e.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return Err(ApiError::BadRequest(format!(
-                    "malformed JSON at line {} column {}",
-                    inner.line(),
-                    inner.column()
-                )));
-            }
-            let pointer = json_pointer(e.path());
-            // serde's message without its "at line … column …" suffix.
-            let message = inner.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
-            Err(ApiError::invalid(pointer, message))
-        }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "malformed JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let mut broken = Vec::new();
+    crate::routes::shape::check::<T>(&value, &mut broken);
+    if !broken.is_empty() {
+        return Err(ApiError::Validation(broken));
     }
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let pointer = json_pointer(e.path());
+        ApiError::invalid(pointer, e.inner().to_string())
+    })
 }
 
 fn json_pointer(path: &serde_path_to_error::Path) -> String {

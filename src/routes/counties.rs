@@ -11,7 +11,7 @@ use crate::db::counties::{
 };
 use crate::db::{self};
 use crate::domain::county::{parse_note, plan_cell, CountyKind, DivisionCode, PlanStage};
-use crate::domain::{not_after_today, parse_name, Violations};
+use crate::domain::{business_date, parse_name, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::{Caller, CountyScope};
 use crate::routes::common::{
@@ -214,7 +214,7 @@ pub fn check_plan_change(
     change: &PlanChangeIn,
     today: NaiveDate,
 ) {
-    not_after_today(
+    business_date(
         v,
         &format!("{prefix}effective_on"),
         Some(change.effective_on),
@@ -344,13 +344,13 @@ pub async fn create_county(
         v.check("division_code", code.fits(input.kind));
     }
     let name = v.check("name", parse_name(&input.name, NAME_MAX));
-    not_after_today(
+    business_date(
         &mut v,
         "coordination_established_on",
         input.coordination_established_on,
         today,
     );
-    not_after_today(
+    business_date(
         &mut v,
         "management_established_on",
         input.management_established_on,
@@ -480,13 +480,13 @@ pub async fn update_county(
         Some(raw) => v.check("name", parse_name(raw, NAME_MAX)),
         None => None,
     };
-    not_after_today(
+    business_date(
         &mut v,
         "coordination_established_on",
         patch.coordination_established_on.flatten(),
         today,
     );
-    not_after_today(
+    business_date(
         &mut v,
         "management_established_on",
         patch.management_established_on.flatten(),

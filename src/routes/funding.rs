@@ -16,7 +16,7 @@ use crate::db::{self, DbConnection};
 use crate::domain::county::parse_note;
 use crate::domain::funding::{apply, check_fen, FundingAction, FundingStage};
 use crate::domain::parse_ref;
-use crate::domain::{not_after_today, parse_name, random_token, Violations};
+use crate::domain::{business_date, parse_name, random_token, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{
@@ -268,7 +268,7 @@ pub fn validated_request(
         None => Some(format!("fr-{}", random_token(12))),
     };
     let effective_on = input.effective_on.unwrap_or(today);
-    not_after_today(&mut v, "effective_on", Some(effective_on), today);
+    business_date(&mut v, "effective_on", Some(effective_on), today);
     let note = v.check("note", parse_note(input.note.as_deref()));
     v.into_result()?;
     let (Some(title), Some(purpose), Some(reference), Some(note)) =
@@ -439,7 +439,7 @@ pub fn validated_transition(
         );
     }
     let effective_on = input.effective_on.unwrap_or(today);
-    not_after_today(&mut v, "effective_on", Some(effective_on), today);
+    business_date(&mut v, "effective_on", Some(effective_on), today);
     let note = v.check("note", parse_note(input.note.as_deref()));
     check_amount(&mut v, "approved_fen", input.approved_fen);
     check_amount(&mut v, "requested_fen", input.requested_fen);

@@ -10,6 +10,7 @@ pub mod funding;
 pub mod health;
 pub mod reports;
 pub mod responses;
+pub mod shape;
 pub mod staff;
 pub mod stations;
 pub mod towns;

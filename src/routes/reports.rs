@@ -12,7 +12,7 @@ use crate::db::{self, report};
 use crate::domain::export::{layout, to_csv, to_xlsx};
 use crate::domain::report::ProgressTable;
 use crate::domain::report::{compare, CountChange, CountyChanges, RULES_VERSION};
-use crate::domain::{not_after_today, parse_name, Violations};
+use crate::domain::{business_date, parse_name, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{now, utc, Json, Page, Paging};
@@ -324,7 +324,7 @@ pub async fn publish_snapshot(
     let title = v.check("title", parse_name(&input.title, 200));
     let unit = v.check("issuing_unit", parse_name(&input.issuing_unit, 100));
     let today = state.today();
-    not_after_today(&mut v, "as_of", Some(input.as_of), today);
+    business_date(&mut v, "as_of", Some(input.as_of), today);
     let fiscal_year = input.fiscal_year.unwrap_or_else(|| input.as_of.year());
     if !(2000..=2100).contains(&fiscal_year) {
         v.add("fiscal_year", "must be between 2000 and 2100");

@@ -16,7 +16,7 @@ use crate::domain::staff::{
     mask_id_number, mask_phone, parse_phone, plan_posting, Certification, Gender, HiredVia,
     IdNumber, PostingPlan, PostingRole, Span,
 };
-use crate::domain::{not_after_today, parse_name, Violations};
+use crate::domain::{business_date, parse_name, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::{Caller, CountyScope};
 use crate::routes::common::{
@@ -306,8 +306,8 @@ pub fn add_posting(
     today: NaiveDate,
 ) -> Result<PostingRow, ApiError> {
     let mut v = Violations::new();
-    not_after_today(&mut v, "from", Some(input.from_on), today);
-    not_after_today(&mut v, "to", input.to_on, today);
+    business_date(&mut v, "from", Some(input.from_on), today);
+    business_date(&mut v, "to", input.to_on, today);
     if input.to_on.is_some_and(|t| t <= input.from_on) {
         v.add("to", "must be after from: a posting covers [from, to)");
     }
@@ -829,7 +829,7 @@ pub async fn update_posting(
             return posting_out(posting.clone());
         };
         let mut v = Violations::new();
-        not_after_today(&mut v, "to", to, today);
+        business_date(&mut v, "to", to, today);
         if to.is_some_and(|t| t <= posting.from_on) {
             v.add("to", "must be after from: a posting covers [from, to)");
         }

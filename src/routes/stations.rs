@@ -14,7 +14,7 @@ use crate::domain::site::{
     check_coordinates, equipment_level, items_from_text, items_to_text, normalise_items,
     EquipmentItem, EquipmentLevel, SiteDates, SiteKind, SiteStatus,
 };
-use crate::domain::{not_after_today, parse_name, parse_ref, Violations};
+use crate::domain::{business_date, parse_name, parse_ref, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::{Caller, CountyScope};
 use crate::routes::common::{
@@ -831,7 +831,7 @@ pub fn record_check(
     today: NaiveDate,
 ) -> Result<q::CheckRow, ApiError> {
     let mut v = Violations::new();
-    not_after_today(&mut v, "checked_on", Some(input.checked_on), today);
+    business_date(&mut v, "checked_on", Some(input.checked_on), today);
     if input.checked_on < site.planned_on {
         v.add(
             "checked_on",

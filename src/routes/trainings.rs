@@ -12,7 +12,7 @@ use crate::db::trainings::{
 use crate::db::{self, DbConnection};
 use crate::domain::parse_ref;
 use crate::domain::training::TrainingKind;
-use crate::domain::{not_after_today, parse_name, random_token, Violations};
+use crate::domain::{business_date, parse_name, random_token, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{
@@ -140,7 +140,7 @@ pub fn validated_training_fields(
 ) -> Result<(String, String), ApiError> {
     let mut v = Violations::new();
     let title = v.check("title", parse_name(title, TITLE_MAX));
-    not_after_today(&mut v, "held_on", Some(held_on), today);
+    business_date(&mut v, "held_on", Some(held_on), today);
     check_attendees(&mut v, attendees);
     let reference = match reference {
         Some(raw) => v.check("ref", parse_ref(raw)),
@@ -346,7 +346,7 @@ pub async fn update_training(
         Some(raw) => v.check("ref", parse_ref(raw)),
         None => None,
     };
-    not_after_today(&mut v, "held_on", patch.held_on, state.today());
+    business_date(&mut v, "held_on", patch.held_on, state.today());
     check_attendees(&mut v, patch.attendees.flatten());
     v.into_result()?;
     let out = write(&state.pool, ctx, move |tx| {

@@ -29,7 +29,7 @@ use crate::domain::site::{items_from_text, normalise_items, EquipmentItem, SiteK
 use crate::domain::staff::{Certification, Gender, HiredVia, PostingRole};
 use crate::domain::town::TownKind;
 use crate::domain::training::TrainingKind;
-use crate::domain::{not_after_today, Violation, Violations};
+use crate::domain::{business_date, Violation, Violations};
 use crate::error::{ApiError, Problem};
 use crate::routes::common::{now, parse_json};
 use crate::routes::counties::{
@@ -445,13 +445,13 @@ fn apply_county(
     today: NaiveDate,
 ) -> Result<Outcome, ApiError> {
     let mut v = Violations::new();
-    not_after_today(
+    business_date(
         &mut v,
         "coordination_established_on",
         item.coordination_established_on,
         today,
     );
-    not_after_today(
+    business_date(
         &mut v,
         "management_established_on",
         item.management_established_on,

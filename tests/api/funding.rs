@@ -171,7 +171,10 @@ on_both_backends! {
         let r = for_a("2021-01-10").expect("estimating");
         assert_eq!((r.request_id as i64, r.stage.as_str(), r.note.as_deref()), (r1["id"].as_i64().expect("id"), "estimating", Some("正在测算")));
         let r = for_a("2021-02-15").expect("consulting");
-        assert_eq!((r.stage.as_str(), r.note.as_deref(), r.requested_fen), ("consulting", Some("正在测算"), None), "the latest note so far");
+        // The change to consulting had no note: the cell says the stage, never the estimating
+        // stage's sentence.
+        assert_eq!((r.stage.as_str(), r.note.as_deref(), r.requested_fen), ("consulting", None, None), "the note of the change that set the stage");
+        assert_eq!(cell(&r), "征求意见");
         let r = for_a("2021-03-15").expect("submitted");
         assert_eq!((r.stage.as_str(), r.note.as_deref(), r.requested_fen), ("submitted", Some("已报区政府审批"), Some(100_000_000)));
         let r = for_a("2021-04-10").expect("returned");
