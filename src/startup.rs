@@ -30,7 +30,7 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "Shuangbai",
-        description = "Progress of the Double Hundred Project (双百工程): counties, towns, social-work stations and points, staff, trainings, funding, and the bureau's progress table as of any date.",
+        description = "Progress of the Double Hundred Project (双百工程): counties, towns, social-work stations and points, staff, trainings, funding, and the bureau's progress table as of any date.\n\nInput rules common to every operation: a body that is not JSON at all is 400; any other misfit (a wrong type, a null or unknown word for an enumeration, an array where an object belongs, a missing or unknown field, a NUL character in any text or query parameter) is 422 with `errors[].field` naming it. Every business date (`effective_on`, `held_on`, `from`, `to`, `…_on`) runs from 2000-01-01 to today in the bureau's time zone. A method a path does not offer is 405 with `Allow`. Every error is `application/problem+json` (RFC 6749 JSON at the token endpoint).",
         license(name = "MIT")
     ),
     modifiers(&SecuritySchemes),
@@ -180,10 +180,20 @@ pub fn build_app(
         .app_data(metrics)
         .app_data(web::PayloadConfig::new(settings.body_limit))
         .app_data(web::QueryConfig::default().error_handler(|e, _| bad_query(e)))
-        .app_data(
-            web::PathConfig::default()
-                .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into()),
-        )
+        .app_data(web::PathConfig::default().error_handler(|e, req| {
+            // `DELETE /staff/counts` reaches `/staff/{id}`'s handler; the spec's literal path
+            // offers no DELETE, so it is a 405, not a malformed id.
+            match allowed_methods(req.path()) {
+                Some(allow) if !allow.split(", ").any(|m| m == req.method().as_str()) => {
+                    ApiError::MethodNotAllowed {
+                        method: req.method().to_string(),
+                        allow,
+                    }
+                    .into()
+                }
+                _ => ApiError::BadRequest(format!("invalid path: {e}")).into(),
+            }
+        }))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .default_service(web::to(not_found))
         // Innermost first: stored idempotent responses and ETags see the plain body, which is
@@ -263,14 +273,16 @@ pub fn allowed_methods(path: &str) -> Option<String> {
         .trim_start_matches('/')
         .split('/')
         .collect();
+    // A literal path wins over a template (`/staff/counts` over `/staff/{id}`), as in OpenAPI.
     paths
         .iter()
-        .find(|(segments, _)| {
+        .filter(|(segments, _)| {
             segments.len() == wanted.len()
                 && segments
                     .iter()
                     .zip(&wanted)
                     .all(|(s, w)| (s.starts_with('{') && !w.is_empty()) || s == w)
         })
+        .min_by_key(|(segments, _)| segments.iter().filter(|s| s.starts_with('{')).count())
         .map(|(_, allow)| allow.clone())
 }

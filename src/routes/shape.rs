@@ -93,13 +93,11 @@ fn is_array_schema(schema: &Value) -> bool {
 fn walk(schema: &Value, value: &Value, pointer: &mut String, broken: &mut Vec<Violation>) {
     let options = alternatives(schema);
     match value {
-        Value::String(text) => {
-            if text.contains('\0') {
-                broken.push(Violation {
-                    field: field_name(pointer),
-                    message: "must not contain NUL characters".into(),
-                });
-            }
+        Value::String(text) if text.contains('\0') => {
+            broken.push(Violation {
+                field: field_name(pointer),
+                message: "must not contain NUL characters".into(),
+            });
         }
         Value::Array(items) => {
             let wants_object = !options.is_empty()
