@@ -50,7 +50,7 @@ use crate::state::AppState;
         (name = "operations", description = "Health and readiness"),
     ),
     components(
-        schemas(crate::error::Problem, crate::routes::reports::ReportFormat),
+        schemas(crate::error::Problem, crate::routes::reports::ExportFormat),
         responses(
             crate::routes::responses::BadRequest,
             crate::routes::responses::Unauthenticated,
@@ -115,7 +115,41 @@ where
 /// `openapi/`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, api) = mount(App::new().into_utoipa_app()).split_for_parts();
-    api
+    finish(api)
+}
+
+/// What utoipa cannot say by itself: a page's items refer to the item's own schema
+/// (`Page_SiteOut.items` is an array of `SiteOut`), so generated clients have one type per
+/// resource instead of a second inlined copy per list.
+fn finish(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let Ok(mut doc) = serde_json::to_value(&api) else {
+        return api;
+    };
+    if let Some(serde_json::Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
+        let pages: Vec<String> = schemas
+            .keys()
+            .filter(|k| k.starts_with("Page_"))
+            .cloned()
+            .collect();
+        for page in pages {
+            let item = page.trim_start_matches("Page_").to_string();
+            let Some(items) = schemas
+                .get_mut(&page)
+                .and_then(|p| p.pointer_mut("/properties/items/items"))
+            else {
+                continue;
+            };
+            if items.get("$ref").is_some() {
+                continue;
+            }
+            let inline = std::mem::replace(
+                items,
+                serde_json::json!({"$ref": format!("#/components/schemas/{item}")}),
+            );
+            schemas.entry(item).or_insert(inline);
+        }
+    }
+    serde_json::from_value(doc).unwrap_or(api)
 }
 
 /// The spec as committed: pretty JSON with a final newline.
@@ -176,6 +210,7 @@ pub fn build_app(
 > {
     let settings = state.settings.clone();
     let (app, api) = mount(App::new().into_utoipa_app()).split_for_parts();
+    let api = finish(api);
     app.app_data(web::Data::new(state))
         .app_data(metrics)
         .app_data(web::PayloadConfig::new(settings.body_limit))
@@ -194,7 +229,21 @@ pub fn build_app(
                 _ => ApiError::BadRequest(format!("invalid path: {e}")).into(),
             }
         }))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        // `/docs` as the README writes it; the page itself lives under `/docs/`.
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        )
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .url("/openapi.json", api)
+                // Offline, swagger.io's validator is unreachable: no broken badge.
+                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+        )
         .default_service(web::to(not_found))
         // Innermost first: stored idempotent responses and ETags see the plain body, which is
         // then compressed.
@@ -241,48 +290,84 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     }
 }
 
-/// The methods the spec offers for a concrete path (`/api/v1/counties/7` matches
-/// `/api/v1/counties/{id}`), as an `Allow` header value; `None` for a path it does not have.
-pub fn allowed_methods(path: &str) -> Option<String> {
-    static PATHS: std::sync::OnceLock<Vec<(Vec<String>, String)>> = std::sync::OnceLock::new();
-    let paths = PATHS.get_or_init(|| {
-        openapi()
-            .paths
-            .paths
+/// One path of the spec: its segments (`{id}` matching any), and per method its query
+/// parameters.
+struct SpecPath {
+    segments: Vec<String>,
+    methods: Vec<(String, Vec<String>)>,
+}
+
+/// The spec's paths, read once: what `405` and the query-string checks derive from.
+fn spec_paths() -> &'static [SpecPath] {
+    static PATHS: std::sync::OnceLock<Vec<SpecPath>> = std::sync::OnceLock::new();
+    PATHS.get_or_init(|| {
+        let doc = serde_json::to_value(openapi()).unwrap_or_default();
+        let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+            return Vec::new();
+        };
+        paths
             .iter()
-            .map(|(template, item)| {
-                let json = serde_json::to_value(item).unwrap_or_default();
-                let methods: Vec<String> = [
-                    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-                ]
-                .iter()
-                .filter(|m| json.get(**m).is_some())
-                .map(|m| m.to_uppercase())
-                .collect();
-                let segments = template
+            .map(|(template, item)| SpecPath {
+                segments: template
                     .trim_matches('/')
                     .split('/')
                     .map(str::to_string)
-                    .collect();
-                (segments, methods.join(", "))
+                    .collect(),
+                methods: item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(method, op)| {
+                        let query = op
+                            .get("parameters")
+                            .and_then(|p| p.as_array())
+                            .into_iter()
+                            .flatten()
+                            .filter(|p| p.get("in").and_then(|i| i.as_str()) == Some("query"))
+                            .filter_map(|p| p.get("name").and_then(|n| n.as_str()))
+                            .map(str::to_string)
+                            .collect();
+                        (method.to_uppercase(), query)
+                    })
+                    .collect(),
             })
             .collect()
-    });
-    let wanted: Vec<&str> = path
-        .trim_end_matches('/')
-        .trim_start_matches('/')
-        .split('/')
-        .collect();
-    // A literal path wins over a template (`/staff/counts` over `/staff/{id}`), as in OpenAPI.
-    paths
+    })
+}
+
+/// The spec's path matching a concrete one (`/api/v1/counties/7` matches
+/// `/api/v1/counties/{id}`); a literal path wins over a template (`/staff/counts` over
+/// `/staff/{id}`), as in OpenAPI.
+fn spec_path(path: &str) -> Option<&'static SpecPath> {
+    let wanted: Vec<&str> = path.trim_matches('/').split('/').collect();
+    spec_paths()
         .iter()
-        .filter(|(segments, _)| {
-            segments.len() == wanted.len()
-                && segments
+        .filter(|p| {
+            p.segments.len() == wanted.len()
+                && p.segments
                     .iter()
                     .zip(&wanted)
                     .all(|(s, w)| (s.starts_with('{') && !w.is_empty()) || s == w)
         })
-        .min_by_key(|(segments, _)| segments.iter().filter(|s| s.starts_with('{')).count())
-        .map(|(_, allow)| allow.clone())
+        .min_by_key(|p| p.segments.iter().filter(|s| s.starts_with('{')).count())
+}
+
+/// The methods the spec offers for a concrete path, as an `Allow` header value; `None` for a
+/// path it does not have.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    spec_path(path).map(|p| {
+        p.methods
+            .iter()
+            .map(|(m, _)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+/// The query parameters the spec declares for a request; none for one it does not know.
+pub fn declared_query(method: &str, path: &str) -> &'static [String] {
+    spec_path(path)
+        .and_then(|p| p.methods.iter().find(|(m, _)| m == method))
+        .map(|(_, q)| q.as_slice())
+        .unwrap_or(&[])
 }

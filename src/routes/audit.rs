@@ -53,10 +53,28 @@ pub struct AuditListQuery {
     /// `user:<username>` or `client:<client_id>`.
     pub actor: Option<String>,
     /// From this time (RFC 3339, inclusive) or date (its start in the bureau's time zone).
+    #[param(schema_with = time_or_date)]
     pub from: Option<String>,
     /// Before this time (RFC 3339, exclusive) or up to this date (inclusive, the bureau's time
     /// zone).
+    #[param(schema_with = time_or_date)]
     pub to: Option<String>,
+}
+
+/// `from` and `to` take a timestamp or a date: both are declared, so generated clients accept
+/// either.
+fn time_or_date() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let of = |format| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(format)))
+    };
+    AnyOfBuilder::new()
+        .item(of(KnownFormat::DateTime))
+        .item(of(KnownFormat::Date))
+        .build()
+        .into()
 }
 
 fn stored_json(raw: Option<String>) -> Result<Option<serde_json::Value>, ApiError> {

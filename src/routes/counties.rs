@@ -115,6 +115,9 @@ pub struct CountyListQuery {
     /// Text search on names.
     pub q: Option<String>,
     /// Comma-separated fields, `-` for descending: `id`, `name`, `division_code`, `kind`, `created_at`.
+    #[param(
+        pattern = r"^-?(id|name|division_code|kind|created_at)(,-?(id|name|division_code|kind|created_at))*$"
+    )]
     pub sort: Option<String>,
     /// The date the plan status is shown as of; default today.
     pub as_of: Option<NaiveDate>,
@@ -314,7 +317,7 @@ pub async fn list_counties(
 
 #[utoipa::path(
     tag = "counties",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = CountyIn,
     security(("bearer" = [])),
     responses(
@@ -423,6 +426,7 @@ pub async fn create_county(
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
         (status = 400, response = BadRequest),
         (status = 404, description = "No such county", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidQuery),
         (status = 503, response = DatabaseUnavailable),
     )
 )]
@@ -625,7 +629,7 @@ pub async fn list_plan_changes(
 
 #[utoipa::path(
     tag = "counties",
-    params(CountyPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(CountyPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = PlanChangeIn,
     security(("bearer" = [])),
     responses(

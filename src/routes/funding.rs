@@ -151,6 +151,9 @@ pub struct FundingListQuery {
     pub fiscal_year: Option<i32>,
     pub status: Option<FundingStage>,
     /// Comma-separated fields, `-` for descending: `id`, `fiscal_year`, `county_id`, `created_at`.
+    #[param(
+        pattern = r"^-?(id|fiscal_year|county_id|created_at)(,-?(id|fiscal_year|county_id|created_at))*$"
+    )]
     pub sort: Option<String>,
 }
 
@@ -601,7 +604,7 @@ pub async fn list_funding_requests(
 
 #[utoipa::path(
     tag = "funding",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = FundingRequestIn,
     security(("bearer" = [])),
     responses(
@@ -792,7 +795,7 @@ pub async fn list_funding_transitions(
 
 #[utoipa::path(
     tag = "funding",
-    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = FundingTransitionIn,
     security(("bearer" = [])),
     responses(

@@ -20,13 +20,49 @@ use crate::routes::responses::*;
 use crate::state::AppState;
 use crate::write::{write_then, WriteCtx, NOTHING};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+/// What a table is answered as. The JSON operations still honour `?format=csv|xlsx` and
+/// `Accept: text/csv` for callers written before the export operations, without declaring it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportFormat {
     Json,
     Csv,
     Xlsx,
 }
+
+/// The file an export gives: `csv` (the seed's layout, UTF-8 with BOM) or `xlsx` (the same
+/// layout with merged header cells, one landscape page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+impl From<ExportFormat> for ReportFormat {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Csv => ReportFormat::Csv,
+            ExportFormat::Xlsx => ReportFormat::Xlsx,
+        }
+    }
+}
+
+/// A downloaded file: `type: string, format: binary` for every media type, so generated
+/// clients hand over bytes instead of parsing them.
+pub struct ExportFile;
+
+impl utoipa::PartialSchema for ExportFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ExportFile {}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -36,12 +72,32 @@ pub struct ProgressQuery {
     /// Whose funding requests are shown; default the year of `as_of`.
     #[param(minimum = 2000, maximum = 2100)]
     pub fiscal_year: Option<i32>,
-    /// `json` (default), `csv` (the seed's layout, UTF-8 with BOM) or `xlsx` (the same layout with
-    /// merged header cells); `Accept: text/csv` also gives CSV.
+}
+
+/// What the JSON operation reads: its declared parameters and the undeclared ones kept for
+/// older callers (`format`, `issuing_unit`, `title`).
+#[derive(Debug, Deserialize)]
+pub struct ProgressQueryKept {
+    pub as_of: Option<NaiveDate>,
+    pub fiscal_year: Option<i32>,
     pub format: Option<ReportFormat>,
-    /// For the CSV: 制表单位, the issuing unit printed above the table.
     pub issuing_unit: Option<String>,
-    /// For the CSV: the title row.
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgressExportQuery {
+    /// `csv` or `xlsx`.
+    pub format: ExportFormat,
+    /// The date the table is computed as of; default today in the bureau's time zone.
+    pub as_of: Option<NaiveDate>,
+    /// Whose funding requests are shown; default the year of `as_of`.
+    #[param(minimum = 2000, maximum = 2100)]
+    pub fiscal_year: Option<i32>,
+    /// 制表单位, the issuing unit printed above the table; default 市民政局.
+    pub issuing_unit: Option<String>,
+    /// The title row; default the year's standard title.
     pub title: Option<String>,
 }
 
@@ -89,11 +145,25 @@ pub fn render(
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}.{ext}\""),
-        ))
+        .insert_header((header::CONTENT_DISPOSITION, disposition(name, title, ext)))
         .body(body))
+}
+
+/// `attachment` with a plain ASCII name for any client and, per RFC 6266 / 5987, the title
+/// and date as the UTF-8 name (`2021年…一览表-2021-06-09.csv`) for those that read it.
+fn disposition(plain: &str, title: &str, ext: &str) -> String {
+    let date = plain.trim_start_matches("progress-");
+    let full = format!("{title}-{date}.{ext}");
+    let encoded: String = full
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!("attachment; filename=\"{plain}.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
 /// The issuing unit printed on live exports when none is given.
@@ -113,17 +183,41 @@ fn bounded(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError>
     }
 }
 
+/// The table as of `as_of` for `fiscal_year` (default the year of `as_of`), with the export's
+/// title and issuing unit checked.
+async fn live_table(
+    state: &AppState,
+    as_of: Option<NaiveDate>,
+    fiscal_year: Option<i32>,
+) -> Result<(NaiveDate, ProgressTable), ApiError> {
+    let today = state.today();
+    let as_of = as_of.unwrap_or(today);
+    if as_of > today {
+        return Err(ApiError::invalid(
+            "as_of",
+            format!("{as_of} is in the future (today is {today}); the table counts facts that have happened"),
+        ));
+    }
+    let fiscal_year = fiscal_year.unwrap_or_else(|| as_of.year());
+    if !(2000..=2100).contains(&fiscal_year) {
+        return Err(ApiError::invalid(
+            "fiscal_year",
+            "must be between 2000 and 2100",
+        ));
+    }
+    let table = db::run(&state.pool, move |conn| {
+        report::progress_table(conn, as_of, fiscal_year)
+    })
+    .await?;
+    Ok((as_of, table))
+}
+
 #[utoipa::path(
     tag = "reports",
     params(ProgressQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The table: a row per county, the city level last, and the totals",
-            content(
-                (ProgressTable = "application/json"),
-                (String = "text/csv", example = "\u{feff}2021年“双百工程”社工站（点）建设进度情况一览表,…"),
-                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-            )),
+        (status = 200, description = "The table: a row per county, the city level last, and the totals (for the bureau's layout, see the export)", body = ProgressTable),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
@@ -136,32 +230,53 @@ pub async fn progress_report(
     state: web::Data<AppState>,
     _caller: Caller,
     req: HttpRequest,
-    query: web::Query<ProgressQuery>,
+    query: web::Query<ProgressQueryKept>,
 ) -> Result<HttpResponse, ApiError> {
-    let today = state.today();
-    let as_of = query.as_of.unwrap_or(today);
-    if as_of > today {
-        return Err(ApiError::invalid(
-            "as_of",
-            format!("{as_of} is in the future (today is {today}); the table counts facts that have happened"),
-        ));
-    }
-    let fiscal_year = query.fiscal_year.unwrap_or_else(|| as_of.year());
-    if !(2000..=2100).contains(&fiscal_year) {
-        return Err(ApiError::invalid(
-            "fiscal_year",
-            "must be between 2000 and 2100",
-        ));
-    }
+    let query = query.into_inner();
     let unit = bounded("issuing_unit", query.issuing_unit.as_deref())?;
     let title = bounded("title", query.title.as_deref())?;
-    let table = db::run(&state.pool, move |conn| {
-        report::progress_table(conn, as_of, fiscal_year)
-    })
-    .await?;
+    let (as_of, table) = live_table(&state, query.as_of, query.fiscal_year).await?;
     render(
         &table,
         wanted(&req, query.format),
+        &title.unwrap_or_else(|| default_title(as_of)),
+        &unit.unwrap_or_else(|| DEFAULT_UNIT.to_string()),
+        &format!("progress-{as_of}"),
+    )
+}
+
+/// The table in the bureau's layout, as a file to download.
+#[utoipa::path(
+    tag = "reports",
+    params(ProgressExportQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The table in the seed's layout; `Content-Disposition` names the file after the title and date",
+            headers(("Content-Disposition" = String)),
+            content(
+                (inline(ExportFile) = "text/csv"),
+                (inline(ExportFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            )),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 422, description = "A date in the future, or a bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = DatabaseUnavailable),
+    )
+)]
+#[get("/reports/progress/export")]
+pub async fn progress_export(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    query: web::Query<ProgressExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let unit = bounded("issuing_unit", query.issuing_unit.as_deref())?;
+    let title = bounded("title", query.title.as_deref())?;
+    let (as_of, table) = live_table(&state, query.as_of, query.fiscal_year).await?;
+    render(
+        &table,
+        query.format.into(),
         &title.unwrap_or_else(|| default_title(as_of)),
         &unit.unwrap_or_else(|| DEFAULT_UNIT.to_string()),
         &format!("progress-{as_of}"),
@@ -221,11 +336,17 @@ pub struct SnapshotListQuery {
     pub include_withdrawn: Option<bool>,
 }
 
+/// Read, not declared: `?format=` kept for callers written before the export operation.
+#[derive(Debug, Deserialize)]
+pub struct SnapshotFormatQuery {
+    pub format: Option<ReportFormat>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SnapshotFormatQuery {
-    /// `json` (default), `csv` or `xlsx`.
-    pub format: Option<ReportFormat>,
+pub struct SnapshotExportQuery {
+    /// `csv` or `xlsx`.
+    pub format: ExportFormat,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -298,7 +419,7 @@ fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), Ap
 
 #[utoipa::path(
     tag = "reports",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = SnapshotIn,
     security(("bearer" = [])),
     responses(
@@ -412,15 +533,10 @@ pub async fn list_snapshots(
 
 #[utoipa::path(
     tag = "reports",
-    params(SnapshotPath, SnapshotFormatQuery),
+    params(SnapshotPath),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The snapshot with its frozen table, or its export",
-            content(
-                (SnapshotOut = "application/json"),
-                (String = "text/csv"),
-                (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-            )),
+        (status = 200, description = "The snapshot with its frozen table (for the bureau's layout, see its export)", body = SnapshotOut),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
@@ -459,7 +575,7 @@ pub async fn get_snapshot(
 
 #[utoipa::path(
     tag = "reports",
-    params(SnapshotPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(SnapshotPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = WithdrawIn,
     security(("bearer" = [])),
     responses(
@@ -590,8 +706,51 @@ pub async fn progress_changes(
     }))
 }
 
+/// A snapshot in the bureau's layout, as a file to download.
+#[utoipa::path(
+    tag = "reports",
+    params(SnapshotPath, SnapshotExportQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The frozen table in the seed's layout; `Content-Disposition` names the file after its title and date",
+            headers(("Content-Disposition" = String)),
+            content(
+                (inline(ExportFile) = "text/csv"),
+                (inline(ExportFile) = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            )),
+        (status = 304, description = "Not modified since the ETag in If-None-Match"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 404, description = "No such snapshot", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidQuery),
+        (status = 503, response = DatabaseUnavailable),
+    )
+)]
+#[get("/reports/progress/snapshots/{id}/export")]
+pub async fn export_snapshot(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<SnapshotPath>,
+    query: web::Query<SnapshotExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.id;
+    let row = db::run(&state.pool, move |conn| {
+        snapshots::find(conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))
+    })
+    .await?;
+    render(
+        &frozen(&row)?,
+        query.format.into(),
+        &row.title,
+        &row.issuing_unit,
+        &format!("progress-{}-snapshot-{}", row.as_of, row.id),
+    )
+}
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(progress_report)
+        .service(progress_export)
+        .service(export_snapshot)
         .service(progress_changes)
         .service(publish_snapshot)
         .service(list_snapshots)

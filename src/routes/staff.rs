@@ -178,6 +178,9 @@ pub struct StaffListQuery {
     /// Text search on names and refs.
     pub q: Option<String>,
     /// `id`, `name`, `county_id`, `certification`; `-` for descending.
+    #[param(
+        pattern = r"^-?(id|name|county_id|certification)(,-?(id|name|county_id|certification))*$"
+    )]
     pub sort: Option<String>,
 }
 
@@ -445,6 +448,7 @@ pub async fn list_staff(
         (status = 200, description = "People in post on the date, per county and site kind, and per site", body = StaffCountsOut),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
+        (status = 422, response = InvalidQuery),
         (status = 503, response = DatabaseUnavailable),
     )
 )]
@@ -495,7 +499,7 @@ pub async fn staff_counts(
 
 #[utoipa::path(
     tag = "staff",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = StaffIn,
     security(("bearer" = [])),
     responses(
@@ -728,7 +732,7 @@ pub async fn list_postings(
 
 #[utoipa::path(
     tag = "staff",
-    params(StaffPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(StaffPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = PostingIn,
     security(("bearer" = [])),
     responses(

@@ -171,6 +171,9 @@ pub struct SiteListQuery {
     /// Text search on names and refs.
     pub q: Option<String>,
     /// `id`, `name`, `county_id`, `status`, `planned_on`, `premises_secured_on`, `completed_on`; `-` for descending.
+    #[param(
+        pattern = r"^-?(id|name|county_id|status|planned_on|premises_secured_on|completed_on)(,-?(id|name|county_id|status|planned_on|premises_secured_on|completed_on))*$"
+    )]
     pub sort: Option<String>,
 }
 
@@ -596,7 +599,7 @@ pub async fn list_stations(
 
 #[utoipa::path(
     tag = "stations",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = SiteIn,
     security(("bearer" = [])),
     responses(
@@ -655,6 +658,7 @@ pub async fn create_station(
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 422, response = InvalidQuery),
         (status = 503, response = DatabaseUnavailable),
     )
 )]
@@ -867,7 +871,7 @@ pub fn record_check(
 
 #[utoipa::path(
     tag = "stations",
-    params(SitePath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(SitePath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = CheckIn,
     security(("bearer" = [])),
     responses(

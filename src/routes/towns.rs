@@ -71,6 +71,9 @@ pub struct TownListQuery {
     /// Text search on names.
     pub q: Option<String>,
     /// Comma-separated fields, `-` for descending: `id`, `name`, `code`, `county_id`, `created_at`.
+    #[param(
+        pattern = r"^-?(id|name|code|county_id|created_at)(,-?(id|name|code|county_id|created_at))*$"
+    )]
     pub sort: Option<String>,
 }
 
@@ -180,7 +183,7 @@ pub async fn list_towns(
 
 #[utoipa::path(
     tag = "towns",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = TownIn,
     security(("bearer" = [])),
     responses(

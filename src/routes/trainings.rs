@@ -89,6 +89,7 @@ pub struct TrainingListQuery {
     /// Held on or before this date.
     pub held_to: Option<NaiveDate>,
     /// Comma-separated fields, `-` for descending: `id`, `held_on`, `county_id`.
+    #[param(pattern = r"^-?(id|held_on|county_id)(,-?(id|held_on|county_id))*$")]
     pub sort: Option<String>,
 }
 
@@ -211,7 +212,7 @@ pub async fn list_trainings(
 
 #[utoipa::path(
     tag = "trainings",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; while the first is still running, 409. Keys expire after 24 hours.")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
     request_body = TrainingIn,
     security(("bearer" = [])),
     responses(

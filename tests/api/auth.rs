@@ -41,6 +41,8 @@ fn rule(operation: &str) -> Option<Rule> {
         | "progress_changes"
         | "list_snapshots"
         | "get_snapshot"
+        | "export_snapshot"
+        | "progress_export"
         | "list_funding_requests"
         | "get_funding_request"
         | "list_funding_transitions"

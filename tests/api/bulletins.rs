@@ -162,3 +162,28 @@ on_both_backends! {
         app.get("/api/v1/reports/progress/changes").await.expect_problem(422);
     }
 }
+
+on_both_backends! {
+    async fn exports_are_their_own_operations_and_name_their_files(app: TestApp) {
+        app.post("/api/v1/counties", &serde_json::json!({"division_code": "445302", "name": "云城区", "kind": "district"})).await.expect(201);
+        let csv = app.get("/api/v1/reports/progress/export?format=csv&as_of=2021-06-09&title=%E6%B5%8B%E8%AF%95%E8%A1%A8").await.expect(200);
+        assert!(csv.header("content-type").is_some_and(|c| c.starts_with("text/csv")));
+        let disposition = csv.header("content-disposition").expect("Content-Disposition");
+        assert!(disposition.starts_with("attachment; filename=\"progress-2021-06-09.csv\""), "{disposition}");
+        assert!(disposition.contains("filename*=UTF-8''%E6%B5%8B%E8%AF%95%E8%A1%A8-2021-06-09.csv"), "{disposition}");
+        // The JSON operation still honours ?format= for older callers, with the same bytes.
+        let kept = app.get("/api/v1/reports/progress?format=csv&as_of=2021-06-09&title=%E6%B5%8B%E8%AF%95%E8%A1%A8").await.expect(200);
+        assert_eq!(kept.raw, csv.raw);
+        let xlsx = app.get("/api/v1/reports/progress/export?format=xlsx&as_of=2021-06-09").await.expect(200);
+        assert!(xlsx.raw.starts_with(b"PK"), "an XLSX is a zip");
+        app.get("/api/v1/reports/progress/export?as_of=2021-06-09").await.expect_problem(400);
+
+        let snap = app.post("/api/v1/reports/progress/snapshots", &serde_json::json!({"as_of": "2021-06-09", "title": "云浮市一览表", "issuing_unit": "云浮市民政局"})).await.expect(201);
+        let id = snap.body["id"].as_i64().expect("id");
+        let file = app.get(&format!("/api/v1/reports/progress/snapshots/{id}/export?format=csv")).await.expect(200);
+        assert!(file.header("content-disposition").is_some_and(|d| d.contains(&format!("progress-2021-06-09-snapshot-{id}.csv"))));
+        let text = String::from_utf8(file.raw).expect("utf-8");
+        assert!(text.contains("云浮市一览表") && text.contains("云浮市民政局"));
+        app.get("/api/v1/reports/progress/snapshots/999/export?format=csv").await.expect_problem(404);
+    }
+}

@@ -50,3 +50,99 @@ fn enumerations_in_the_spec_are_the_lower_case_words_the_api_takes() {
         "the words the API takes"
     );
 }
+
+fn spec() -> Value {
+    serde_json::to_value(shuangbai::startup::openapi()).expect("spec")
+}
+
+#[test]
+fn list_items_refer_to_the_items_own_schema() {
+    let spec = spec();
+    let schemas = spec["components"]["schemas"].as_object().expect("schemas");
+    let pages: Vec<&String> = schemas.keys().filter(|k| k.starts_with("Page_")).collect();
+    assert!(pages.len() >= 10);
+    for page in pages {
+        let items = &schemas[page]["properties"]["items"]["items"];
+        let item = page.trim_start_matches("Page_");
+        assert_eq!(
+            items["$ref"],
+            format!("#/components/schemas/{item}"),
+            "{page}"
+        );
+        assert!(schemas.contains_key(item), "{item} is a schema of its own");
+    }
+}
+
+#[test]
+fn json_operations_declare_json_only_and_exports_declare_binary_files() {
+    let spec = spec();
+    for path in [
+        "/api/v1/reports/progress",
+        "/api/v1/reports/progress/snapshots/{id}",
+    ] {
+        let op = &spec["paths"][path]["get"];
+        let content = op["responses"]["200"]["content"]
+            .as_object()
+            .expect("content");
+        assert_eq!(
+            content.keys().collect::<Vec<_>>(),
+            vec!["application/json"],
+            "{path}"
+        );
+        let params: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(!params.contains(&"format"), "{path} declares no format");
+    }
+    for path in [
+        "/api/v1/reports/progress/export",
+        "/api/v1/reports/progress/snapshots/{id}/export",
+    ] {
+        let content = spec["paths"][path]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .expect("content");
+        assert_eq!(content.len(), 2, "{path}");
+        for (media, body) in content {
+            assert_eq!(
+                body["schema"],
+                serde_json::json!({"type": "string", "format": "binary"}),
+                "{path} {media}"
+            );
+        }
+    }
+}
+
+on_both_backends! {
+    async fn every_sort_key_the_spec_declares_is_accepted_and_no_other(app: TestApp) {
+        let spec = spec();
+        let mut checked = 0;
+        for (path, item) in spec["paths"].as_object().expect("paths") {
+            let Some(op) = item.get("get") else { continue };
+            let Some(sort) = op["parameters"].as_array().into_iter().flatten().find(|p| p["name"] == "sort") else { continue };
+            let pattern = sort["schema"]["pattern"].as_str().unwrap_or_else(|| panic!("{path}: sort has a pattern"));
+            // ^-?(a|b|c)(,-?(a|b|c))*$
+            let keys = pattern.trim_start_matches("^-?(").split(')').next().expect("keys");
+            for key in keys.split('|') {
+                app.get(&format!("{path}?sort={key}")).await.expect(200);
+                app.get(&format!("{path}?sort=-{key},id")).await.expect(200);
+                checked += 1;
+            }
+            app.get(&format!("{path}?sort=not_a_key")).await.expect_problem(422);
+        }
+        assert!(checked > 20, "sort keys checked: {checked}");
+    }
+
+    async fn docs_redirect_to_the_page_and_the_page_asks_no_outside_validator(app: TestApp) {
+        let plain = awc::Client::builder().disable_redirects().finish();
+        let r = plain.get(app.url("/docs")).send().await.expect("sent");
+        assert_eq!(r.status().as_u16(), 308);
+        assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/docs/"));
+        app.get("/docs/").await.expect(200);
+        let init = app.get("/docs/swagger-initializer.js").await.expect(200);
+        let text = String::from_utf8(init.raw).expect("utf-8");
+        assert!(text.contains("\"validatorUrl\": \"none\"") || text.contains("\"validatorUrl\":\"none\""), "{text}");
+    }
+}
