@@ -294,7 +294,7 @@ fn client_grant(
     tag = "auth",
     request_body(content = TokenIn, content_type = "application/x-www-form-urlencoded", description = "Also accepted as application/json"),
     responses(
-        (status = 200, description = "Tokens issued", body = TokenOut),
+        (status = 200, description = "Tokens issued", body = TokenOut, headers(("Cache-Control" = String, description = "`no-store`: the answer carries tokens"))),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type (RFC 6749)", body = OAuthErrorOut),
         (status = 401, description = "invalid_client (RFC 6749)", body = OAuthErrorOut),
         (status = 413, response = TooLarge),
@@ -409,7 +409,9 @@ pub async fn revoke(
         Ok(())
     })
     .await?;
-    Ok(HttpResponse::Ok().finish())
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }
 
 /// Who the access token belongs to.
