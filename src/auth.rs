@@ -65,6 +65,10 @@ pub struct Claims {
     /// The principal's auth version when issued: a password change or deactivation bumps it,
     /// and older tokens stop working at once.
     pub av: i32,
+    /// A user's session (the family of its refresh tokens): revoking the session ends its
+    /// access tokens at once. Integration clients have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 #[derive(Clone)]
@@ -98,6 +102,7 @@ impl Tokens {
         role: Role,
         county_id: Option<i32>,
         auth_version: i32,
+        session: Option<String>,
     ) -> Result<String, String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -110,6 +115,7 @@ impl Tokens {
             aud: AUDIENCE.into(),
             jti: crate::domain::random_token(22),
             av: auth_version,
+            sid: session,
         };
         jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding)
             .map_err(|e| format!("signing failed: {e}"))
@@ -144,9 +150,16 @@ mod tests {
     fn issued_tokens_verify_and_carry_their_claims() {
         let t = tokens();
         let jwt = t
-            .issue("user:7".into(), Role::CountyOfficer, Some(3), 2)
+            .issue(
+                "user:7".into(),
+                Role::CountyOfficer,
+                Some(3),
+                2,
+                Some("s1".into()),
+            )
             .expect("issue");
         let claims = t.verify(&jwt).expect("valid");
+        assert_eq!(claims.sid.as_deref(), Some("s1"));
         assert_eq!(claims.sub, "user:7");
         assert_eq!(claims.county_id, Some(3));
         assert_eq!(claims.av, 2);
@@ -157,7 +170,7 @@ mod tests {
     fn a_token_signed_with_another_key_is_refused() {
         let other = Tokens::new(&Secret::new("y".repeat(40)), 900).expect("keys");
         let jwt = other
-            .issue("user:1".into(), Role::Admin, None, 1)
+            .issue("user:1".into(), Role::Admin, None, 1, None)
             .expect("issue");
         assert!(tokens().verify(&jwt).is_err());
     }

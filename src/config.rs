@@ -58,7 +58,14 @@ pub struct Settings {
     pub access_ttl_secs: i64,
     /// `SHUANGBAI_REFRESH_TOKEN_TTL_DAYS`: life of a refresh token. Default 14.
     pub refresh_ttl_days: i64,
-    /// `SHUANGBAI_LOGIN_MAX_FAILURES`: failed logins per username within 15 minutes before 429. Default 5.
+    /// `SHUANGBAI_SESSION_MAX_DAYS`: the absolute life of a session (a password login and the
+    /// refresh tokens rotated from it): after it, log in again however recently the session was
+    /// refreshed. Default 30, 1 to 365.
+    pub session_max_days: i64,
+    /// `SHUANGBAI_LOGIN_MAX_FAILURES`: failed logins for a username from one client address within
+    /// 15 minutes before that address gets 429 for it. Default 5. From all addresses together the
+    /// bar is ten times higher ([`crate::routes::auth::ACCOUNT_BAR_FACTOR`]), so one address
+    /// cannot lock a known account out of everywhere.
     pub login_max_failures: i64,
     /// `SHUANGBAI_LOGIN_BURST_PER_IP`: token requests one address may make at once; one more is
     /// allowed every 3 seconds. Default 20.
@@ -202,6 +209,13 @@ impl Settings {
                 "must be between 1 and 90",
             ));
         }
+        let session_max_days: i64 = parsed("SHUANGBAI_SESSION_MAX_DAYS", 30, "a number of days")?;
+        if !(1..=365).contains(&session_max_days) {
+            return Err(invalid(
+                "SHUANGBAI_SESSION_MAX_DAYS",
+                "must be between 1 and 365",
+            ));
+        }
         let login_max_failures: i64 = parsed("SHUANGBAI_LOGIN_MAX_FAILURES", 5, "a whole number")?;
         if !(1..=100).contains(&login_max_failures) {
             return Err(invalid(
@@ -219,6 +233,7 @@ impl Settings {
         Ok(Settings {
             access_ttl_secs,
             refresh_ttl_days,
+            session_max_days,
             login_max_failures,
             login_burst_per_ip,
             database_url,

