@@ -4,6 +4,8 @@
 //! random values: a SHA-256 of them is as safe to store and cheap to look up.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::{Condvar, Mutex, OnceLock};
+
 use argon2::Argon2;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -27,9 +29,47 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing failed: {e}"))
 }
 
+/// How many password checks run at once: as many as the machine has cores. More would only
+/// share the same cores (and 19 MiB each), starving every other request of CPU.
+struct HashingSlots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+/// A slot held for one check, given back when dropped (a panic included).
+struct Slot(&'static HashingSlots);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.0.busy.lock() {
+            *busy -= 1;
+        }
+        self.0.freed.notify_one();
+    }
+}
+
+/// Waits (in a blocking thread) for a free slot.
+fn hashing_slot() -> Slot {
+    static SLOTS: OnceLock<HashingSlots> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| HashingSlots {
+        busy: Mutex::new(0),
+        freed: Condvar::new(),
+        limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    });
+    let mut busy = slots.busy.lock().unwrap_or_else(|e| e.into_inner());
+    while *busy >= slots.limit {
+        busy = slots.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+    }
+    *busy += 1;
+    Slot(slots)
+}
+
 /// Checks a password against a stored hash. With no hash (unknown user) it still does the work
-/// of one check, so the answer takes as long whether or not the username exists.
+/// of one check, so the answer takes as long whether or not the username exists. Blocks: call
+/// it from a blocking thread, outside any transaction; at most one check per core runs at once.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    let _slot = hashing_slot();
     let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
     match parsed {
         Some(hash) => Argon2::default()
