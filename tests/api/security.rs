@@ -515,3 +515,73 @@ on_both_backends! {
         assert!(!text.contains("argon2") && !text.contains("password_hash") && !text.contains("another long"));
     }
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The SQLite database, its WAL and shared memory, and the generated secret are the owner's
+/// only, in a folder that is too; an existing database others could read is narrowed.
+#[cfg(unix)]
+#[actix_web::test]
+async fn sqlite_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(format!(
+        "sb_modes_{}",
+        shuangbai::domain::random_token(8).to_lowercase()
+    ));
+    let dir = root.join("data");
+    let path = dir.join("test.db");
+    let url = shuangbai::db::DatabaseUrl::Sqlite(path.clone());
+    let secret = shuangbai::config::dev_secret_beside(&path).expect("a secret is generated");
+    let app = TestApp::spawn_on(
+        crate::helpers::Backend::Sqlite,
+        url.clone(),
+        crate::helpers::DbGuard::Sqlite(path.clone()),
+        move |u| {
+            let mut s = settings_for(u);
+            s.jwt_secret = secret;
+            s
+        },
+    )
+    .await;
+    app.post(
+        "/api/v1/counties",
+        &json!({"division_code": "445302", "name": "云城区", "kind": "district"}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(mode(&dir), 0o700, "the folder");
+    for name in ["test.db", "test.db-wal", "test.db-shm", "jwt-secret"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    // A database made readable by others (an older version, a copy) is narrowed at start-up.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    shuangbai::db::prepare(&url, "public").expect("prepared again");
+    assert_eq!(mode(&path), 0o600);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// No message about the database prints a password, wherever the URL carries it.
+#[test]
+fn a_password_in_the_database_url_never_reaches_a_message() {
+    for raw in [
+        "postgres://app@127.0.0.1:1/sb?password=hunter2&connect_timeout=2",
+        "postgres://app:hunter2@127.0.0.1:1/sb?connect_timeout=2",
+        "postgresql://app@127.0.0.1:1/sb?sslpassword=hunter2&PassWord=hunter2&connect_timeout=2",
+    ] {
+        let url = shuangbai::db::DatabaseUrl::parse(raw).expect("a URL");
+        let err = shuangbai::db::prepare(&url, "public").expect_err("nothing listens on port 1");
+        assert!(err.contains("127.0.0.1:1"), "{err}");
+        for shown in [err, url.redacted(), format!("{url:?}")] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+}
