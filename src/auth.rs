@@ -4,6 +4,8 @@
 //! random values: a SHA-256 of them is as safe to store and cheap to look up.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::{Condvar, Mutex, OnceLock};
+
 use argon2::Argon2;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -27,9 +29,47 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing failed: {e}"))
 }
 
+/// How many password checks run at once: as many as the machine has cores. More would only
+/// share the same cores (and 19 MiB each), starving every other request of CPU.
+struct HashingSlots {
+    busy: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+/// A slot held for one check, given back when dropped (a panic included).
+struct Slot(&'static HashingSlots);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.0.busy.lock() {
+            *busy -= 1;
+        }
+        self.0.freed.notify_one();
+    }
+}
+
+/// Waits (in a blocking thread) for a free slot.
+fn hashing_slot() -> Slot {
+    static SLOTS: OnceLock<HashingSlots> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| HashingSlots {
+        busy: Mutex::new(0),
+        freed: Condvar::new(),
+        limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
+    });
+    let mut busy = slots.busy.lock().unwrap_or_else(|e| e.into_inner());
+    while *busy >= slots.limit {
+        busy = slots.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+    }
+    *busy += 1;
+    Slot(slots)
+}
+
 /// Checks a password against a stored hash. With no hash (unknown user) it still does the work
-/// of one check, so the answer takes as long whether or not the username exists.
+/// of one check, so the answer takes as long whether or not the username exists. Blocks: call
+/// it from a blocking thread, outside any transaction; at most one check per core runs at once.
 pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    let _slot = hashing_slot();
     let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
     match parsed {
         Some(hash) => Argon2::default()
@@ -65,6 +105,10 @@ pub struct Claims {
     /// The principal's auth version when issued: a password change or deactivation bumps it,
     /// and older tokens stop working at once.
     pub av: i32,
+    /// A user's session (the family of its refresh tokens): revoking the session ends its
+    /// access tokens at once. Integration clients have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 #[derive(Clone)]
@@ -98,6 +142,7 @@ impl Tokens {
         role: Role,
         county_id: Option<i32>,
         auth_version: i32,
+        session: Option<String>,
     ) -> Result<String, String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -110,6 +155,7 @@ impl Tokens {
             aud: AUDIENCE.into(),
             jti: crate::domain::random_token(22),
             av: auth_version,
+            sid: session,
         };
         jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding)
             .map_err(|e| format!("signing failed: {e}"))
@@ -144,9 +190,16 @@ mod tests {
     fn issued_tokens_verify_and_carry_their_claims() {
         let t = tokens();
         let jwt = t
-            .issue("user:7".into(), Role::CountyOfficer, Some(3), 2)
+            .issue(
+                "user:7".into(),
+                Role::CountyOfficer,
+                Some(3),
+                2,
+                Some("s1".into()),
+            )
             .expect("issue");
         let claims = t.verify(&jwt).expect("valid");
+        assert_eq!(claims.sid.as_deref(), Some("s1"));
         assert_eq!(claims.sub, "user:7");
         assert_eq!(claims.county_id, Some(3));
         assert_eq!(claims.av, 2);
@@ -157,7 +210,7 @@ mod tests {
     fn a_token_signed_with_another_key_is_refused() {
         let other = Tokens::new(&Secret::new("y".repeat(40)), 900).expect("keys");
         let jwt = other
-            .issue("user:1".into(), Role::Admin, None, 1)
+            .issue("user:1".into(), Role::Admin, None, 1, None)
             .expect("issue");
         assert!(tokens().verify(&jwt).is_err());
     }

@@ -10,8 +10,9 @@ use crate::db::{self, accounts, DbConnection};
 use crate::domain::auth::{check_password, Role};
 use crate::error::ApiError;
 use crate::routes::common::now;
-use crate::routes::users::{create_user, UserIn};
+use crate::routes::users::{create_user, user_out, UserIn};
 use crate::startup;
+use crate::write::{audit_outside_api, NOTHING};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -155,8 +156,22 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
                 county_id,
                 password,
             };
-            let row =
-                db::write_transaction(&mut conn, |c| create_user(c, input)).map_err(explain)?;
+            let row = db::write_transaction(&mut conn, |c| {
+                let row = create_user(c, input)?;
+                let out = user_out(row.clone())?;
+                audit_outside_api(
+                    c,
+                    &cli_actor(),
+                    "create",
+                    "user",
+                    row.id,
+                    row.county_id,
+                    NOTHING,
+                    Some(&out),
+                )?;
+                Ok(row)
+            })
+            .map_err(explain)?;
             println!(
                 "created user {} (id {}, role {})",
                 row.username, row.id, row.role
@@ -182,23 +197,44 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
             let password = read_password()?;
             check_password(&password).map_err(|m| format!("password: {m}"))?;
             let hash = crate::auth::hash_password(&password)?;
-            change_user(&mut conn, &username, |changes| {
+            change_user(&mut conn, &username, "set_password", |changes| {
                 changes.password_hash = Some(hash);
             })?;
             println!("password of {username} changed; its sessions are ended");
         }
         UserCommand::Deactivate { username } => {
-            change_user(&mut conn, &username, |changes| changes.active = Some(false))?;
+            change_user(&mut conn, &username, "deactivate", |changes| {
+                changes.active = Some(false)
+            })?;
             println!("{username} deactivated; its sessions are ended");
         }
     }
     Ok(())
 }
 
-/// Applies a change that ends the user's sessions (auth version bumped, refresh tokens revoked).
+/// Who runs a command, for the audit trail: `cli:` and the operating-system login (`$USER`,
+/// else `$LOGNAME`), or `cli` alone.
+fn cli_actor() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .map(|login| {
+            login
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|login| !login.is_empty())
+        .map_or_else(|| "cli".to_string(), |login| format!("cli:{login}"))
+}
+
+/// Applies a change that ends the user's sessions (auth version bumped, sessions and refresh
+/// tokens revoked), recorded in the audit trail as `action` in the same transaction.
 fn change_user(
     conn: &mut DbConnection,
     username: &str,
+    action: &str,
     set: impl FnOnce(&mut accounts::UserChanges),
 ) -> Result<(), String> {
     let name = username.trim().to_lowercase();
@@ -212,10 +248,20 @@ fn change_user(
             ..Default::default()
         };
         set(&mut changes);
-        accounts::update_user(c, user.id, user.version, &changes)?
+        let row = accounts::update_user(c, user.id, user.version, &changes)?
             .ok_or(ApiError::PreconditionFailed)?;
         accounts::revoke_user_tokens(c, user.id, now())?;
-        Ok(())
+        let (before, after) = (user_out(user)?, user_out(row)?);
+        audit_outside_api(
+            c,
+            &cli_actor(),
+            action,
+            "user",
+            after.id,
+            after.county_id,
+            Some(&before),
+            Some(&after),
+        )
     })
     .map_err(explain)
 }

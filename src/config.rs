@@ -58,7 +58,14 @@ pub struct Settings {
     pub access_ttl_secs: i64,
     /// `SHUANGBAI_REFRESH_TOKEN_TTL_DAYS`: life of a refresh token. Default 14.
     pub refresh_ttl_days: i64,
-    /// `SHUANGBAI_LOGIN_MAX_FAILURES`: failed logins per username within 15 minutes before 429. Default 5.
+    /// `SHUANGBAI_SESSION_MAX_DAYS`: the absolute life of a session (a password login and the
+    /// refresh tokens rotated from it): after it, log in again however recently the session was
+    /// refreshed. Default 30, 1 to 365.
+    pub session_max_days: i64,
+    /// `SHUANGBAI_LOGIN_MAX_FAILURES`: failed logins for a username from one client address within
+    /// 15 minutes before that address gets 429 for it. Default 5. From all addresses together the
+    /// bar is ten times higher ([`crate::routes::auth::ACCOUNT_BAR_FACTOR`]), so one address
+    /// cannot lock a known account out of everywhere.
     pub login_max_failures: i64,
     /// `SHUANGBAI_LOGIN_BURST_PER_IP`: token requests one address may make at once; one more is
     /// allowed every 3 seconds. Default 20.
@@ -202,6 +209,13 @@ impl Settings {
                 "must be between 1 and 90",
             ));
         }
+        let session_max_days: i64 = parsed("SHUANGBAI_SESSION_MAX_DAYS", 30, "a number of days")?;
+        if !(1..=365).contains(&session_max_days) {
+            return Err(invalid(
+                "SHUANGBAI_SESSION_MAX_DAYS",
+                "must be between 1 and 365",
+            ));
+        }
         let login_max_failures: i64 = parsed("SHUANGBAI_LOGIN_MAX_FAILURES", 5, "a whole number")?;
         if !(1..=100).contains(&login_max_failures) {
             return Err(invalid(
@@ -219,6 +233,7 @@ impl Settings {
         Ok(Settings {
             access_ttl_secs,
             refresh_ttl_days,
+            session_max_days,
             login_max_failures,
             login_burst_per_ip,
             database_url,
@@ -242,45 +257,151 @@ pub fn valid_schema_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Development convenience: on SQLite a secret is generated once and kept in a file next to the
-/// database (readable by its owner only), so tokens survive restarts without any setup.
-fn dev_secret_beside(db_path: &Path) -> Result<Secret, ConfigError> {
+/// Development convenience: on SQLite a secret is generated once and kept in `jwt-secret` next
+/// to the database, in a folder created 0700, the file created 0600 (an existing one others may
+/// read is narrowed to 0600). An existing file that cannot be read, is not UTF-8 or holds fewer
+/// than 32 bytes stops start-up, naming the file: it is never overwritten.
+pub fn dev_secret_beside(db_path: &Path) -> Result<Secret, ConfigError> {
     let dir = db_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let file = dir.join("jwt-secret");
-    if let Ok(existing) = std::fs::read_to_string(&file) {
-        let existing = existing.trim().to_string();
-        if existing.len() >= MIN_SECRET_LEN {
-            return Ok(Secret::new(existing));
+    let refuse = |why: String| {
+        invalid(
+            "SHUANGBAI_JWT_SECRET",
+            format!(
+                "{} {why}; fix or delete it (a new one is then generated), or set SHUANGBAI_JWT_SECRET",
+                file.display()
+            ),
+        )
+    };
+    match std::fs::read(&file) {
+        Ok(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| refuse("is not UTF-8".into()))?;
+            let existing = text.trim();
+            if existing.len() < MIN_SECRET_LEN {
+                return Err(refuse(format!(
+                    "holds {} bytes, fewer than {MIN_SECRET_LEN}",
+                    existing.len()
+                )));
+            }
+            crate::db::narrow_to_owner(&file)
+                .map_err(|e| refuse(format!("cannot be narrowed to 0600: {e}")))?;
+            Ok(Secret::new(existing.to_string()))
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::db::create_private_dir(&dir).map_err(|e| {
+                invalid(
+                    "SHUANGBAI_JWT_SECRET",
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
+            let secret = crate::domain::random_token(48);
+            write_private(&file, &secret).map_err(|e| {
+                invalid(
+                    "SHUANGBAI_JWT_SECRET",
+                    format!("cannot write {}: {e}", file.display()),
+                )
+            })?;
+            Ok(Secret::new(secret))
+        }
+        Err(e) => Err(refuse(format!("cannot be read ({e})"))),
     }
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        invalid(
-            "SHUANGBAI_JWT_SECRET",
-            format!("cannot create {}: {e}", dir.display()),
-        )
-    })?;
-    let secret = crate::domain::random_token(48);
-    write_private(&file, &secret).map_err(|e| {
-        invalid(
-            "SHUANGBAI_JWT_SECRET",
-            format!("cannot write {}: {e}", file.display()),
-        )
-    })?;
-    Ok(Secret::new(secret))
 }
 
+/// Creates `file` (never overwriting one) readable and writable by its owner only.
 fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
     options.open(file)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "sb_secret_{name}_{}_{}",
+            std::process::id(),
+            crate::domain::random_token(6)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_generated_secret_is_owner_only_in_an_owner_only_folder_and_kept() {
+        let root = scratch("new");
+        let db = root.join("data").join("x.db");
+        let first = dev_secret_beside(&db).expect("generated");
+        assert_eq!(mode(&root.join("data")), 0o700);
+        assert_eq!(mode(&root.join("data").join("jwt-secret")), 0o600);
+        let again = dev_secret_beside(&db).expect("read back");
+        assert_eq!(first.expose(), again.expose());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_bad_secret_file_stops_start_up_naming_it_and_is_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = scratch("bad");
+        std::fs::create_dir_all(&root).expect("dir");
+        let db = root.join("x.db");
+        let file = root.join("jwt-secret");
+        for (contents, why) in [
+            (b"short".to_vec(), "fewer than 32"),
+            (vec![0xff; 40], "not UTF-8"),
+        ] {
+            std::fs::write(&file, &contents).expect("write");
+            let err = dev_secret_beside(&db).expect_err("refused").to_string();
+            assert!(
+                err.contains(&file.display().to_string()) && err.contains(why),
+                "{err}"
+            );
+            assert_eq!(
+                std::fs::read(&file).expect("kept"),
+                contents,
+                "never overwritten"
+            );
+        }
+        // Unreadable: a folder where the file should be.
+        std::fs::remove_file(&file).expect("remove");
+        std::fs::create_dir(&file).expect("a folder in its place");
+        let err = dev_secret_beside(&db).expect_err("refused").to_string();
+        assert!(
+            err.contains("cannot be read") && err.contains("jwt-secret"),
+            "{err}"
+        );
+        std::fs::remove_dir(&file).expect("remove");
+        // A good one others may read is kept and narrowed.
+        std::fs::write(&file, "s".repeat(40)).expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(
+            dev_secret_beside(&db).expect("kept").expose(),
+            "s".repeat(40)
+        );
+        assert_eq!(mode(&file), 0o600);
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

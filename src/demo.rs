@@ -35,7 +35,7 @@ use actix_web::test::{self, TestRequest};
 use actix_web::web;
 use serde_json::{json, Value};
 
-use crate::db;
+use crate::db::{self, accounts};
 use crate::domain::auth::Role;
 use crate::domain::random_token;
 use crate::metrics::Metrics;
@@ -275,11 +275,30 @@ pub async fn load(state: AppState) -> Result<Summary, String> {
         .await
         .map_err(|e| e.to_string())?
     };
+    // A session of its own, as a login makes: access tokens name theirs.
+    let session = {
+        let at = crate::routes::common::now();
+        let session = accounts::SessionRow {
+            id: random_token(22),
+            user_id: user.id,
+            started_at: at,
+            expires_at: at + chrono::Duration::days(1),
+            revoked_at: None,
+        };
+        let row = session.clone();
+        db::run(&state.pool, move |conn| {
+            Ok(accounts::insert_session(conn, &row)?)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        session
+    };
     let token = state.tokens.issue(
         format!("user:{}", user.id),
         Role::Admin,
         None,
         user.auth_version,
+        Some(session.id),
     )?;
     let app = test::init_service(build_app(
         state.clone(),

@@ -11,6 +11,11 @@
 //! so a retry after one runs again. Keys expire after 24 hours. Not on `/api/v1/auth/*`, nor on
 //! routes that return a secret once (`POST /api/v1/clients`,
 //! `POST /api/v1/clients/{id}/rotate-secret`): there the header is ignored.
+//!
+//! Which route a request is for is decided on the path as the router matches it (percent-decoded
+//! by actix-router's `Url`), never on the raw path: `/api/v1/%63lients` is `/api/v1/clients`.
+//! As a second guard, a response marked `Cache-Control: no-store` (every answer carrying a
+//! secret or a token) is never stored.
 
 use std::collections::BTreeMap;
 
@@ -38,8 +43,26 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// How long a key is remembered; an older one is ignored (and deleted when met).
 pub const KEY_TTL_HOURS: i64 = 24;
 
-/// Whether a `POST` to `path` honours `Idempotency-Key`: not the token endpoints, not the
-/// routes that return a secret once.
+/// The path the router matches: the raw path percent-decoded as actix-router does (all but
+/// `%2F`, `%25` and `%2B`), so `/api/v1/%61uth/token` is the token endpoint here too.
+fn routed_path(req: &ServiceRequest) -> &str {
+    req.match_info().as_str()
+}
+
+/// Whether a response must never be kept: `Cache-Control: no-store`, which every answer
+/// carrying a secret or a token sends.
+fn no_store(headers: &[(HeaderName, HeaderValue)]) -> bool {
+    headers.iter().any(|(name, value)| {
+        name == header::CACHE_CONTROL
+            && value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
+            })
+    })
+}
+
+/// Whether a `POST` to `path` (as routed: see [`routed_path`]) honours `Idempotency-Key`: not
+/// the token endpoints, not the routes that return a secret once.
 pub fn honours_key(path: &str) -> bool {
     let returns_secret = path == "/api/v1/clients"
         || (path.starts_with("/api/v1/clients/") && path.ends_with("/rotate-secret"));
@@ -77,6 +100,9 @@ pub struct PendingKey {
 
 impl PendingKey {
     fn stored(&self, answer: &Rendered) -> Option<NewStoredKey> {
+        if no_store(&answer.headers) {
+            return None;
+        }
         let body = String::from_utf8(answer.body.to_vec()).ok()?;
         let headers: BTreeMap<String, String> = answer
             .headers
@@ -254,7 +280,7 @@ fn replay(row: &IdempotencyRow) -> Result<HttpResponse, ApiError> {
 /// The request body, within the route's limit: a county batch's own (16 MiB), else the
 /// general one.
 async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
-    if !is_batch_path(req.path()) {
+    if !is_batch_path(routed_path(req)) {
         return req.extract::<web::Bytes>().await.map_err(|e| {
             if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge("the request body is larger than allowed".into())
@@ -284,7 +310,7 @@ pub async fn idempotency(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let key = match req.headers().get(IDEMPOTENCY_KEY_HEADER) {
-        Some(key) if req.method() == Method::POST && honours_key(req.path()) => {
+        Some(key) if req.method() == Method::POST && honours_key(routed_path(&req)) => {
             key.as_bytes().to_vec()
         }
         _ => return Ok(next.call(req).await?.map_into_boxed_body()),
@@ -309,7 +335,7 @@ pub async fn idempotency(
     let pending = PendingKey {
         actor: caller.actor(),
         method: Method::POST.to_string(),
-        path: req.path().to_string(),
+        path: routed_path(&req).to_string(),
         key,
         request_hash: request_hash(req.query_string(), &body),
     };
@@ -383,6 +409,51 @@ mod tests {
         assert!(!honours_key("/api/v1/auth/token"));
         assert!(!honours_key("/api/v1/clients"));
         assert!(!honours_key("/api/v1/clients/4/rotate-secret"));
+    }
+
+    #[test]
+    fn the_routed_path_is_decoded_as_the_router_decodes_it() {
+        use actix_web::test::TestRequest;
+        for (raw, routed) in [
+            ("/api/v1/%63lients", "/api/v1/clients"),
+            ("/api/v1/%61uth/token", "/api/v1/auth/token"),
+            (
+                "/api/v1/clients/%34/rotate-secret",
+                "/api/v1/clients/4/rotate-secret",
+            ),
+            ("/api/v1/%74owns", "/api/v1/towns"),
+        ] {
+            let req = TestRequest::post().uri(raw).to_srv_request();
+            assert_eq!(routed_path(&req), routed, "{raw}");
+            assert!(!honours_key(routed_path(&req)) || routed == "/api/v1/towns");
+        }
+    }
+
+    #[test]
+    fn answers_marked_no_store_are_never_kept() {
+        let pending = PendingKey {
+            actor: "user:a".into(),
+            method: "POST".into(),
+            path: "/api/v1/towns".into(),
+            key: "k".into(),
+            request_hash: request_hash("", b"{}"),
+        };
+        let answer = |cache: Option<&str>| Rendered {
+            status: StatusCode::OK,
+            headers: cache
+                .map(|v| {
+                    (
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_str(v).expect("value"),
+                    )
+                })
+                .into_iter()
+                .collect(),
+            body: web::Bytes::from_static(b"{}"),
+        };
+        assert!(pending.stored(&answer(None)).is_some());
+        assert!(pending.stored(&answer(Some("private, no-store"))).is_none());
+        assert!(pending.stored(&answer(Some("No-Store"))).is_none());
     }
 
     #[test]

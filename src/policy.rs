@@ -13,6 +13,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use crate::db::{self, accounts};
 use crate::domain::auth::Role;
 use crate::error::ApiError;
+use crate::routes::common::now;
 use crate::state::AppState;
 
 /// Who is behind the request.
@@ -138,7 +139,9 @@ impl FromRequest for Caller {
                 .verify(&token)
                 .map_err(|_| unauthorized("the access token is invalid or expired"))?;
             // The token is checked against the principal as it is now, so a deactivation or a
-            // password change ends access at once, not when the token expires.
+            // password change ends access at once, not when the token expires; a user's token
+            // also against its session, so a logout (`/api/v1/auth/revoke`), a refresh-token
+            // reuse or the session's absolute end ends it too.
             db::run(&state.pool, move |conn| {
                 let (kind, id) = claims
                     .sub
@@ -150,6 +153,11 @@ impl FromRequest for Caller {
                     "user" => {
                         let user = accounts::user_by_id(conn, id)?.ok_or_else(revoked)?;
                         if !user.active || user.auth_version != claims.av {
+                            return Err(revoked());
+                        }
+                        let sid = claims.sid.as_deref().ok_or_else(revoked)?;
+                        let session = accounts::session_by_id(conn, sid)?.ok_or_else(revoked)?;
+                        if session.user_id != user.id || !session.is_live(now()) {
                             return Err(revoked());
                         }
                         Ok(Caller {

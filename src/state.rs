@@ -1,6 +1,9 @@
 //! What every handler can reach: the pool and the settings.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
@@ -9,8 +12,63 @@ use crate::config::Settings;
 use crate::db::DbPool;
 
 /// Token requests per client address (this instance); failed logins per username are counted
-/// in the database instead, so that limit holds across instances.
-pub type LoginLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+/// in the database instead, so that limit holds across instances. Addresses whose allowance is
+/// full again are forgotten once a minute, so the map does not grow with every address seen.
+pub struct LoginLimiter {
+    limiter: governor::DefaultKeyedRateLimiter<IpAddr>,
+    swept: Mutex<Instant>,
+    sweep_every: Duration,
+}
+
+impl LoginLimiter {
+    /// `burst` requests at once, then one per `period`; idle addresses forgotten every
+    /// `sweep_every`.
+    pub fn new(period: Duration, burst: u32, sweep_every: Duration) -> LoginLimiter {
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = governor::Quota::with_period(period)
+            .unwrap_or_else(|| governor::Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        LoginLimiter {
+            limiter: governor::RateLimiter::keyed(quota),
+            swept: Mutex::new(Instant::now()),
+            sweep_every,
+        }
+    }
+
+    /// `Err(seconds to wait)` when this address has asked too often.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        use governor::clock::{Clock, DefaultClock};
+        let outcome = self.limiter.check_key(&ip).map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1)
+        });
+        self.forget_idle_when_due();
+        outcome
+    }
+
+    fn forget_idle_when_due(&self) {
+        let Ok(mut swept) = self.swept.try_lock() else {
+            return; // another request is sweeping
+        };
+        if swept.elapsed() >= self.sweep_every {
+            *swept = Instant::now();
+            self.forget_idle();
+        }
+    }
+
+    /// Forgets every address whose allowance is full again (as if never seen).
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// How many addresses are remembered.
+    pub fn addresses(&self) -> usize {
+        self.limiter.len()
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,33 +80,58 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: DbPool, settings: Settings) -> Result<AppState, String> {
-        let burst = std::num::NonZeroU32::new(settings.login_burst_per_ip.max(1))
-            .unwrap_or(std::num::NonZeroU32::MIN);
-        let quota = governor::Quota::with_period(std::time::Duration::from_secs(3))
-            .unwrap_or_else(|| governor::Quota::per_second(std::num::NonZeroU32::MIN))
-            .allow_burst(burst);
         Ok(AppState {
             pool,
             tokens: Tokens::new(&settings.jwt_secret, settings.access_ttl_secs)?,
-            login_limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+            login_limiter: Arc::new(LoginLimiter::new(
+                Duration::from_secs(3),
+                settings.login_burst_per_ip,
+                Duration::from_secs(60),
+            )),
             settings: Arc::new(settings),
         })
     }
 
     /// `Err(seconds to wait)` when this address has asked for too many tokens.
-    pub fn check_login_rate(&self, addr: Option<std::net::IpAddr>) -> Result<(), u64> {
-        use governor::clock::{Clock, DefaultClock};
-        let Some(ip) = addr else { return Ok(()) };
-        self.login_limiter.check_key(&ip).map_err(|not_until| {
-            not_until
-                .wait_time_from(DefaultClock::default().now())
-                .as_secs()
-                .max(1)
-        })
+    pub fn check_login_rate(&self, addr: Option<IpAddr>) -> Result<(), u64> {
+        match addr {
+            Some(ip) => self.login_limiter.check(ip),
+            None => Ok(()),
+        }
     }
 
     /// Today in the bureau's time zone.
     pub fn today(&self) -> NaiveDate {
         crate::domain::today_in(self.settings.time_zone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_refuses_past_the_burst_and_forgets_idle_addresses() {
+        let limiter = LoginLimiter::new(Duration::from_millis(20), 2, Duration::from_millis(1));
+        let a = IpAddr::from([10, 0, 0, 1]);
+        assert!(limiter.check(a).is_ok());
+        assert!(limiter.check(a).is_ok());
+        assert!(limiter.check(a).is_err(), "past the burst");
+        for i in 0..100u8 {
+            let _ = limiter.check(IpAddr::from([10, 0, 1, i]));
+        }
+        assert!(limiter.addresses() > 1);
+        // Once every allowance is full again, a check sweeps them all away.
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = limiter.check(IpAddr::from([10, 0, 2, 1]));
+        assert!(
+            limiter.addresses() <= 1,
+            "{} remembered",
+            limiter.addresses()
+        );
+        assert!(
+            limiter.check(a).is_ok(),
+            "a forgotten address starts afresh"
+        );
     }
 }

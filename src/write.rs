@@ -115,6 +115,39 @@ impl Tx<'_> {
     }
 }
 
+/// Records a change made outside the API (the command line) in the audit trail, in the
+/// caller's transaction, as [`Tx::audit`] does for the API: `actor` such as `cli:root`, and a
+/// request id of its own (`cli-…`).
+#[allow(clippy::too_many_arguments)]
+pub fn audit_outside_api<B, A>(
+    conn: &mut DbConnection,
+    actor: &str,
+    action: &str,
+    entity: &str,
+    entity_id: i32,
+    county_id: Option<i32>,
+    before: Option<&B>,
+    after: Option<&A>,
+) -> Result<(), ApiError>
+where
+    B: Serialize + ?Sized,
+    A: Serialize + ?Sized,
+{
+    let event = NewAuditEvent {
+        occurred_at: now(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        entity: entity.to_string(),
+        entity_id,
+        county_id,
+        request_id: format!("cli-{}", crate::domain::random_token(16)),
+        reason: None,
+        before: audit_json(before)?,
+        after: audit_json(after)?,
+    };
+    Ok(audit::insert_all(conn, &[event])?)
+}
+
 /// A value as stored in the audit trail: JSON with personal fields masked; `None` for none.
 fn audit_json<T: Serialize + ?Sized>(value: Option<&T>) -> Result<Option<String>, ApiError> {
     let Some(value) = value else { return Ok(None) };

@@ -1,9 +1,9 @@
-//! Queries on `users`, `clients`, `refresh_tokens` and `login_failures`.
+//! Queries on `users`, `clients`, `sessions`, `refresh_tokens` and `login_failures`.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{clients, login_failures, refresh_tokens, users};
+use super::schema::{clients, login_failures, refresh_tokens, sessions, users};
 use super::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -112,6 +112,25 @@ pub struct NewRefresh {
     pub user_id: i32,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+}
+
+/// A login's session: the family of its refresh tokens, named by its access tokens.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: i32,
+    pub started_at: NaiveDateTime,
+    /// The absolute end, however often its refresh token rotates.
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl SessionRow {
+    /// Neither revoked nor past its absolute end.
+    pub fn is_live(&self, at: NaiveDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at > at
+    }
 }
 
 // --- users
@@ -251,7 +270,15 @@ pub fn claim_refresh(conn: &mut DbConnection, id: i32, at: NaiveDateTime) -> Que
     Ok(n == 1)
 }
 
+/// Revokes a session: its refresh tokens and, through the session, its access tokens.
 pub fn revoke_family(conn: &mut DbConnection, family: &str, at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(family))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(Some(at)))
+    .execute(conn)?;
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family.eq(family))
@@ -262,11 +289,19 @@ pub fn revoke_family(conn: &mut DbConnection, family: &str, at: NaiveDateTime) -
     .map(|_| ())
 }
 
+/// Revokes every session of a user (deactivation, a new password).
 pub fn revoke_user_tokens(
     conn: &mut DbConnection,
     user_id: i32,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(Some(at)))
+    .execute(conn)?;
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user_id))
@@ -277,40 +312,89 @@ pub fn revoke_user_tokens(
     .map(|_| ())
 }
 
+// --- sessions
+
+pub fn insert_session(conn: &mut DbConnection, new: &SessionRow) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(new)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn session_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
+    sessions::table.find(id).first(conn).optional()
+}
+
 // --- failed logins
+
+/// Recent failed logins for one username (by its hash): from one address, and from all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Failures {
+    pub from_address: i64,
+    /// The oldest from this address, which decides when one of them expires.
+    pub oldest_from_address: Option<NaiveDateTime>,
+    pub total: i64,
+    pub oldest: Option<NaiveDateTime>,
+}
 
 pub fn record_failure(
     conn: &mut DbConnection,
-    username: &str,
+    username_hash: &str,
+    address: &str,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(login_failures::table)
         .values((
-            login_failures::username.eq(username),
+            login_failures::username_hash.eq(username_hash),
+            login_failures::address.eq(address),
             login_failures::failed_at.eq(at),
         ))
         .execute(conn)
         .map(|_| ())
 }
 
-/// Failures for `username` since `since`, and the oldest of them (which decides when one expires).
+/// Failures for a username since `since`, from `address` and in all.
 pub fn failures_since(
     conn: &mut DbConnection,
-    username: &str,
+    username_hash: &str,
+    address: &str,
     since: NaiveDateTime,
-) -> QueryResult<(i64, Option<NaiveDateTime>)> {
-    let recent = login_failures::table
-        .filter(login_failures::username.eq(username))
-        .filter(login_failures::failed_at.gt(since));
-    let count = recent.count().get_result(conn)?;
-    let oldest = recent
-        .select(diesel::dsl::min(login_failures::failed_at))
-        .first(conn)?;
-    Ok((count, oldest))
+) -> QueryResult<Failures> {
+    let rows: Vec<(String, NaiveDateTime)> = login_failures::table
+        .filter(login_failures::username_hash.eq(username_hash))
+        .filter(login_failures::failed_at.gt(since))
+        .select((login_failures::address, login_failures::failed_at))
+        .load(conn)?;
+    let mut f = Failures::default();
+    for (from, at) in rows {
+        f.total += 1;
+        f.oldest = Some(f.oldest.map_or(at, |o| o.min(at)));
+        if from == address {
+            f.from_address += 1;
+            f.oldest_from_address = Some(f.oldest_from_address.map_or(at, |o| o.min(at)));
+        }
+    }
+    Ok(f)
 }
 
-pub fn clear_failures(conn: &mut DbConnection, username: &str) -> QueryResult<()> {
-    diesel::delete(login_failures::table.filter(login_failures::username.eq(username)))
+/// After a successful login: that address's failures for the username are forgiven.
+pub fn clear_failures(
+    conn: &mut DbConnection,
+    username_hash: &str,
+    address: &str,
+) -> QueryResult<()> {
+    diesel::delete(
+        login_failures::table
+            .filter(login_failures::username_hash.eq(username_hash))
+            .filter(login_failures::address.eq(address)),
+    )
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Deletes failures older than the window: they no longer count.
+pub fn purge_failures_before(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<()> {
+    diesel::delete(login_failures::table.filter(login_failures::failed_at.le(before)))
         .execute(conn)
         .map(|_| ())
 }

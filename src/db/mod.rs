@@ -42,8 +42,8 @@ pub type PooledConn = PooledConnection<Manager>;
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// Which database `DATABASE_URL` names, decided by its scheme.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which database `DATABASE_URL` names, decided by its scheme. Its `Debug` is the redacted URL.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Postgres(String),
     Sqlite(PathBuf),
@@ -78,20 +78,99 @@ impl DatabaseUrl {
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 
-    /// The URL with any password replaced, for logs.
+    /// The URL with every password masked, for logs and messages: see [`redact_postgres_url`].
     pub fn redacted(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
-            DatabaseUrl::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(s), Some(at)) if at > s => {
-                    let creds = &url[s + 3..at];
-                    let user = creds.split(':').next().unwrap_or("");
-                    format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
-                }
-                _ => url.clone(),
-            },
+            DatabaseUrl::Postgres(url) => redact_postgres_url(url),
         }
     }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+const MASK: &str = "***";
+
+/// `%xx` decoded (as libpq decodes a URI's parameter names), lossily.
+fn percent_decoded(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Masks the values of query parameters naming a password (`password`, `sslpassword`, in any
+/// case or percent-encoding).
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if percent_decoded(key).to_lowercase().contains("password") => {
+                format!("{key}={MASK}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A PostgreSQL URL with every password masked: the user information's (`user:…@`, up to the
+/// last `@`, so a password holding `/`, `?` or `@` is masked whole; odd user information is
+/// masked entirely) and every query parameter naming one (`?password=…`, `sslpassword=…`).
+/// Errs on the side of masking too much.
+pub fn redact_postgres_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return MASK.into();
+    };
+    let (userinfo, after) = match rest.rfind('@') {
+        Some(at) => {
+            let info = &rest[..at];
+            let masked = match info.split_once(':') {
+                Some((user, _)) if !user.contains(['/', '?', '&', '=']) => format!("{user}:{MASK}"),
+                None if !info.contains(['/', '?', '&', '=']) => info.to_string(),
+                _ => MASK.to_string(),
+            };
+            (format!("{masked}@"), &rest[at + 1..])
+        }
+        None => (String::new(), rest),
+    };
+    let after = match after.split_once('?') {
+        Some((path, query)) => format!("{path}?{}", redact_query(query)),
+        None => after.to_string(),
+    };
+    let mut out = format!("{scheme}://{userinfo}{after}");
+    // Whatever the parse made of it, no `password=` value is left in the clear.
+    let mut from = 0;
+    while let Some(found) = out[from..].to_ascii_lowercase().find("password=") {
+        let start = from + found + "password=".len();
+        let end = out[start..].find('&').map_or(out.len(), |e| start + e);
+        if &out[start..end] != MASK {
+            out.replace_range(start..end, MASK);
+        }
+        from = start + MASK.len().min(out.len() - start);
+    }
+    out
 }
 
 /// What this instance knows of the database's health, shared by the pool's connections: an
@@ -269,14 +348,86 @@ impl DbPool {
     }
 }
 
-/// Prepares the database for use: makes the SQLite file's folder and WAL mode, then applies
-/// pending migrations. Errors name the real cause (wrong password, refused connection, …).
+/// Creates a folder (and its missing parents) readable by its owner only (0700). An existing
+/// folder is left as it is, with a warning when others may read it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if let Ok(meta) = std::fs::metadata(dir) {
+            if meta.is_dir() && meta.permissions().mode() & 0o077 != 0 {
+                log::warn!(
+                    "{} may be read by other users (mode {:o}); 0700 is advised",
+                    dir.display(),
+                    meta.permissions().mode() & 0o777
+                );
+            }
+        }
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Narrows an existing file that others may read or write to 0600 (the owner's only).
+pub fn narrow_to_owner(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = match std::fs::metadata(file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+            log::warn!(
+                "{} was readable by others: narrowed to 0600",
+                file.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
+/// The SQLite database holds password hashes, personal data and stored answers: its folder is
+/// created 0700 and the file 0600 before SQLite opens it (its `-wal` and `-shm` files take the
+/// database file's mode); an existing database, WAL or shared-memory file others may read is
+/// narrowed to 0600.
+fn private_sqlite_files(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        narrow_to_owner(&file).map_err(|e| format!("cannot narrow {}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Prepares the database for use: makes the SQLite file's folder and file (owner-only) and WAL
+/// mode, then applies pending migrations. Errors name the real cause (wrong password, refused
+/// connection, …), never a password.
 pub fn prepare(url: &DatabaseUrl, schema: &str) -> Result<(), String> {
     if let DatabaseUrl::Sqlite(path) = url {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
+        private_sqlite_files(path)?;
     }
     let mut conn = Manager::new(url.clone(), schema)
         .establish()
@@ -445,6 +596,43 @@ mod tests {
     fn redacted_url_hides_the_password() {
         let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/sb").expect("valid");
         assert_eq!(url.redacted(), "postgres://app:***@db:5432/sb");
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn every_password_in_a_url_is_masked() {
+        for (raw, masked) in [
+            (
+                "postgres://app@db/sb?password=hunter2",
+                "postgres://app@db/sb?password=***",
+            ),
+            (
+                "postgres://app@db/sb?sslmode=require&PASSWORD=hunter2&sslpassword=k3y",
+                "postgres://app@db/sb?sslmode=require&PASSWORD=***&sslpassword=***",
+            ),
+            (
+                "postgres://app@db/sb?pass%77ord=hunter2",
+                "postgres://app@db/sb?pass%77ord=***",
+            ),
+            (
+                "postgresql://u:p%40ss@h1:5432,h2:5433/db?target_session_attrs=any",
+                "postgresql://u:***@h1:5432,h2:5433/db?target_session_attrs=any",
+            ),
+            ("postgres://u:pa/ss?x@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://db/sb?password=a@b", "postgres://***@b"),
+            ("postgres://app@db/sb", "postgres://app@db/sb"),
+            (
+                "postgres://db/sb?user=app&password=x&application_name=y",
+                "postgres://db/sb?user=app&password=***&application_name=y",
+            ),
+        ] {
+            assert_eq!(redact_postgres_url(raw), masked, "{raw}");
+        }
+        for secret in ["hunter2", "k3y", "p%40ss", "pa/ss", "p@ss"] {
+            let url = format!("postgres://app:{secret}@db/sb?password={secret}");
+            assert!(!redact_postgres_url(&url).contains(secret), "{url}");
+        }
     }
 
     #[test]

@@ -87,9 +87,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Integer,
+        started_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> Integer,
-        username -> Text,
+        username_hash -> Text,
+        address -> Text,
         failed_at -> Timestamp,
     }
 }
@@ -276,6 +287,7 @@ diesel::joinable!(trainings -> counties (county_id));
 diesel::joinable!(users -> counties (county_id));
 diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     counties,
     plan_status_changes,
@@ -283,6 +295,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     clients,
     refresh_tokens,
+    sessions,
     login_failures,
     sites,
     equipment_checks,

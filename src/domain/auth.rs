@@ -1,5 +1,8 @@
 //! Accounts: roles, usernames, passwords.
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 use crate::text_enum;
 
 text_enum! {
@@ -39,6 +42,27 @@ pub fn parse_username(raw: &str) -> Result<String, String> {
     Ok(name)
 }
 
+/// Common passwords (about 6,500 of 12 or more characters), shipped in the repository: see the
+/// file's header.
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        COMMON_PASSWORDS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    })
+}
+
+/// Whether a password is on the list of common ones (ignoring case and surrounding spaces).
+pub fn is_common_password(password: &str) -> bool {
+    common_passwords().contains(password.trim().to_lowercase().as_str())
+}
+
+/// 12 to 256 characters, and not one of the common passwords.
 pub fn check_password(password: &str) -> Result<(), String> {
     let n = password.chars().count();
     if n < PASSWORD_MIN_CHARS {
@@ -46,6 +70,9 @@ pub fn check_password(password: &str) -> Result<(), String> {
     }
     if n > PASSWORD_MAX_CHARS {
         return Err(format!("must be at most {PASSWORD_MAX_CHARS} characters"));
+    }
+    if is_common_password(password) {
+        return Err("is one of the most common passwords; choose another".into());
     }
     Ok(())
 }
@@ -75,6 +102,25 @@ mod tests {
     fn passwords_have_a_minimum_length() {
         assert!(check_password("short").is_err());
         assert!(check_password("long enough pass").is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        for common in [
+            "password1234",
+            "Password1234",
+            "QWERTYUIOP12",
+            "1qaz2wsx3edc",
+            "woaini1314520",
+            " administrator ",
+        ] {
+            assert!(check_password(common).is_err(), "{common}");
+        }
+        assert!(common_passwords().len() > 5000);
+        assert!(common_passwords()
+            .iter()
+            .all(|p| p.chars().count() >= PASSWORD_MIN_CHARS));
+        assert!(check_password("correct horse battery staple").is_ok());
     }
 
     #[test]

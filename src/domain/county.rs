@@ -99,13 +99,10 @@ pub fn plan_cell(stage: PlanStage, note: Option<&str>) -> String {
     }
 }
 
-/// A free-text note: trimmed, empty means none, bounded.
+/// A free-text note: trimmed, empty means none, at most 500 characters, no control characters
+/// but line breaks ([`crate::domain::parse_free_text`]).
 pub fn parse_note(raw: Option<&str>) -> Result<Option<String>, String> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(n) if n.chars().count() > 500 => Err("must be at most 500 characters".into()),
-        Some(n) => Ok(Some(n.to_string())),
-    }
+    crate::domain::parse_free_text(raw, 500)
 }
 
 #[cfg(test)]

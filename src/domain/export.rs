@@ -174,21 +174,31 @@ pub fn layout(table: &ProgressTable, title: &str, issuing_unit: &str) -> Sheet {
     }
 }
 
+/// What a spreadsheet may read as the start of a formula (OWASP's CSV-injection list).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// One CSV field as written: text that a spreadsheet would take for a formula (`=1+2`,
+/// `@SUM(…)`, `=HYPERLINK(…)`) gets a leading `'`, so it opens as the text it is; then RFC 4180
+/// quoting. Every CSV the service writes goes through this.
+pub fn csv_field(cell: &Cell) -> String {
+    let s = match cell {
+        Cell::Text(t) if t.starts_with(FORMULA_STARTS) => format!("'{t}"),
+        other => other.plain(),
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
 /// CSV (RFC 4180) with a UTF-8 byte-order mark, so Excel opens the Chinese text correctly.
+/// Text cells are neutralised against formula injection ([`csv_field`]); the XLSX export writes
+/// every text as a string cell, which no spreadsheet evaluates.
 pub fn to_csv(sheet: &Sheet) -> Vec<u8> {
     let mut out = String::from('\u{feff}');
     for row in &sheet.rows {
-        let line: Vec<String> = row
-            .iter()
-            .map(|c| {
-                let s = c.plain();
-                if s.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                } else {
-                    s
-                }
-            })
-            .collect();
+        let line: Vec<String> = row.iter().map(csv_field).collect();
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }
@@ -308,5 +318,31 @@ mod tests {
         };
         let csv = String::from_utf8(to_csv(&sheet)).expect("utf-8");
         assert_eq!(csv, "\u{feff}\"a,b\",\"say \"\"hi\"\"\",3,\r\n");
+    }
+
+    #[test]
+    fn csv_cells_that_look_like_formulas_are_written_as_text() {
+        let cells = [
+            "=1+2",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "a=b",
+            "云城区",
+        ];
+        let sheet = Sheet {
+            rows: vec![cells.iter().map(|t| Cell::text(*t)).collect()],
+            merges: vec![],
+            header_rows: (0, 0),
+        };
+        let csv = String::from_utf8(to_csv(&sheet)).expect("utf-8");
+        assert_eq!(
+            csv,
+            "\u{feff}'=1+2,'+1,'-1,'@SUM(A1),'\tx,\"'\rx\",a=b,云城区\r\n"
+        );
+        // Numbers are numbers, never prefixed.
+        assert_eq!(csv_field(&Cell::Number(-3)), "-3");
     }
 }

@@ -87,7 +87,29 @@ pub fn business_date(v: &mut Violations, field: &str, date: Option<NaiveDate>, t
     }
 }
 
-/// A trimmed, non-empty name of bounded length.
+/// Characters that change how text around them is shown without being visible: bidirectional
+/// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069). U+202E makes
+/// `exe.txt` display as `txt.exe`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses control characters (NUL, ESC, …, and the C1 range) and bidirectional overrides;
+/// with `newlines`, line feeds and carriage returns are allowed (multi-line notes).
+pub fn check_visible_text(text: &str, newlines: bool) -> Result<(), String> {
+    let bad =
+        |c: char| (c.is_control() && !(newlines && matches!(c, '\n' | '\r'))) || is_bidi_control(c);
+    if text.chars().any(bad) {
+        return Err(if newlines {
+            "must not contain control characters (other than line breaks) or bidirectional overrides".into()
+        } else {
+            "must not contain control characters or bidirectional overrides".into()
+        });
+    }
+    Ok(())
+}
+
+/// A trimmed, non-empty name of bounded length, without control characters.
 pub fn parse_name(raw: &str, max_chars: usize) -> Result<String, String> {
     let name = raw.trim();
     if name.is_empty() {
@@ -96,10 +118,23 @@ pub fn parse_name(raw: &str, max_chars: usize) -> Result<String, String> {
     if name.chars().count() > max_chars {
         return Err(format!("must be at most {max_chars} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
+    check_visible_text(name, false)?;
     Ok(name.to_string())
+}
+
+/// Optional free text (a note, a purpose): trimmed, empty means none, bounded, and held to the
+/// name rule's check on control characters, line breaks allowed.
+pub fn parse_free_text(raw: Option<&str>, max_chars: usize) -> Result<Option<String>, String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.chars().count() > max_chars => {
+            Err(format!("must be at most {max_chars} characters"))
+        }
+        Some(t) => {
+            check_visible_text(t, true)?;
+            Ok(Some(t.to_string()))
+        }
+    }
 }
 
 /// A county's own key for a record: 1 to 64 of `A-Z a-z 0-9 . _ - /`.
@@ -136,6 +171,28 @@ mod tests {
         assert!(parse_name("   ", 50).is_err());
         assert!(parse_name(&"镇".repeat(51), 50).is_err());
         assert!(parse_name("a\u{0}b", 50).is_err());
+        assert!(parse_name("a\u{202E}b", 50).is_err());
+        assert!(parse_name("a\nb", 50).is_err());
+    }
+
+    #[test]
+    fn free_text_allows_line_breaks_but_no_other_control_characters() {
+        assert_eq!(
+            parse_free_text(Some(" 第一行\r\n第二行 "), 500),
+            Ok(Some("第一行\r\n第二行".to_string()))
+        );
+        assert_eq!(parse_free_text(Some("  "), 500), Ok(None));
+        for bad in [
+            "\u{1b}[31m红",
+            "a\u{0}b",
+            "abc\u{202E}txt",
+            "\u{2066}x",
+            "a\u{85}b",
+            "a\tb",
+        ] {
+            assert!(parse_free_text(Some(bad), 500).is_err(), "{bad:?}");
+        }
+        assert!(parse_free_text(Some(&"字".repeat(501)), 500).is_err());
     }
 
     #[test]

@@ -18,10 +18,12 @@ use crate::state::AppState;
 pub struct AuditEventOut {
     pub id: i32,
     pub occurred_at: DateTime<Utc>,
-    /// Who: `user:<username>` or `client:<client_id>`.
+    /// Who: `user:<username>` or `client:<client_id>`; `cli:<login>` for the command line
+    /// (`shuangbai user add`, `set-password`, `deactivate`).
     #[schema(example = "user:bureau.admin")]
     pub actor: String,
-    /// `create`, `update`, `delete`, or another verb (`transition`, `rotate_secret`).
+    /// `create`, `update`, `delete`, or another verb (`transition`, `rotate_secret`, and from the
+    /// command line `set_password`, `deactivate`).
     pub action: String,
     /// The kind of record: `county`, `plan_status_change`, `town`, `station`,
     /// `equipment_check`, `staff`, `posting`, `funding_request`, `training`, `user`, `client`.

@@ -5,13 +5,15 @@
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::Duration;
+use std::net::IpAddr;
+
+use chrono::{Duration, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{hash_secret, verify_password};
 use crate::db::{self, accounts, DbConnection};
-use crate::domain::auth::Role;
+use crate::domain::auth::{parse_username, Role, PASSWORD_MAX_CHARS};
 use crate::domain::random_token;
 use crate::error::{ApiError, Problem};
 use crate::policy::{Caller, Principal};
@@ -130,7 +132,7 @@ fn issue_pair(
     state: &AppState,
     conn: &mut DbConnection,
     user: &accounts::UserRow,
-    family: String,
+    session: &accounts::SessionRow,
 ) -> Result<TokenOut, ApiError> {
     let role = Role::parse(&user.role).map_err(ApiError::internal)?;
     let access = state
@@ -140,6 +142,7 @@ fn issue_pair(
             role,
             user.county_id,
             user.auth_version,
+            Some(session.id.clone()),
         )
         .map_err(ApiError::internal)?;
     let refresh = random_token(43);
@@ -148,10 +151,12 @@ fn issue_pair(
         conn,
         &accounts::NewRefresh {
             token_hash: hash_secret(&refresh),
-            family,
+            family: session.id.clone(),
             user_id: user.id,
             issued_at: at,
-            expires_at: at + Duration::days(state.settings.refresh_ttl_days),
+            // Never past the session's absolute end.
+            expires_at: (at + Duration::days(state.settings.refresh_ttl_days))
+                .min(session.expires_at),
         },
     )?;
     Ok(TokenOut {
@@ -162,58 +167,147 @@ fn issue_pair(
     })
 }
 
-fn password_grant(
+/// From all client addresses together, a username may fail this many times the per-address
+/// bar (`SHUANGBAI_LOGIN_MAX_FAILURES`) within the window before it is refused everywhere.
+pub const ACCOUNT_BAR_FACTOR: i64 = 10;
+
+/// `Some(seconds to wait)` when the username is locked for this address: too many failures
+/// from it, or from everywhere together (the higher bar).
+fn locked_out(state: &AppState, failures: &accounts::Failures, at: NaiveDateTime) -> Option<u64> {
+    let per_address = state.settings.login_max_failures;
+    let retry = |oldest: Option<NaiveDateTime>| {
+        oldest
+            .map(|o| {
+                (o + Duration::minutes(FAILURE_WINDOW_MINUTES) - at)
+                    .num_seconds()
+                    .max(1)
+            })
+            .unwrap_or(60) as u64
+    };
+    if failures.total >= per_address * ACCOUNT_BAR_FACTOR {
+        Some(retry(failures.oldest))
+    } else if failures.from_address >= per_address {
+        Some(retry(failures.oldest_from_address))
+    } else {
+        None
+    }
+}
+
+fn too_many(retry_after_secs: u64) -> ApiError {
+    ApiError::TooManyRequests { retry_after_secs }
+}
+
+/// The password grant in three steps, so that logins neither run one at a time nor hold up
+/// writes: a read (the lock-out and the account), the argon2 check holding no connection and no
+/// transaction, then a short write transaction for the counters, the session and the tokens.
+async fn password_grant(
     state: &AppState,
-    conn: &mut DbConnection,
-    input: &TokenIn,
+    peer: Option<IpAddr>,
+    input: TokenIn,
 ) -> Result<Grant, ApiError> {
-    let (Some(username), Some(password)) = (&input.username, &input.password) else {
+    let (Some(username), Some(password)) = (input.username, input.password) else {
         return Ok(refused(
             400,
             "invalid_request",
             "username and password are required",
         ));
     };
-    let username = username.trim().to_lowercase();
-    let at = now();
-    let since = at - Duration::minutes(FAILURE_WINDOW_MINUTES);
-    let (failures, oldest) = accounts::failures_since(conn, &username, since)?;
-    if failures >= state.settings.login_max_failures {
-        let retry = oldest
-            .map(|o| {
-                (o + Duration::minutes(FAILURE_WINDOW_MINUTES) - at)
-                    .num_seconds()
-                    .max(1)
-            })
-            .unwrap_or(60);
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: retry as u64,
-        });
+    // What could never be a username or a password is refused before anything is stored.
+    let Ok(username) = parse_username(&username) else {
+        return Ok(refused(
+            400,
+            "invalid_request",
+            "username: 3 to 64 of a-z, 0-9, '.', '_' and '-'",
+        ));
+    };
+    if password.chars().count() > PASSWORD_MAX_CHARS {
+        return Ok(refused(
+            400,
+            "invalid_request",
+            format!("password: at most {PASSWORD_MAX_CHARS} characters"),
+        ));
     }
-    let user = accounts::user_by_username(conn, &username)?;
-    let verified = verify_password(password, user.as_ref().map(|u| u.password_hash.as_str()));
-    match user {
-        Some(user) if verified && user.active => {
-            accounts::clear_failures(conn, &username)?;
-            Ok(Grant::Ok(issue_pair(state, conn, &user, random_token(22))?))
-        }
-        _ => {
-            accounts::record_failure(conn, &username, at)?;
-            // The same answer whether the username exists, the password is wrong or the
-            // account is inactive.
-            Ok(refused(
-                400,
-                "invalid_grant",
-                "the username or password is wrong",
-            ))
-        }
+    // Failures are kept by a hash of the name: 64 characters whatever was sent.
+    let name_hash = hash_secret(&username);
+    let address = peer.map(|ip| ip.to_string()).unwrap_or_default();
+
+    let (h, a) = (name_hash.clone(), address.clone());
+    let (failures, user) = db::run(&state.pool, move |conn| {
+        let since = now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
+        Ok((
+            accounts::failures_since(conn, &h, &a, since)?,
+            accounts::user_by_username(conn, &username)?,
+        ))
+    })
+    .await?;
+    if let Some(retry) = locked_out(state, &failures, now()) {
+        return Err(too_many(retry));
     }
+
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = web::block(move || verify_password(&password, stored.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("password check failed: {e}")))?;
+
+    let app = state.clone();
+    db::run(&state.pool, move |conn| {
+        db::write_transaction(conn, |conn| {
+            let at = now();
+            let since = at - Duration::minutes(FAILURE_WINDOW_MINUTES);
+            let current = match &user {
+                Some(u) if verified && u.active => accounts::user_by_id(conn, u.id)?,
+                _ => None,
+            };
+            // The hash checked must still be the account's: a password changed or an account
+            // deactivated meanwhile is not let in.
+            let current = current.filter(|c| {
+                user.as_ref().is_some_and(|u| {
+                    c.active
+                        && c.password_hash == u.password_hash
+                        && c.auth_version == u.auth_version
+                })
+            });
+            match current {
+                Some(user) => {
+                    // Failures recorded while the password was being checked count too.
+                    let failures = accounts::failures_since(conn, &name_hash, &address, since)?;
+                    if let Some(retry) = locked_out(&app, &failures, at) {
+                        return Err(too_many(retry));
+                    }
+                    accounts::clear_failures(conn, &name_hash, &address)?;
+                    let session = accounts::SessionRow {
+                        id: random_token(22),
+                        user_id: user.id,
+                        started_at: at,
+                        expires_at: at + Duration::days(app.settings.session_max_days),
+                        revoked_at: None,
+                    };
+                    accounts::insert_session(conn, &session)?;
+                    Ok(Grant::Ok(issue_pair(&app, conn, &user, &session)?))
+                }
+                None => {
+                    // Rows past the window no longer count: they go as new ones come.
+                    accounts::purge_failures_before(conn, since)?;
+                    accounts::record_failure(conn, &name_hash, &address, at)?;
+                    // The same answer whether the username exists, the password is wrong or
+                    // the account is inactive.
+                    Ok(refused(
+                        400,
+                        "invalid_grant",
+                        "the username or password is wrong",
+                    ))
+                }
+            }
+        })
+    })
+    .await
 }
 
 fn refresh_grant(
     state: &AppState,
     conn: &mut DbConnection,
     input: &TokenIn,
+    peer: Option<IpAddr>,
 ) -> Result<Grant, ApiError> {
     let Some(token) = &input.refresh_token else {
         return Ok(refused(400, "invalid_request", "refresh_token is required"));
@@ -235,14 +329,27 @@ fn refresh_grant(
     // Claimed atomically: a token presented twice (a replay, or a race) revokes the family.
     if row.used_at.is_some() || !accounts::claim_refresh(conn, row.id, at)? {
         accounts::revoke_family(conn, &row.family, at)?;
+        // A theft signal: whoever holds a copy of the token, the session is over.
+        log::warn!(
+            "refresh token reuse: a used refresh token of user {} was presented again from {}; \
+             its session is revoked (a stolen copy, or a client that retried)",
+            row.user_id,
+            peer.map(|ip| ip.to_string())
+                .unwrap_or_else(|| "an unknown address".into()),
+        );
         return Ok(refused(
             400,
             "invalid_grant",
             "this refresh token was already used; every token of its session is now revoked",
         ));
     }
-    match accounts::user_by_id(conn, row.user_id)? {
-        Some(user) if user.active => Ok(Grant::Ok(issue_pair(state, conn, &user, row.family)?)),
+    // The session's absolute end holds however often its token rotates.
+    let session = accounts::session_by_id(conn, &row.family)?.filter(|s| s.is_live(at));
+    let user = accounts::user_by_id(conn, row.user_id)?;
+    match (session, user) {
+        (Some(session), Some(user)) if user.active => {
+            Ok(Grant::Ok(issue_pair(state, conn, &user, &session)?))
+        }
         _ => {
             accounts::revoke_family(conn, &row.family, at)?;
             Ok(invalid())
@@ -283,6 +390,7 @@ fn client_grant(
                     Role::Integration,
                     Some(client.county_id),
                     client.auth_version,
+                    None,
                 )
                 .map_err(ApiError::internal)?;
             Ok(Grant::Ok(TokenOut {
@@ -305,7 +413,7 @@ fn client_grant(
     tag = "auth",
     request_body(content = TokenIn, content_type = "application/x-www-form-urlencoded", description = "Also accepted as application/json"),
     responses(
-        (status = 200, description = "Tokens issued", body = TokenOut),
+        (status = 200, description = "Tokens issued", body = TokenOut, headers(("Cache-Control" = String, description = "`no-store`: the answer carries tokens"))),
         (status = 400, description = "invalid_request, invalid_grant or unsupported_grant_type (RFC 6749)", body = OAuthErrorOut),
         (status = 401, description = "invalid_client (RFC 6749)", body = OAuthErrorOut),
         (status = 413, response = TooLarge),
@@ -349,21 +457,25 @@ pub async fn issue_token(
         }
     };
     let app = state.get_ref().clone();
-    let grant = db::run(&state.pool, move |conn| {
-        db::write_transaction(conn, |conn| match input.grant_type.as_str() {
-            "password" => password_grant(&app, conn, &input),
-            "refresh_token" => refresh_grant(&app, conn, &input),
-            "client_credentials" => client_grant(&app, conn, &input),
-            other => Ok(refused(
-                400,
-                "unsupported_grant_type",
-                format!(
-                    "{other:?} is not supported; use password, refresh_token or client_credentials"
-                ),
-            )),
-        })
-    })
-    .await?;
+    let grant = match input.grant_type.as_str() {
+        "password" => password_grant(&app, peer, input).await?,
+        "refresh_token" | "client_credentials" => {
+            db::run(&state.pool, move |conn| {
+                db::write_transaction(conn, |conn| match input.grant_type.as_str() {
+                    "refresh_token" => refresh_grant(&app, conn, &input, peer),
+                    _ => client_grant(&app, conn, &input),
+                })
+            })
+            .await?
+        }
+        other => refused(
+            400,
+            "unsupported_grant_type",
+            format!(
+                "{other:?} is not supported; use password, refresh_token or client_credentials"
+            ),
+        ),
+    };
     Ok(match grant {
         Grant::Ok(out) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -389,7 +501,8 @@ pub async fn issue_token(
     })
 }
 
-/// Revoke a refresh token of yours, with every token of its session (RFC 7009: always 200).
+/// Revoke a refresh token of yours, with every token of its session, access tokens included: they
+/// are refused from now on (RFC 7009: always 200).
 #[utoipa::path(
     tag = "auth",
     request_body = RevokeIn,
@@ -420,7 +533,9 @@ pub async fn revoke(
         Ok(())
     })
     .await?;
-    Ok(HttpResponse::Ok().finish())
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
 }
 
 /// Who the access token belongs to.

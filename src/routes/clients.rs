@@ -1,5 +1,6 @@
 //! `/api/v1/clients` (admin): integration clients, the credentials of a county's scripts.
 
+use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -116,7 +117,7 @@ pub async fn list_clients(
     request_body = ClientIn,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Created; the secret is shown this once", body = ClientSecretOut, headers(("Location" = String), ("ETag" = String))),
+        (status = 201, description = "Created; the secret is shown this once (never stored, even with an Idempotency-Key, which this route ignores)", body = ClientSecretOut, headers(("Location" = String), ("ETag" = String), ("Cache-Control" = String, description = "`no-store`: the answer carries a secret"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = NotAdmin),
@@ -170,7 +171,12 @@ pub async fn create_client(
     .await?;
     let location = format!("/api/v1/clients/{}", out.client.id);
     let version = out.client.version;
-    Ok(created_versioned(&out, location, version))
+    let mut res = created_versioned(&out, location, version);
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }
 
 #[utoipa::path(
@@ -276,7 +282,7 @@ pub async fn update_client(
     params(ClientPath),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A new secret, shown this once; the old one and its tokens stop working", body = ClientSecretOut),
+        (status = 200, description = "A new secret, shown this once; the old one and its tokens stop working", body = ClientSecretOut, headers(("Cache-Control" = String, description = "`no-store`: the answer carries a secret"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = NotAdmin),
@@ -322,7 +328,7 @@ pub async fn rotate_client_secret(
     })
     .await?;
     Ok(HttpResponse::Ok()
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(out))
 }
 

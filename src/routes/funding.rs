@@ -234,13 +234,7 @@ fn check_amount(v: &mut Violations, field: &str, fen: Option<i64>) {
 }
 
 pub fn parse_purpose(raw: Option<&str>) -> Result<Option<String>, String> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(p) if p.chars().count() > PURPOSE_MAX => {
-            Err(format!("must be at most {PURPOSE_MAX} characters"))
-        }
-        Some(p) => Ok(Some(p.to_string())),
-    }
+    crate::domain::parse_free_text(raw, PURPOSE_MAX)
 }
 
 /// A new request's fields, checked by [`validated_request`].

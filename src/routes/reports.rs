@@ -179,7 +179,10 @@ fn bounded(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError>
         Some(v) if v.chars().count() > 100 => {
             Err(ApiError::invalid(field, "must be at most 100 characters"))
         }
-        Some(v) => Ok(Some(v.to_string())),
+        Some(v) => {
+            crate::domain::check_visible_text(v, false).map_err(|m| ApiError::invalid(field, m))?;
+            Ok(Some(v.to_string()))
+        }
     }
 }
 

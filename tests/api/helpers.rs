@@ -164,6 +164,7 @@ pub fn settings_for(database_url: DatabaseUrl) -> Settings {
         cors_origins: vec!["https://front.example.gov.cn".into()],
         access_ttl_secs: 900,
         refresh_ttl_days: 14,
+        session_max_days: 30,
         login_max_failures: 5,
         login_burst_per_ip: 10_000,
     }
@@ -446,4 +447,42 @@ fn with_database_swaps_only_the_database_name() {
         "postgres://u:p@h/x?sslmode=disable"
     );
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}
+
+/// Warnings and errors the service logs (target `shuangbai…`), kept for tests to read. The
+/// capture is installed by the first call; log lines before it are not kept.
+pub fn captured_logs() -> Vec<String> {
+    use std::sync::{Mutex, OnceLock};
+    struct Capture(Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, metadata: &log::Metadata) -> bool {
+            metadata.level() <= log::Level::Warn && metadata.target().starts_with("shuangbai")
+        }
+        fn log(&self, record: &log::Record) {
+            if self.enabled(record.metadata()) {
+                if let Ok(mut lines) = self.0.lock() {
+                    lines.push(format!("{} {}", record.level(), record.args()));
+                }
+            }
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        if log::set_logger(capture).is_ok() {
+            log::set_max_level(log::LevelFilter::Warn);
+        }
+        capture
+    });
+    capture.0.lock().map(|l| l.clone()).unwrap_or_default()
+}
+
+/// A client whose connections come from `ip` (any of 127.0.0.0/8 reaches the test server), to
+/// stand for another client address.
+pub fn client_from(ip: [u8; 4]) -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().local_address(std::net::IpAddr::from(ip)))
+        .timeout(Duration::from_secs(60))
+        .finish()
 }

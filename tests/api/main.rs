@@ -14,6 +14,7 @@ mod migrations;
 mod operations;
 mod outage;
 mod report;
+mod security;
 mod spec;
 mod staff;
 mod stations;

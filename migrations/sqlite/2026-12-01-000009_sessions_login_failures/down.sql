@@ -1,0 +1,9 @@
+DROP TABLE login_failures;
+CREATE TABLE login_failures (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    failed_at TIMESTAMP NOT NULL
+);
+CREATE INDEX login_failures_username_idx ON login_failures (username, failed_at);
+
+DROP TABLE sessions;
