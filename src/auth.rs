@@ -65,6 +65,22 @@ fn hashing_slot() -> Slot {
     Slot(slots)
 }
 
+/// A turn to check a password, taken before the blocking thread is: waiting logins (a storm of
+/// them, say) then hold no thread of the pool the database calls share. At most one check per
+/// core at once; `None` after `wait` without a turn.
+pub async fn password_turn(
+    wait: std::time::Duration,
+) -> Option<tokio::sync::SemaphorePermit<'static>> {
+    static TURNS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let turns = TURNS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    actix_web::rt::time::timeout(wait, turns.acquire())
+        .await
+        .ok()?
+        .ok()
+}
+
 /// Checks a password against a stored hash. With no hash (unknown user) it still does the work
 /// of one check, so the answer takes as long whether or not the username exists. Blocks: call
 /// it from a blocking thread, outside any transaction; at most one check per core runs at once.

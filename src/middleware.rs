@@ -225,7 +225,8 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let path = req.path().to_string();
+    // The path as the router decodes it: `/api/v1/%73taff` is `/api/v1/staff`.
+    let path = req.match_info().as_str().to_string();
     let mut res = next.call(req).await?.map_into_boxed_body();
     let headers = res.headers_mut();
     headers.insert(

@@ -70,12 +70,67 @@ impl LoginLimiter {
     }
 }
 
+/// Password checks in progress per username (by its hash), on this instance. A failure is
+/// recorded only once its check is done, so attempts in flight are counted here: a username
+/// has no more checks running at once than failures it may still have before the lock-out.
+#[derive(Default)]
+pub struct AttemptsInFlight {
+    counts: Mutex<std::collections::HashMap<String, u32>>,
+}
+
+/// One attempt in flight; dropping it ends it.
+pub struct InFlight<'a> {
+    attempts: &'a AttemptsInFlight,
+    key: String,
+}
+
+impl AttemptsInFlight {
+    /// Starts an attempt on `key` if fewer than `budget` are running, else `None` (wait).
+    pub fn start(&self, key: &str, budget: i64) -> Option<InFlight<'_>> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let running = counts.entry(key.to_string()).or_default();
+        if i64::from(*running) >= budget {
+            return None;
+        }
+        *running += 1;
+        Some(InFlight {
+            attempts: self,
+            key: key.to_string(),
+        })
+    }
+}
+
+impl AttemptsInFlight {
+    /// How many attempts on `key` are running.
+    pub fn running(&self, key: &str) -> i64 {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.get(key).copied().map(i64::from).unwrap_or(0)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut counts = self
+            .attempts
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = counts.get_mut(&self.key) {
+            *running = running.saturating_sub(1);
+            if *running == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
     pub tokens: Tokens,
     pub login_limiter: Arc<LoginLimiter>,
+    pub logins_in_flight: Arc<AttemptsInFlight>,
 }
 
 impl AppState {
@@ -88,6 +143,7 @@ impl AppState {
                 settings.login_burst_per_ip,
                 Duration::from_secs(60),
             )),
+            logins_in_flight: Arc::default(),
             settings: Arc::new(settings),
         })
     }

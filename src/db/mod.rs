@@ -53,6 +53,19 @@ impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<DatabaseUrl, String> {
         let raw = raw.trim();
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            // libpq quotes a malformed %-escape back in its error, and it may be in the
+            // password: refuse it here, without repeating the URL.
+            let bytes = raw.as_bytes();
+            let malformed = bytes.iter().enumerate().any(|(i, b)| {
+                *b == b'%'
+                    && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                        && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            });
+            if malformed {
+                return Err(
+                    "a % in the URL must start a %XX escape (write a literal % as %25)".into(),
+                );
+            }
             return Ok(DatabaseUrl::Postgres(raw.to_string()));
         }
         let path = raw
@@ -589,6 +602,9 @@ mod tests {
             Ok(DatabaseUrl::Sqlite(PathBuf::from("x.db")))
         );
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
+        let refused = DatabaseUrl::parse("postgres://app:50%off@db/sb").expect_err("malformed");
+        assert!(!refused.contains("50%off"), "{refused}");
+        assert!(DatabaseUrl::parse("postgres://app:50%25off@db/sb").is_ok());
         assert!(DatabaseUrl::parse("sqlite://:memory:").is_err());
     }
 

@@ -193,6 +193,15 @@ fn locked_out(state: &AppState, failures: &accounts::Failures, at: NaiveDateTime
     }
 }
 
+/// How many more failures the username may have before the lock-out, from this address.
+fn failures_left(state: &AppState, failures: &accounts::Failures) -> i64 {
+    let per_address = state.settings.login_max_failures;
+    (per_address - failures.from_address).min(per_address * ACCOUNT_BAR_FACTOR - failures.total)
+}
+
+/// How long an attempt waits for its turn among the username's checks in flight.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn too_many(retry_after_secs: u64) -> ApiError {
     ApiError::TooManyRequests { retry_after_secs }
 }
@@ -231,20 +240,54 @@ async fn password_grant(
     let name_hash = hash_secret(&username);
     let address = peer.map(|ip| ip.to_string()).unwrap_or_default();
 
-    let (h, a) = (name_hash.clone(), address.clone());
-    let (failures, user) = db::run(&state.pool, move |conn| {
-        let since = now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
-        Ok((
-            accounts::failures_since(conn, &h, &a, since)?,
-            accounts::user_by_username(conn, &username)?,
-        ))
-    })
-    .await?;
-    if let Some(retry) = locked_out(state, &failures, now()) {
-        return Err(too_many(retry));
-    }
+    // Guesses sent in parallel meet the bar as guesses sent one after another do: a username
+    // has no more checks in flight than failures it may still have (the others wait their
+    // turn), and once the bar is reached every answer is 429, the right password's too.
+    let waited = std::time::Instant::now();
+    let pool = state.pool.clone();
+    let read = || {
+        let (h, a, name) = (name_hash.clone(), address.clone(), username.clone());
+        let pool = pool.clone();
+        async move {
+            db::run(&pool, move |conn| {
+                let since = now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
+                Ok((
+                    accounts::failures_since(conn, &h, &a, since)?,
+                    accounts::user_by_username(conn, &name)?,
+                ))
+            })
+            .await
+        }
+    };
+    let (user, _in_flight) = loop {
+        let (failures, _) = read().await?;
+        if let Some(retry) = locked_out(state, &failures, now()) {
+            return Err(too_many(retry));
+        }
+        if let Some(started) = state
+            .logins_in_flight
+            .start(&name_hash, failures_left(state, &failures))
+        {
+            // Read again now that this attempt counts: a failure recorded by one that ended
+            // meanwhile is seen, since it was recorded before that attempt gave its turn up.
+            let (failures, user) = read().await?;
+            if let Some(retry) = locked_out(state, &failures, now()) {
+                return Err(too_many(retry));
+            }
+            if state.logins_in_flight.running(&name_hash) <= failures_left(state, &failures) {
+                break (user, started);
+            }
+        }
+        if waited.elapsed() > IN_FLIGHT_WAIT {
+            return Err(too_many(1));
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
 
     let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let Some(_turn) = crate::auth::password_turn(IN_FLIGHT_WAIT).await else {
+        return Err(too_many(1));
+    };
     let verified = web::block(move || verify_password(&password, stored.as_deref()))
         .await
         .map_err(|e| ApiError::internal(format!("password check failed: {e}")))?;

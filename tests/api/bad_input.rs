@@ -261,7 +261,7 @@ on_both_backends! {
         let csp = docs.header("content-security-policy").expect("docs CSP");
         assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{csp}");
         assert_eq!(docs.header("x-content-type-options").as_deref(), Some("nosniff"));
-        for path in ["/api/v1/staff", "/api/v1/me", "/api/v1/users", "/api/v1/audit-events"] {
+        for path in ["/api/v1/staff", "/api/v1/me", "/api/v1/users", "/api/v1/audit-events", "/api/v1/%73taff", "/api/v1/%6De"] {
             let r = app.get(path).await.expect(200);
             assert_eq!(r.header("cache-control").as_deref(), Some("no-store"), "{path}");
         }

@@ -376,6 +376,19 @@ on_both_backends! {
         assert!(r.header("retry-after").is_some());
     }
 
+    async fn guesses_sent_in_parallel_meet_the_same_bar_and_then_even_the_right_password_is_429(app: TestApp) {
+        let attacker = address(&app, 3);
+        let guesses = futures_util::future::join_all((0..20).map(|_| login_from(&app, attacker, ADMIN, "wrong password!!"))).await;
+        let checked = guesses.iter().filter(|r| r.status == 400).count();
+        let refused = guesses.iter().filter(|r| r.status == 429).count();
+        assert_eq!(checked + refused, 20, "only 400s and 429s");
+        assert!(checked <= 5, "{checked} guesses were checked in parallel; the bar is 5");
+        // Locked: the right password gets the same 429 as a wrong one, so the lock-out tells nothing.
+        let right = login_from(&app, attacker, ADMIN, PASSWORD).await.expect_problem(429);
+        let wrong = login_from(&app, attacker, ADMIN, "another wrong one").await.expect_problem(429);
+        assert_eq!(right.body["detail"], wrong.body["detail"]);
+    }
+
     async fn logins_in_parallel_do_not_hold_up_writes(app: TestApp) {
         let started = std::time::Instant::now();
         let logins = futures_util::future::join_all((0..24).map(|_| app.login(ADMIN, PASSWORD)));
