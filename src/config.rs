@@ -299,7 +299,14 @@ pub fn dev_secret_beside(db_path: &Path) -> Result<Secret, ConfigError> {
                 )
             })?;
             let secret = crate::domain::random_token(48);
-            write_private(&file, &secret).map_err(|e| {
+            match write_private(&file, &secret) {
+                // Another process starting at the same moment wrote it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return dev_secret_beside(db_path)
+                }
+                other => other,
+            }
+            .map_err(|e| {
                 invalid(
                     "SHUANGBAI_JWT_SECRET",
                     format!("cannot write {}: {e}", file.display()),
@@ -311,9 +318,12 @@ pub fn dev_secret_beside(db_path: &Path) -> Result<Secret, ConfigError> {
     }
 }
 
-/// Creates `file` (never overwriting one) readable and writable by its owner only.
+/// Creates `file` (never overwriting one) readable and writable by its owner only, whole or
+/// not at all: the contents go to a temporary file first, which is then linked under the name
+/// (failing if another process got there first), so no one ever reads it half written.
 fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let temporary = file.with_extension(format!("tmp-{}", crate::domain::random_token(8)));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -321,7 +331,13 @@ fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(file)?.write_all(contents.as_bytes())
+    let written = options.open(&temporary).and_then(|mut f| {
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, file));
+    let _ = std::fs::remove_file(&temporary);
+    linked
 }
 
 #[cfg(test)]
@@ -346,6 +362,26 @@ mod tests {
             .permissions()
             .mode()
             & 0o777
+    }
+
+    #[test]
+    fn two_processes_starting_at_once_share_one_generated_secret() {
+        let dir = scratch("race");
+        let db = dir.join("x.db");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || dev_secret_beside(&db).map(|s| s.expose().to_string()))
+            })
+            .collect();
+        let secrets: Vec<String> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread").expect("a secret"))
+            .collect();
+        assert!(secrets.iter().all(|s| s == &secrets[0] && s.len() >= MIN_SECRET_LEN));
+        let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+        assert_eq!(left.len(), 1, "no temporary file left beside it");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

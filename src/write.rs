@@ -41,11 +41,16 @@ pub struct WriteCtx {
 
 /// The `X-Change-Reason` header: UTF-8 (so 调整 works), trimmed, empty means none, cut to
 /// [`REASON_MAX_CHARS`].
-fn change_reason(req: &HttpRequest) -> Option<String> {
-    let raw = req.headers().get(CHANGE_REASON_HEADER)?;
+fn change_reason(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(raw) = req.headers().get(CHANGE_REASON_HEADER) else {
+        return Ok(None);
+    };
     let text = String::from_utf8_lossy(raw.as_bytes());
     let trimmed = text.trim();
-    (!trimmed.is_empty()).then(|| trimmed.chars().take(REASON_MAX_CHARS).collect())
+    // Kept in the audit trail and shown to administrators: the same rule as a note's.
+    crate::domain::check_visible_text(trimmed, false)
+        .map_err(|m| ApiError::invalid("X-Change-Reason", m))?;
+    Ok((!trimmed.is_empty()).then(|| trimmed.chars().take(REASON_MAX_CHARS).collect()))
 }
 
 impl FromRequest for WriteCtx {
@@ -62,10 +67,12 @@ impl FromRequest for WriteCtx {
         let idempotency = req.extensions().get::<PendingKey>().cloned();
         let caller = Caller::from_request(req, payload);
         Box::pin(async move {
+            // Authenticated first: without a token the answer is 401, whatever the reason says.
+            let caller = caller.await?;
             Ok(WriteCtx {
                 request_id,
-                caller: caller.await?,
-                reason,
+                caller,
+                reason: reason?,
                 idempotency,
             })
         })

@@ -91,10 +91,23 @@ pub fn business_date(v: &mut Violations, field: &str, date: Option<NaiveDate>, t
 /// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069). U+202E makes
 /// `exe.txt` display as `txt.exe`.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    // Overrides and isolates, the direction marks (U+200E, U+200F, U+061C), zero-width and
+    // invisible format characters, line and paragraph separators, the byte-order mark: none
+    // belongs in a name or note, and each can make a printed cell read other than it is.
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{2029}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{061C}'
+            | '\u{FEFF}'
+    )
 }
 
-/// Refuses control characters (NUL, ESC, …, and the C1 range) and bidirectional overrides;
+/// Refuses control characters (NUL, ESC, …, and the C1 range), bidirectional overrides and
+/// invisible format characters;
 /// with `newlines`, line feeds and carriage returns are allowed (multi-line notes).
 pub fn check_visible_text(text: &str, newlines: bool) -> Result<(), String> {
     let bad =
@@ -164,6 +177,14 @@ pub fn random_token(len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_format_characters_are_refused_like_overrides() {
+        for c in ['\u{200B}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{2028}', '\u{2060}', '\u{FEFF}', '\u{202E}'] {
+            assert!(check_visible_text(&format!("云城{c}区"), true).is_err(), "{:04X}", c as u32);
+        }
+        assert!(check_visible_text("云城区社工站\n第二行", true).is_ok());
+    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

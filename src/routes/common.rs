@@ -165,6 +165,7 @@ pub fn parse_sort<S: Copy>(
     allowed: &[(&str, S)],
 ) -> Result<Vec<(S, bool)>, ApiError> {
     let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for part in raw.unwrap_or("").split(',').map(str::trim) {
         if part.is_empty() {
             continue;
@@ -173,6 +174,15 @@ pub fn parse_sort<S: Copy>(
             Some(n) => (n, true),
             None => (part.strip_prefix('+').unwrap_or(part), false),
         };
+        if seen.contains(&name) {
+            // Each field once: a sort repeating fields thousands of times would make a query
+            // whose building alone takes seconds.
+            return Err(ApiError::invalid(
+                "sort",
+                format!("sorts by {name:?} more than once"),
+            ));
+        }
+        seen.push(name);
         match allowed.iter().find(|(n, _)| *n == name) {
             Some((_, field)) => out.push((*field, descending)),
             None => {

@@ -119,7 +119,11 @@ on_both_backends! {
             .await.expect_problem(422);
         let town = app.post("/api/v1/towns", &json!({"county_id": county_id, "name": "腰古镇", "code": "445302104", "kind": "town"}))
             .await.expect(201);
-        // A stale If-Match rolls back too.
+        // A reason that would print other than it reads (a right-to-left override) is refused.
+        let r = write(&app, Method::POST, "/api/v1/towns", None, Some(&json!({"county_id": county_id, "name": "河口镇", "code": "445302105", "kind": "town"})), "reason-check-0001", "调整\u{202E}错误").await;
+        let r = r.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["X-Change-Reason"]);
+                // A stale If-Match rolls back too.
         app.patch(&format!("/api/v1/towns/{}", town.body["id"]), Some("\"9\""), &json!({"name": "x镇"}))
             .await.expect_problem(412);
         assert_eq!(events(&app, "").await["total"].as_i64().expect("total"), before + 1);
