@@ -378,7 +378,9 @@ mod tests {
             .into_iter()
             .map(|t| t.join().expect("thread").expect("a secret"))
             .collect();
-        assert!(secrets.iter().all(|s| s == &secrets[0] && s.len() >= MIN_SECRET_LEN));
+        assert!(secrets
+            .iter()
+            .all(|s| s == &secrets[0] && s.len() >= MIN_SECRET_LEN));
         let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
         assert_eq!(left.len(), 1, "no temporary file left beside it");
         let _ = std::fs::remove_dir_all(&dir);

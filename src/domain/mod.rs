@@ -180,8 +180,15 @@ mod tests {
 
     #[test]
     fn invisible_format_characters_are_refused_like_overrides() {
-        for c in ['\u{200B}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{2028}', '\u{2060}', '\u{FEFF}', '\u{202E}'] {
-            assert!(check_visible_text(&format!("云城{c}区"), true).is_err(), "{:04X}", c as u32);
+        for c in [
+            '\u{200B}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{2028}', '\u{2060}', '\u{FEFF}',
+            '\u{202E}',
+        ] {
+            assert!(
+                check_visible_text(&format!("云城{c}区"), true).is_err(),
+                "{:04X}",
+                c as u32
+            );
         }
         assert!(check_visible_text("云城区社工站\n第二行", true).is_ok());
     }
