@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::clock::now;
 use crate::config::Settings;
 use crate::db::{self, accounts, DbConnection};
 use crate::domain::auth::{check_password, Role};
 use crate::error::ApiError;
-use crate::routes::common::now;
-use crate::routes::users::{create_user, user_out, UserIn};
+use crate::service::accounts::{create_user, user_out, NewAccount};
 use crate::startup;
 use crate::write::{audit_outside_api, NOTHING};
 
@@ -149,7 +149,7 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
             county_id,
         } => {
             let password = read_password()?;
-            let input = UserIn {
+            let input = NewAccount {
                 display_name: display_name.unwrap_or_else(|| username.clone()),
                 username,
                 role,

@@ -64,7 +64,7 @@ pub struct Settings {
     pub session_max_days: i64,
     /// `SHUANGBAI_LOGIN_MAX_FAILURES`: failed logins for a username from one client address within
     /// 15 minutes before that address gets 429 for it. Default 5. From all addresses together the
-    /// bar is ten times higher ([`crate::routes::auth::ACCOUNT_BAR_FACTOR`]), so one address
+    /// bar is ten times higher (`ACCOUNT_BAR_FACTOR` in the token route), so one address
     /// cannot lock a known account out of everywhere.
     pub login_max_failures: i64,
     /// `SHUANGBAI_LOGIN_BURST_PER_IP`: token requests one address may make at once; one more is

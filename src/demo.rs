@@ -39,7 +39,7 @@ use crate::db::{self, accounts};
 use crate::domain::auth::Role;
 use crate::domain::random_token;
 use crate::metrics::Metrics;
-use crate::routes::users::{create_user, UserIn};
+use crate::service::accounts::{create_user, NewAccount};
 use crate::startup::build_app;
 use crate::state::AppState;
 
@@ -262,7 +262,7 @@ pub async fn load(state: AppState) -> Result<Summary, String> {
             db::write_transaction(conn, |c| {
                 create_user(
                     c,
-                    UserIn {
+                    NewAccount {
                         username: name,
                         display_name: "演示数据导入".into(),
                         role: Role::Admin,
@@ -277,7 +277,7 @@ pub async fn load(state: AppState) -> Result<Summary, String> {
     };
     // A session of its own, as a login makes: access tokens name theirs.
     let session = {
-        let at = crate::routes::common::now();
+        let at = crate::clock::now();
         let session = accounts::SessionRow {
             id: random_token(22),
             user_id: user.id,

@@ -29,12 +29,12 @@ use actix_web::{web, FromRequest, HttpResponse};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::clock::now;
 use crate::db::idempotency::{self as q, IdempotencyRow, NewStoredKey};
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
+use crate::limits::{is_batch_path, MAX_BODY_BYTES};
 use crate::policy::Caller;
-use crate::routes::common::now;
-use crate::routes::updates::{is_batch_path, MAX_BODY_BYTES};
 use crate::state::AppState;
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";

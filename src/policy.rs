@@ -10,10 +10,10 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use crate::clock::now;
 use crate::db::{self, accounts};
 use crate::domain::auth::Role;
 use crate::error::ApiError;
-use crate::routes::common::now;
 use crate::state::AppState;
 
 /// Who is behind the request.

@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::clock::now;
 use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbConnection, DbPool};
 use crate::domain::staff::{mask_id_number, mask_phone};
@@ -16,7 +17,6 @@ use crate::error::ApiError;
 use crate::idempotency::{self, Earlier, PendingKey, Rendered};
 use crate::middleware::RequestId;
 use crate::policy::Caller;
-use crate::routes::common::now;
 
 /// The optional header explaining a change, kept in the audit trail.
 pub const CHANGE_REASON_HEADER: &str = "x-change-reason";
@@ -106,19 +106,51 @@ impl Tx<'_> {
         B: Serialize + ?Sized,
         A: Serialize + ?Sized,
     {
-        self.pending.push(NewAuditEvent {
-            occurred_at: now(),
+        let who = Who {
             actor: self.ctx.caller.actor(),
+            request_id: self.ctx.request_id.clone(),
+            reason: self.ctx.reason.clone(),
+        };
+        self.pending
+            .push(who.event(action, entity, entity_id, county_id, before, after)?);
+        Ok(())
+    }
+}
+
+/// Who made a change, in which request and why: what every audit event carries.
+struct Who {
+    actor: String,
+    request_id: String,
+    reason: Option<String>,
+}
+
+impl Who {
+    /// The audit event of a change: `before` and `after` masked, secrets dropped.
+    fn event<B, A>(
+        self,
+        action: &str,
+        entity: &str,
+        entity_id: i32,
+        county_id: Option<i32>,
+        before: Option<&B>,
+        after: Option<&A>,
+    ) -> Result<NewAuditEvent, ApiError>
+    where
+        B: Serialize + ?Sized,
+        A: Serialize + ?Sized,
+    {
+        Ok(NewAuditEvent {
+            occurred_at: now(),
+            actor: self.actor,
             action: action.to_string(),
             entity: entity.to_string(),
             entity_id,
             county_id,
-            request_id: self.ctx.request_id.clone(),
-            reason: self.ctx.reason.clone(),
+            request_id: self.request_id,
+            reason: self.reason,
             before: audit_json(before)?,
             after: audit_json(after)?,
-        });
-        Ok(())
+        })
     }
 }
 
@@ -140,18 +172,12 @@ where
     B: Serialize + ?Sized,
     A: Serialize + ?Sized,
 {
-    let event = NewAuditEvent {
-        occurred_at: now(),
+    let who = Who {
         actor: actor.to_string(),
-        action: action.to_string(),
-        entity: entity.to_string(),
-        entity_id,
-        county_id,
         request_id: format!("cli-{}", crate::domain::random_token(16)),
         reason: None,
-        before: audit_json(before)?,
-        after: audit_json(after)?,
     };
+    let event = who.event(action, entity, entity_id, county_id, before, after)?;
     Ok(audit::insert_all(conn, &[event])?)
 }
 
@@ -198,18 +224,25 @@ where
     F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
 {
     db::run(pool, move |conn| {
-        db::write_transaction(conn, |conn| {
-            let mut pending = Vec::new();
-            let out = f(&mut Tx {
-                conn: &mut *conn,
-                ctx: &ctx,
-                pending: &mut pending,
-            })?;
-            audit::insert_all(conn, &pending)?;
-            Ok(out)
-        })
+        db::write_transaction(conn, |conn| audited(conn, &ctx, f))
     })
     .await
+}
+
+/// `f` as one write: its audit events stored together at its end, in the same transaction.
+fn audited<T>(
+    conn: &mut DbConnection,
+    ctx: &WriteCtx,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let mut pending = Vec::new();
+    let out = f(&mut Tx {
+        conn: &mut *conn,
+        ctx,
+        pending: &mut pending,
+    })?;
+    audit::insert_all(conn, &pending)?;
+    Ok(out)
 }
 
 /// What a write with an answer came to.
@@ -239,13 +272,7 @@ where
                     return Ok(Answered::Earlier(earlier));
                 }
             }
-            let mut pending = Vec::new();
-            let out = f(&mut Tx {
-                conn: &mut *conn,
-                ctx: &ctx,
-                pending: &mut pending,
-            })?;
-            audit::insert_all(conn, &pending)?;
+            let out = audited(conn, &ctx, f)?;
             let answer = Rendered::of(respond(out)?)?;
             if let Some(key) = &ctx.idempotency {
                 idempotency::store_in_transaction(conn, key, &answer)?;
@@ -270,13 +297,7 @@ where
     db::run(pool, move |conn| {
         let mut answer = None;
         let outcome: Result<(), ApiError> = db::write_transaction(conn, |conn| {
-            let mut pending = Vec::new();
-            let mut tx = Tx {
-                conn,
-                ctx: &ctx,
-                pending: &mut pending,
-            };
-            answer = Some(f(&mut tx)?);
+            answer = Some(audited(conn, &ctx, f)?);
             // Any error rolls back; this one is never seen outside.
             Err(ApiError::internal("dry run rolled back"))
         });

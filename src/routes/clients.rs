@@ -15,7 +15,7 @@ use crate::routes::common::{
     created_versioned, expected_version, now, ok_versioned, utc, Json, Page, Paging,
 };
 use crate::routes::responses::*;
-use crate::routes::users::check_account_county;
+use crate::service::accounts::check_account_county;
 use crate::state::AppState;
 use crate::write::{write, WriteCtx, NOTHING};
 

@@ -249,23 +249,8 @@ pub fn utc(ts: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(ts, Utc)
 }
 
-/// The stored form of "now": UTC, to the microsecond (what both backends keep).
-pub fn now() -> NaiveDateTime {
-    let now = Utc::now().naive_utc();
-    now.with_nanosecond_truncated()
-}
-
-trait TruncateNanos {
-    fn with_nanosecond_truncated(self) -> Self;
-}
-
-impl TruncateNanos for NaiveDateTime {
-    fn with_nanosecond_truncated(self) -> Self {
-        use chrono::Timelike;
-        let micros = self.nanosecond() / 1_000 * 1_000;
-        self.with_nanosecond(micros).unwrap_or(self)
-    }
-}
+/// "Now" lives in the clock module; re-exported for the route files.
+pub use crate::clock::now;
 
 #[cfg(test)]
 mod tests {

@@ -1,21 +1,21 @@
 //! `/api/v1/users` (admin): the people who use the API.
 
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::hash_password;
-use crate::db::{self, accounts, counties as county_q, DbConnection};
-use crate::domain::auth::{check_password, check_role_county, parse_username, Role};
-use crate::domain::county::CountyKind;
+use crate::db::{self, accounts};
+use crate::domain::auth::{check_password, check_role_county, Role};
 use crate::domain::{parse_name, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{
-    created_versioned, double_option, expected_version, now, ok_versioned, utc, Json, Page, Paging,
+    created_versioned, double_option, expected_version, now, ok_versioned, Json, Page, Paging,
 };
 use crate::routes::responses::*;
+pub use crate::service::accounts::UserOut;
+use crate::service::accounts::{check_account_county, create_user, user_out, NewAccount};
 use crate::state::AppState;
 use crate::write::{write, write_then, WriteCtx, NOTHING};
 
@@ -33,6 +33,18 @@ pub struct UserIn {
     pub password: String,
 }
 
+impl From<UserIn> for NewAccount {
+    fn from(i: UserIn) -> Self {
+        NewAccount {
+            username: i.username,
+            display_name: i.display_name,
+            role: i.role,
+            county_id: i.county_id,
+            password: i.password,
+        }
+    }
+}
+
 /// Changes to a user. Deactivating, or changing the password or role, ends the user's sessions.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,88 +59,11 @@ pub struct UserPatch {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserOut {
-    pub id: i32,
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-    pub county_id: Option<i32>,
-    pub active: bool,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct UserPath {
     /// The user's id.
     pub id: i32,
-}
-
-pub fn user_out(row: accounts::UserRow) -> Result<UserOut, ApiError> {
-    Ok(UserOut {
-        id: row.id,
-        username: row.username,
-        display_name: row.display_name,
-        role: Role::parse(&row.role).map_err(ApiError::internal)?,
-        county_id: row.county_id,
-        active: row.active,
-        version: row.version,
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-    })
-}
-
-/// A county-bound account needs a county that exists and is not the city level (which only
-/// administrators run).
-pub fn check_account_county(
-    conn: &mut DbConnection,
-    county_id: Option<i32>,
-) -> Result<(), ApiError> {
-    if let Some(id) = county_id {
-        let county = county_q::find(conn, id)?
-            .ok_or_else(|| ApiError::invalid("county_id", format!("county {id} does not exist")))?;
-        if county.kind == CountyKind::CityLevel.as_str() {
-            return Err(ApiError::invalid(
-                "county_id",
-                "the city level is run by administrators; give this person the admin role",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Validates and stores a new user: used by the API and by `shuangbai user add`.
-pub fn create_user(conn: &mut DbConnection, input: UserIn) -> Result<accounts::UserRow, ApiError> {
-    let mut v = Violations::new();
-    let username = v.check("username", parse_username(&input.username));
-    let display_name = v.check("display_name", parse_name(&input.display_name, 100));
-    v.check("county_id", check_role_county(input.role, input.county_id));
-    v.check("password", check_password(&input.password));
-    v.into_result()?;
-    let (Some(username), Some(display_name)) = (username, display_name) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
-    check_account_county(conn, input.county_id)?;
-    let at = now();
-    let row = accounts::insert_user(
-        conn,
-        &accounts::NewUser {
-            username,
-            display_name,
-            role: input.role.as_str().into(),
-            county_id: input.county_id,
-            password_hash: hash_password(&input.password).map_err(ApiError::internal)?,
-            active: true,
-            auth_version: 1,
-            version: 1,
-            created_at: at,
-            updated_at: at,
-        },
-    )?;
-    Ok(row)
 }
 
 #[utoipa::path(
@@ -194,7 +129,7 @@ pub async fn create_user_route(
         &state.pool,
         ctx,
         move |tx| {
-            let out = user_out(create_user(tx.conn, input)?)?;
+            let out = user_out(create_user(tx.conn, input.into())?)?;
             tx.audit("create", "user", out.id, out.county_id, NOTHING, Some(&out))?;
             Ok(out)
         },

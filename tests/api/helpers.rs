@@ -214,9 +214,9 @@ impl TestApp {
         let pool = shuangbai::startup::prepare_pool(&settings).expect("database prepared");
         {
             let mut conn = pool.get().expect("connection");
-            shuangbai::routes::users::create_user(
+            shuangbai::service::accounts::create_user(
                 &mut conn,
-                shuangbai::routes::users::UserIn {
+                shuangbai::service::accounts::NewAccount {
                     username: ADMIN.into(),
                     display_name: "市民政局管理员".into(),
                     role: shuangbai::domain::auth::Role::Admin,

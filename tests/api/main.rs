@@ -10,6 +10,7 @@ mod bulletins;
 mod counties;
 mod funding;
 mod idempotency;
+mod layers;
 mod migrations;
 mod operations;
 mod outage;
