@@ -64,6 +64,11 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A write attempt given up on purpose so that it runs again another way (a batch's fast
+    /// attempt, after an item failed without a savepoint). Never meant for a client: one that
+    /// escapes is a 500.
+    #[error("write attempt abandoned: {0}")]
+    Abandoned(&'static str),
 }
 
 impl ApiError {
@@ -98,7 +103,7 @@ impl ApiError {
             ApiError::Validation(_) => "Validation failed",
             ApiError::TooManyRequests { .. } => "Too many requests",
             ApiError::Unavailable(_) => "Service unavailable",
-            ApiError::Internal(_) => "Internal server error",
+            ApiError::Internal(_) | ApiError::Abandoned(_) => "Internal server error",
         }
     }
 
@@ -130,7 +135,9 @@ impl ApiError {
                 format!("too many requests; retry after {retry_after_secs} s")
             }
             ApiError::Unavailable(_) => "the database is unavailable; retry shortly".into(),
-            ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
+            ApiError::Internal(_) | ApiError::Abandoned(_) => {
+                "an unexpected error occurred; it has been logged".into()
+            }
         }
     }
 
@@ -177,7 +184,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Abandoned(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -11,8 +11,11 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use crate::clock::now;
-use crate::db::{self, accounts};
+use crate::db::counties::{self, CountyRow};
+use crate::db::{self, accounts, DbConnection};
 use crate::domain::auth::Role;
+use crate::domain::county::CountyKind;
+use crate::domain::funding::FundingAction;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -39,13 +42,75 @@ pub struct CountyScope {
 }
 
 impl CountyScope {
-    /// The scope of records that never belong to the city level (sites, their staff postings):
-    /// the city level has no towns, so none of its own.
-    pub fn county(county_id: i32) -> Self {
+    /// The scope of a stored county: whether it is the city level is read from its row, never
+    /// asserted by the caller.
+    pub fn of(row: &CountyRow) -> Self {
         CountyScope {
-            county_id,
-            is_city_level: false,
+            county_id: row.id,
+            is_city_level: row.kind == CountyKind::CityLevel.as_str(),
         }
+    }
+}
+
+/// Loads county `county_id` and checks that `caller` may write it: 404 for a county that does
+/// not exist, 403 outside the caller's rights. Every write to a county's records asks this (or
+/// [`Caller::require_county_write`] with a row it has already loaded).
+pub fn writable_county(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    county_id: i32,
+) -> Result<CountyRow, ApiError> {
+    let county =
+        counties::find(conn, county_id)?.ok_or_else(|| ApiError::not_found("county", county_id))?;
+    caller.require_county_write(CountyScope::of(&county))?;
+    Ok(county)
+}
+
+/// Only administrators change a county's division code or kind; officers may change its name
+/// and mechanisms' dates.
+pub fn may_recode_county(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only administrators change a county's division code or kind".into(),
+        ))
+    }
+}
+
+/// Decisions on funding requests (approve, reject, return) are the city bureau's
+/// administrators'; the county moves its own requests through the other actions.
+pub fn may_take_funding_action(caller: &Caller, action: FundingAction) -> Result<(), ApiError> {
+    if action.is_admin_only() && !caller.is_admin() {
+        return Err(ApiError::Forbidden(format!(
+            "only the city bureau's administrators {action} funding requests"
+        )));
+    }
+    Ok(())
+}
+
+/// A session is revoked by the user it belongs to, or by an administrator.
+pub fn may_revoke_session_of(caller: &Caller, user_id: i32) -> bool {
+    let owner = matches!(caller.principal, Principal::User { id, .. } if id == user_id);
+    owner || caller.is_admin()
+}
+
+/// A caller who is an administrator: extracting it answers 401 without a valid token and 403
+/// for any other role, before the request's query or body is read.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move {
+            let caller = caller.await?;
+            caller.require_admin()?;
+            Ok(Admin(caller))
+        })
     }
 }
 

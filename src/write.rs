@@ -79,6 +79,25 @@ impl FromRequest for WriteCtx {
     }
 }
 
+/// A [`WriteCtx`] whose caller is an administrator: 403 for any other role, before the body is
+/// read.
+#[derive(Debug, Clone)]
+pub struct AdminWrite(pub WriteCtx);
+
+impl FromRequest for AdminWrite {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let ctx = WriteCtx::from_request(req, payload);
+        Box::pin(async move {
+            let ctx = ctx.await?;
+            ctx.caller.require_admin()?;
+            Ok(AdminWrite(ctx))
+        })
+    }
+}
+
 /// A write in progress: the connection inside the transaction, and its context.
 pub struct Tx<'a> {
     pub conn: &'a mut DbConnection,
@@ -295,19 +314,30 @@ where
     F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
 {
     db::run(pool, move |conn| {
-        let mut answer = None;
-        let outcome: Result<(), ApiError> = db::write_transaction(conn, |conn| {
-            answer = Some(audited(conn, &ctx, f)?);
-            // Any error rolls back; this one is never seen outside.
-            Err(ApiError::internal("dry run rolled back"))
+        let outcome: Result<(), Rehearsal<T>> = db::write_transaction(conn, |conn| {
+            let answer = audited(conn, &ctx, f).map_err(Rehearsal::Failed)?;
+            // Any error rolls back: this one carries the answer out.
+            Err(Rehearsal::RolledBack(answer))
         });
-        match (outcome, answer) {
-            (Err(ApiError::Internal(_)), Some(answer)) => Ok(answer),
-            (Err(e), _) => Err(e),
-            (Ok(()), _) => Err(ApiError::internal("a dry run was committed")),
+        match outcome {
+            Err(Rehearsal::RolledBack(answer)) => Ok(answer),
+            Err(Rehearsal::Failed(e)) => Err(e),
+            Ok(()) => Err(ApiError::internal("a dry run was committed")),
         }
     })
     .await
+}
+
+/// How a rehearsed write ends: rolled back with its answer, or failed.
+enum Rehearsal<T> {
+    RolledBack(T),
+    Failed(ApiError),
+}
+
+impl<T> From<diesel::result::Error> for Rehearsal<T> {
+    fn from(e: diesel::result::Error) -> Self {
+        Rehearsal::Failed(e.into())
+    }
 }
 
 #[cfg(test)]

@@ -169,6 +169,11 @@ pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryR
     Ok(n == 1)
 }
 
+/// Every county, for the table.
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<CountyRow>> {
+    counties::table.load(conn)
+}
+
 pub fn has_towns(conn: &mut DbConnection, county_id: i32) -> QueryResult<bool> {
     diesel::select(exists(towns::table.filter(towns::county_id.eq(county_id)))).get_result(conn)
 }

@@ -2,47 +2,17 @@
 
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::db::audit::{self as q, AuditFilter, AuditRow};
+use crate::db::audit::AuditFilter;
 use crate::db::{self};
 use crate::error::{ApiError, Problem};
-use crate::policy::Caller;
-use crate::routes::common::{utc, Page, Paging};
+use crate::policy::Admin;
+use crate::routes::common::{Page, Paging};
 use crate::routes::responses::*;
+use crate::service::audit::{self, AuditEventOut};
 use crate::state::AppState;
-
-/// One change made through the API.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEventOut {
-    pub id: i32,
-    pub occurred_at: DateTime<Utc>,
-    /// Who: `user:<username>` or `client:<client_id>`; `cli:<login>` for the command line
-    /// (`shuangbai user add`, `set-password`, `deactivate`).
-    #[schema(example = "user:bureau.admin")]
-    pub actor: String,
-    /// `create`, `update`, `delete`, or another verb (`transition`, `rotate_secret`, and from the
-    /// command line `set_password`, `deactivate`).
-    pub action: String,
-    /// The kind of record: `county`, `plan_status_change`, `town`, `station`,
-    /// `equipment_check`, `staff`, `posting`, `funding_request`, `training`, `user`, `client`.
-    pub entity: String,
-    pub entity_id: i32,
-    /// The county the record belongs to, when it belongs to one.
-    pub county_id: Option<i32>,
-    /// The `X-Request-Id` of the request that made the change.
-    pub request_id: String,
-    /// From the request's `X-Change-Reason` header.
-    pub reason: Option<String>,
-    /// The record before the change (none for a create); phone and ID numbers masked, secrets
-    /// left out.
-    #[schema(value_type = Option<Object>)]
-    pub before: Option<serde_json::Value>,
-    /// The record after the change (none for a delete), masked the same way.
-    #[schema(value_type = Option<Object>)]
-    pub after: Option<serde_json::Value>,
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -79,30 +49,6 @@ fn time_or_date() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-fn stored_json(raw: Option<String>) -> Result<Option<serde_json::Value>, ApiError> {
-    raw.map(|s| serde_json::from_str(&s))
-        .transpose()
-        .map_err(|e| ApiError::internal(format!("stored audit value: {e}")))
-}
-
-fn event_out(row: AuditRow) -> Result<AuditEventOut, ApiError> {
-    Ok(AuditEventOut {
-        id: row.id,
-        occurred_at: utc(row.occurred_at),
-        actor: row.actor,
-        action: row.action,
-        entity: row.entity,
-        entity_id: row.entity_id,
-        county_id: row.county_id,
-        request_id: row.request_id,
-        reason: row.reason,
-        before: stored_json(row.before)?,
-        after: stored_json(row.after)?,
-    })
-}
-
-/// A bound of the time range as a stored (UTC) timestamp: an RFC 3339 time, or a date's start
-/// in the bureau's time zone (the day after it for an inclusive `to`).
 fn time_bound(
     field: &str,
     raw: &str,
@@ -148,11 +94,10 @@ fn time_bound(
 #[get("/audit-events")]
 pub async fn list_audit_events(
     state: web::Data<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     query: web::Query<AuditListQuery>,
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_admin()?;
     let (limit, offset) = paging.resolve()?;
     let tz = state.settings.time_zone;
     let query = query.into_inner();
@@ -172,20 +117,11 @@ pub async fn list_audit_events(
             .map(|t| time_bound("to", t, tz, true))
             .transpose()?,
     };
-    let page = db::run(&state.pool, move |conn| {
-        let (rows, total) = q::list(conn, &filter, limit, offset)?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(event_out)
-                .collect::<Result<Vec<_>, _>>()?,
-            total,
-            limit,
-            offset,
-        })
+    let listed = db::run(&state.pool, move |conn| {
+        audit::list(conn, &caller, &filter, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

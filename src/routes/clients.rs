@@ -2,80 +2,25 @@
 
 use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::auth::hash_secret;
-use crate::db::{self, accounts};
-use crate::domain::{parse_name, random_token};
+use crate::db;
 use crate::error::{ApiError, Problem};
-use crate::policy::Caller;
+use crate::policy::Admin;
 use crate::routes::common::{
-    created_versioned, expected_version, now, ok_versioned, utc, Json, Page, Paging,
+    created_versioned, expected_version, ok_versioned, Json, Page, Paging,
 };
 use crate::routes::responses::*;
-use crate::service::accounts::check_account_county;
+use crate::service::clients::{self, ClientIn, ClientOut, ClientPatch, ClientSecretOut};
 use crate::state::AppState;
-use crate::write::{write, WriteCtx, NOTHING};
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClientIn {
-    /// What the script is, e.g. 罗定市民政局数据同步.
-    pub name: String,
-    /// The county the script writes for (not the city level).
-    pub county_id: i32,
-}
-
-/// Rename or (de)activate a client. Deactivating ends its access at once.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClientPatch {
-    pub name: Option<String>,
-    pub active: Option<bool>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClientOut {
-    pub id: i32,
-    /// Sent as `client_id` with the `client_credentials` grant.
-    pub client_id: String,
-    pub name: String,
-    pub county_id: i32,
-    pub active: bool,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A client with its secret: shown here once, stored only as a hash.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClientSecretOut {
-    pub client: ClientOut,
-    pub client_secret: String,
-}
+use crate::write::{write, AdminWrite};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ClientPath {
     /// The client's id (the number, not `client_id`).
     pub id: i32,
-}
-
-fn client_out(row: accounts::ClientRow) -> ClientOut {
-    ClientOut {
-        id: row.id,
-        client_id: row.client_id,
-        name: row.name,
-        county_id: row.county_id,
-        active: row.active,
-        last_used_at: row.last_used_at.map(utc),
-        version: row.version,
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-    }
 }
 
 #[utoipa::path(
@@ -94,22 +39,15 @@ fn client_out(row: accounts::ClientRow) -> ClientOut {
 #[get("/clients")]
 pub async fn list_clients(
     state: web::Data<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_admin()?;
     let (limit, offset) = paging.resolve()?;
-    let page = db::run(&state.pool, move |conn| {
-        let (rows, total) = accounts::list_clients(conn, limit, offset)?;
-        Ok(Page {
-            items: rows.into_iter().map(client_out).collect(),
-            total,
-            limit,
-            offset,
-        })
+    let listed = db::run(&state.pool, move |conn| {
+        clients::list(conn, &caller, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
 }
 
 #[utoipa::path(
@@ -130,45 +68,11 @@ pub async fn list_clients(
 #[post("/clients")]
 pub async fn create_client(
     state: web::Data<AppState>,
-    ctx: WriteCtx,
+    AdminWrite(ctx): AdminWrite,
     body: Json<ClientIn>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require_admin()?;
     let input = body.0;
-    let name = parse_name(&input.name, 100).map_err(|m| ApiError::invalid("name", m))?;
-    let out = write(&state.pool, ctx, move |tx| {
-        check_account_county(tx.conn, Some(input.county_id))?;
-        let secret = random_token(43);
-        let at = now();
-        let row = accounts::insert_client(
-            tx.conn,
-            &accounts::NewClient {
-                client_id: format!("sb-{}", random_token(20)),
-                name,
-                county_id: input.county_id,
-                secret_hash: hash_secret(&secret),
-                active: true,
-                auth_version: 1,
-                version: 1,
-                created_at: at,
-                updated_at: at,
-            },
-        )?;
-        let client = client_out(row);
-        tx.audit(
-            "create",
-            "client",
-            client.id,
-            Some(client.county_id),
-            NOTHING,
-            Some(&client),
-        )?;
-        Ok(ClientSecretOut {
-            client,
-            client_secret: secret,
-        })
-    })
-    .await?;
+    let out = write(&state.pool, ctx, move |tx| clients::create(tx, input)).await?;
     let location = format!("/api/v1/clients/{}", out.client.id);
     let version = out.client.version;
     let mut res = created_versioned(&out, location, version);
@@ -196,17 +100,11 @@ pub async fn create_client(
 #[get("/clients/{id}")]
 pub async fn get_client(
     state: web::Data<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     path: web::Path<ClientPath>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_admin()?;
     let id = path.id;
-    let out = db::run(&state.pool, move |conn| {
-        Ok(client_out(
-            accounts::client_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("client", id))?,
-        ))
-    })
-    .await?;
+    let out = db::run(&state.pool, move |conn| clients::get(conn, &caller, id)).await?;
     Ok(ok_versioned(&out, out.version))
 }
 
@@ -232,46 +130,16 @@ pub async fn get_client(
 #[patch("/clients/{id}")]
 pub async fn update_client(
     state: web::Data<AppState>,
-    ctx: WriteCtx,
+    AdminWrite(ctx): AdminWrite,
     req: HttpRequest,
     path: web::Path<ClientPath>,
     body: Json<ClientPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require_admin()?;
     let id = path.id;
     let expected = expected_version(&req)?;
     let patch = body.0;
-    let name = match &patch.name {
-        Some(raw) => Some(parse_name(raw, 100).map_err(|m| ApiError::invalid("name", m))?),
-        None => None,
-    };
     let out = write(&state.pool, ctx, move |tx| {
-        let current = accounts::client_by_id(tx.conn, id)?
-            .ok_or_else(|| ApiError::not_found("client", id))?;
-        if current.version != expected {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let changes = accounts::ClientChanges {
-            name,
-            active: patch.active,
-            auth_version: (patch.active == Some(false)).then_some(current.auth_version + 1),
-            version: Some(current.version + 1),
-            updated_at: Some(now()),
-            ..Default::default()
-        };
-        let row = accounts::update_client(tx.conn, id, expected, &changes)?
-            .ok_or(ApiError::PreconditionFailed)?;
-        let before = client_out(current);
-        let out = client_out(row);
-        tx.audit(
-            "update",
-            "client",
-            id,
-            Some(out.county_id),
-            Some(&before),
-            Some(&out),
-        )?;
-        Ok(out)
+        clients::update(tx, id, expected, patch)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -293,40 +161,11 @@ pub async fn update_client(
 #[post("/clients/{id}/rotate-secret")]
 pub async fn rotate_client_secret(
     state: web::Data<AppState>,
-    ctx: WriteCtx,
+    AdminWrite(ctx): AdminWrite,
     path: web::Path<ClientPath>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require_admin()?;
     let id = path.id;
-    let out = write(&state.pool, ctx, move |tx| {
-        let current = accounts::client_by_id(tx.conn, id)?
-            .ok_or_else(|| ApiError::not_found("client", id))?;
-        let secret = random_token(43);
-        let changes = accounts::ClientChanges {
-            secret_hash: Some(hash_secret(&secret)),
-            auth_version: Some(current.auth_version + 1),
-            version: Some(current.version + 1),
-            updated_at: Some(now()),
-            ..Default::default()
-        };
-        let row = accounts::update_client(tx.conn, id, current.version, &changes)?
-            .ok_or(ApiError::PreconditionFailed)?;
-        let before = client_out(current);
-        let client = client_out(row);
-        tx.audit(
-            "rotate_secret",
-            "client",
-            id,
-            Some(client.county_id),
-            Some(&before),
-            Some(&client),
-        )?;
-        Ok(ClientSecretOut {
-            client,
-            client_secret: secret,
-        })
-    })
-    .await?;
+    let out = write(&state.pool, ctx, move |tx| clients::rotate_secret(tx, id)).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(out))

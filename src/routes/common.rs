@@ -6,7 +6,6 @@ use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -102,20 +101,7 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
     }
 }
 
-/// For nullable fields in a `PATCH`: absent stays `None` (leave alone), `null` becomes
-/// `Some(None)` (clear), a value `Some(Some(v))`. Use with `#[serde(default)]`.
-pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(de).map(Some)
-}
-
-/// A value read back from the database that does not parse is a bug, not the client's fault.
-pub fn stored<T>(parsed: Result<T, String>) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::internal(format!("stored value: {e}")))
-}
+pub use crate::service::{double_option, stored, utc, Listed};
 
 /// A page of a list: `{items, total, limit, offset}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,6 +111,18 @@ pub struct Page<T> {
     pub total: i64,
     pub limit: i64,
     pub offset: i64,
+}
+
+impl<T> Page<T> {
+    /// The page a service listed, with the paging it was asked for.
+    pub fn of(listed: Listed<T>, limit: i64, offset: i64) -> Self {
+        Page {
+            items: listed.items,
+            total: listed.total,
+            limit,
+            offset,
+        }
+    }
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -242,11 +240,6 @@ pub fn created_versioned<T: Serialize>(body: &T, location: String, version: i32)
         .insert_header((header::LOCATION, location))
         .insert_header((header::ETAG, etag(version)))
         .json(body)
-}
-
-/// A stored UTC timestamp, sent as RFC 3339 with its `Z`.
-pub fn utc(ts: NaiveDateTime) -> DateTime<Utc> {
-    DateTime::from_naive_utc_and_offset(ts, Utc)
 }
 
 /// "Now" lives in the clock module; re-exported for the route files.

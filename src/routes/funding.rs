@@ -3,146 +3,24 @@
 
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::db::counties as county_q;
-use crate::db::funding::{
-    self as q, FundingFilter, FundingRequestChanges, FundingRequestRow, FundingSort,
-    NewFundingRequest, NewTransition, TransitionRow,
-};
-use crate::db::{self, DbConnection};
-use crate::domain::county::parse_note;
-use crate::domain::funding::{apply, check_fen, FundingAction, FundingStage};
-use crate::domain::parse_ref;
-use crate::domain::{business_date, parse_name, random_token, Violations};
+use crate::db;
+use crate::db::funding::{FundingFilter, FundingSort};
+use crate::domain::funding::FundingStage;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{
-    created_versioned, double_option, expected_version, now, ok_versioned, parse_sort, utc, Json,
-    Page, Paging,
+    created_versioned, etag, expected_version, ok_versioned, parse_sort, Json, Page, Paging,
 };
-use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
+use crate::service::funding::{
+    self, FundingRequestIn, FundingRequestOut, FundingRequestPatch, FundingTransitionIn,
+    FundingTransitionOut,
+};
 use crate::state::AppState;
-use crate::write::{write, write_then, Tx, WriteCtx, NOTHING};
-
-const TITLE_MAX: usize = 100;
-const PURPOSE_MAX: usize = 500;
-const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
-
-/// A new funding request. It starts `estimating`; that first stage is recorded as its first
-/// transition (action `create`), dated `effective_on`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FundingRequestIn {
-    /// The county asking (the city level included; only administrators write it).
-    pub county_id: i32,
-    #[schema(example = 2021, minimum = 2000, maximum = 2100)]
-    pub fiscal_year: i32,
-    #[schema(example = "2021年社工站建设运营经费")]
-    pub title: String,
-    /// What the money is for (up to 500 characters).
-    pub purpose: Option<String>,
-    /// The amount asked for, in integer fen (分), 0 to 100000000000 (10亿元); may be unknown
-    /// while estimating.
-    #[schema(example = 179400000, minimum = 0, maximum = 100000000000_i64)]
-    pub requested_fen: Option<i64>,
-    /// The county's own key for the request (1–64 characters, unique within the county);
-    /// generated when absent.
-    #[serde(rename = "ref")]
-    #[schema(example = "FR-2021-01")]
-    pub reference: Option<String>,
-    /// When estimating began (the request's `created_on`); default today in the bureau's time
-    /// zone, never after today.
-    pub effective_on: Option<NaiveDate>,
-    /// The first note, as the county wrote it, e.g. 正在测算费用，拟报区政府。
-    pub note: Option<String>,
-}
-
-/// Changes to a request, allowed only while it is `estimating` or `consulting`; absent fields
-/// stay as they are, `null` clears. The stage changes only through transitions.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FundingRequestPatch {
-    #[schema(minimum = 2000, maximum = 2100)]
-    pub fiscal_year: Option<i32>,
-    pub title: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub purpose: Option<Option<String>>,
-    /// Integer fen (分), 0 to 100000000000 (10亿元).
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100000000000_i64)]
-    pub requested_fen: Option<Option<i64>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FundingRequestOut {
-    pub id: i32,
-    pub county_id: i32,
-    pub fiscal_year: i32,
-    pub title: String,
-    pub purpose: Option<String>,
-    /// Integer fen (分).
-    pub requested_fen: Option<i64>,
-    /// Integer fen (分), set by approval.
-    pub approved_fen: Option<i64>,
-    pub status: FundingStage,
-    /// The Chinese label of `status` (正在测算, 已报审批, …).
-    pub status_label: String,
-    /// The transitions the current stage allows.
-    pub allowed_actions: Vec<FundingAction>,
-    #[serde(rename = "ref")]
-    pub reference: String,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A stage change. `consult` (estimating → consulting), `submit` (estimating or consulting →
-/// submitted, optionally with `requested_fen`), `approve` with `approved_fen`, `reject`, `return`
-/// (submitted → …; administrators only), `revise` (returned → estimating), `withdraw` (any open
-/// stage). `create` is recorded when the request is made and cannot be posted.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FundingTransitionIn {
-    pub action: FundingAction,
-    /// When the change took effect: not after today, not before the previous change; default
-    /// today in the bureau's time zone.
-    pub effective_on: Option<NaiveDate>,
-    /// As the county or bureau wrote it, e.g. 测算经费约179.4万元，已报县政府审批。
-    pub note: Option<String>,
-    /// Required with `approve`, refused otherwise: the amount approved, integer fen (分).
-    #[schema(minimum = 0, maximum = 100000000000_i64)]
-    pub approved_fen: Option<i64>,
-    /// Only with `submit`: the amount submitted, integer fen (分), replacing the estimate.
-    #[schema(minimum = 0, maximum = 100000000000_i64)]
-    pub requested_fen: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FundingTransitionOut {
-    pub id: i32,
-    pub request_id: i32,
-    pub action: FundingAction,
-    /// The Chinese label of `action`.
-    pub action_label: String,
-    /// `null` for `create`.
-    pub from_status: Option<FundingStage>,
-    pub to_status: FundingStage,
-    /// The Chinese label of `to_status`.
-    pub to_status_label: String,
-    pub effective_on: NaiveDate,
-    pub note: Option<String>,
-    /// The request's amounts after this change, integer fen (分).
-    pub requested_fen: Option<i64>,
-    pub approved_fen: Option<i64>,
-    /// Who recorded it (`user:…` or `client:…`).
-    pub actor: String,
-    pub created_at: DateTime<Utc>,
-}
+use crate::write::{write, write_then, WriteCtx};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -162,388 +40,6 @@ pub struct FundingListQuery {
 pub struct FundingPath {
     /// The funding request's id.
     pub id: i32,
-}
-
-pub fn stage_of(raw: &str) -> Result<FundingStage, ApiError> {
-    FundingStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
-}
-
-pub fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError> {
-    let status = stage_of(&row.status)?;
-    Ok(FundingRequestOut {
-        id: row.id,
-        county_id: row.county_id,
-        fiscal_year: row.fiscal_year,
-        title: row.title,
-        purpose: row.purpose,
-        requested_fen: row.requested_fen,
-        approved_fen: row.approved_fen,
-        status,
-        status_label: status.label().to_string(),
-        allowed_actions: status.allowed_actions().to_vec(),
-        reference: row.reference,
-        version: row.version,
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-    })
-}
-
-pub fn transition_out(row: TransitionRow) -> Result<FundingTransitionOut, ApiError> {
-    let action = FundingAction::parse(&row.action)
-        .map_err(|e| ApiError::internal(format!("stored action: {e}")))?;
-    let to_status = stage_of(&row.to_status)?;
-    Ok(FundingTransitionOut {
-        id: row.id,
-        request_id: row.request_id,
-        action,
-        action_label: action.label().to_string(),
-        from_status: row.from_status.as_deref().map(stage_of).transpose()?,
-        to_status,
-        to_status_label: to_status.label().to_string(),
-        effective_on: row.effective_on,
-        note: row.note,
-        requested_fen: row.requested_fen,
-        approved_fen: row.approved_fen,
-        actor: row.actor,
-        created_at: utc(row.created_at),
-    })
-}
-
-/// The county a request belongs to: it exists and the caller may write it.
-fn request_county(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    county_id: i32,
-) -> Result<(), ApiError> {
-    let county = county_q::find(conn, county_id)?.ok_or_else(|| {
-        ApiError::invalid("county_id", format!("county {county_id} does not exist"))
-    })?;
-    caller.require_county_write(county_scope(&county))
-}
-
-fn check_year(v: &mut Violations, year: i32) {
-    if !YEARS.contains(&year) {
-        v.add("fiscal_year", "must be between 2000 and 2100");
-    }
-}
-
-fn check_amount(v: &mut Violations, field: &str, fen: Option<i64>) {
-    if let Some(fen) = fen {
-        v.check(field, check_fen(fen));
-    }
-}
-
-pub fn parse_purpose(raw: Option<&str>) -> Result<Option<String>, String> {
-    crate::domain::parse_free_text(raw, PURPOSE_MAX)
-}
-
-/// A new request's fields, checked by [`validated_request`].
-#[derive(Debug, Clone)]
-pub struct ValidRequest {
-    pub fiscal_year: i32,
-    pub title: String,
-    pub purpose: Option<String>,
-    pub requested_fen: Option<i64>,
-    pub reference: String,
-    pub effective_on: NaiveDate,
-    pub note: Option<String>,
-}
-
-/// Checks a new request's fields (every broken rule, by field); the county is checked by
-/// [`create_request`].
-pub fn validated_request(
-    input: &FundingRequestIn,
-    today: NaiveDate,
-) -> Result<ValidRequest, ApiError> {
-    let mut v = Violations::new();
-    check_year(&mut v, input.fiscal_year);
-    let title = v.check("title", parse_name(&input.title, TITLE_MAX));
-    let purpose = v.check("purpose", parse_purpose(input.purpose.as_deref()));
-    check_amount(&mut v, "requested_fen", input.requested_fen);
-    let reference = match &input.reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
-        None => Some(format!("fr-{}", random_token(12))),
-    };
-    let effective_on = input.effective_on.unwrap_or(today);
-    business_date(&mut v, "effective_on", Some(effective_on), today);
-    let note = v.check("note", parse_note(input.note.as_deref()));
-    v.into_result()?;
-    let (Some(title), Some(purpose), Some(reference), Some(note)) =
-        (title, purpose, reference, note)
-    else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
-    Ok(ValidRequest {
-        fiscal_year: input.fiscal_year,
-        title,
-        purpose,
-        requested_fen: input.requested_fen,
-        reference,
-        effective_on,
-        note,
-    })
-}
-
-/// Creates a request of `county_id` (which the caller must be allowed to write), `estimating`,
-/// with its first transition (`create`), and audits it.
-pub fn create_request(
-    tx: &mut Tx<'_>,
-    county_id: i32,
-    valid: ValidRequest,
-) -> Result<FundingRequestRow, ApiError> {
-    request_county(tx.conn, &tx.ctx.caller, county_id)?;
-    let at = now();
-    let row = q::insert(
-        tx.conn,
-        &NewFundingRequest {
-            county_id,
-            fiscal_year: valid.fiscal_year,
-            title: valid.title,
-            purpose: valid.purpose,
-            requested_fen: valid.requested_fen,
-            approved_fen: None,
-            status: FundingStage::Estimating.as_str().to_string(),
-            reference: valid.reference,
-            version: 1,
-            created_at: at,
-            updated_at: at,
-        },
-    )?;
-    q::insert_transition(
-        tx.conn,
-        &NewTransition {
-            request_id: row.id,
-            action: FundingAction::Create.as_str().to_string(),
-            from_status: None,
-            to_status: FundingStage::Estimating.as_str().to_string(),
-            effective_on: valid.effective_on,
-            note: valid.note,
-            requested_fen: row.requested_fen,
-            approved_fen: None,
-            actor: tx.ctx.caller.actor(),
-            created_at: at,
-        },
-    )?;
-    let out = request_out(row.clone())?;
-    tx.audit(
-        "create",
-        "funding_request",
-        out.id,
-        Some(out.county_id),
-        NOTHING,
-        Some(&out),
-    )?;
-    Ok(row)
-}
-
-/// A request's changes, checked by [`validated_patch`]; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct ValidPatch {
-    pub fiscal_year: Option<i32>,
-    pub title: Option<String>,
-    pub purpose: Option<Option<String>>,
-    pub requested_fen: Option<Option<i64>>,
-}
-
-/// Checks a request's changes (every broken rule, by field).
-pub fn validated_patch(patch: &FundingRequestPatch) -> Result<ValidPatch, ApiError> {
-    let mut v = Violations::new();
-    if let Some(year) = patch.fiscal_year {
-        check_year(&mut v, year);
-    }
-    let title = match &patch.title {
-        Some(raw) => v.check("title", parse_name(raw, TITLE_MAX)),
-        None => None,
-    };
-    let purpose = match &patch.purpose {
-        Some(raw) => v.check("purpose", parse_purpose(raw.as_deref())),
-        None => None,
-    };
-    check_amount(&mut v, "requested_fen", patch.requested_fen.flatten());
-    v.into_result()?;
-    Ok(ValidPatch {
-        fiscal_year: patch.fiscal_year,
-        title,
-        purpose,
-        requested_fen: patch.requested_fen,
-    })
-}
-
-/// Changes `current` (read at version `expected`) while its stage allows it, and audits it.
-pub fn update_request(
-    tx: &mut Tx<'_>,
-    current: FundingRequestRow,
-    expected: i32,
-    patch: ValidPatch,
-) -> Result<FundingRequestRow, ApiError> {
-    let id = current.id;
-    request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-    if current.version != expected {
-        return Err(ApiError::PreconditionFailed);
-    }
-    let stage = stage_of(&current.status)?;
-    if !stage.is_editable() {
-        return Err(ApiError::Conflict(format!(
-            "the request is {stage} ({}): its year, title, purpose and amount change only while estimating or consulting",
-            stage.label()
-        )));
-    }
-    let changes = FundingRequestChanges {
-        fiscal_year: patch.fiscal_year,
-        title: patch.title,
-        purpose: patch.purpose,
-        requested_fen: patch.requested_fen,
-        version: Some(current.version + 1),
-        updated_at: Some(now()),
-        ..Default::default()
-    };
-    let row = q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-    let before = request_out(current)?;
-    let out = request_out(row.clone())?;
-    tx.audit(
-        "update",
-        "funding_request",
-        id,
-        Some(out.county_id),
-        Some(&before),
-        Some(&out),
-    )?;
-    Ok(row)
-}
-
-/// A stage change, checked by [`validated_transition`].
-#[derive(Debug, Clone)]
-pub struct ValidTransition {
-    pub action: FundingAction,
-    pub effective_on: NaiveDate,
-    pub note: Option<String>,
-    pub approved_fen: Option<i64>,
-    pub requested_fen: Option<i64>,
-}
-
-/// Checks a stage change on its own (every broken rule, by field); the request's stage, the
-/// caller's rights and the dates of its history are checked by [`record_transition`].
-pub fn validated_transition(
-    input: &FundingTransitionIn,
-    today: NaiveDate,
-) -> Result<ValidTransition, ApiError> {
-    let action = input.action;
-    let mut v = Violations::new();
-    if action == FundingAction::Create {
-        v.add(
-            "action",
-            "create is recorded when the request is made; use consult, submit, approve, reject, return, revise or withdraw",
-        );
-    }
-    let effective_on = input.effective_on.unwrap_or(today);
-    business_date(&mut v, "effective_on", Some(effective_on), today);
-    let note = v.check("note", parse_note(input.note.as_deref()));
-    check_amount(&mut v, "approved_fen", input.approved_fen);
-    check_amount(&mut v, "requested_fen", input.requested_fen);
-    match (action, input.approved_fen) {
-        (FundingAction::Approve, None) => {
-            v.add("approved_fen", "approve needs the amount approved")
-        }
-        (FundingAction::Approve, Some(_)) | (_, None) => {}
-        (_, Some(_)) => v.add("approved_fen", "only approve records an approved amount"),
-    }
-    if action != FundingAction::Submit && input.requested_fen.is_some() {
-        v.add(
-            "requested_fen",
-            "only submit changes the amount requested (or PATCH while estimating or consulting)",
-        );
-    }
-    v.into_result()?;
-    let Some(note) = note else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
-    Ok(ValidTransition {
-        action,
-        effective_on,
-        note,
-        approved_fen: input.approved_fen,
-        requested_fen: input.requested_fen,
-    })
-}
-
-/// Records a stage change of `current` (when `expected` is given, only at that version): the
-/// caller's rights (decisions are for administrators), the stage's allowed actions (a conflict
-/// naming the stage and them) and the date (not before the previous change); then moves the
-/// request, keeps the transition and audits it. Answers the transition and the request.
-pub fn record_transition(
-    tx: &mut Tx<'_>,
-    current: FundingRequestRow,
-    valid: &ValidTransition,
-    expected: Option<i32>,
-) -> Result<(TransitionRow, FundingRequestRow), ApiError> {
-    let id = current.id;
-    let action = valid.action;
-    let effective_on = valid.effective_on;
-    request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-    if action.is_admin_only() && !tx.ctx.caller.is_admin() {
-        return Err(ApiError::Forbidden(format!(
-            "only the city bureau's administrators {action} funding requests"
-        )));
-    }
-    if expected.is_some_and(|e| e != current.version) {
-        return Err(ApiError::PreconditionFailed);
-    }
-    let from = stage_of(&current.status)?;
-    let to = apply(from, action).map_err(ApiError::Conflict)?;
-    if let Some(last) = q::last_transition(tx.conn, id)? {
-        if effective_on < last.effective_on {
-            return Err(ApiError::invalid(
-                "effective_on",
-                format!(
-                    "{effective_on} is before the previous stage change ({})",
-                    last.effective_on
-                ),
-            ));
-        }
-    }
-    let requested_fen = valid.requested_fen.or(current.requested_fen);
-    let approved_fen = match action {
-        FundingAction::Approve => valid.approved_fen,
-        _ => current.approved_fen,
-    };
-    let at = now();
-    let changes = FundingRequestChanges {
-        status: Some(to.as_str().to_string()),
-        requested_fen: Some(requested_fen),
-        approved_fen: Some(approved_fen),
-        version: Some(current.version + 1),
-        updated_at: Some(at),
-        ..Default::default()
-    };
-    let row =
-        q::update(tx.conn, id, current.version, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-    let transition = q::insert_transition(
-        tx.conn,
-        &NewTransition {
-            request_id: id,
-            action: action.as_str().to_string(),
-            from_status: Some(from.as_str().to_string()),
-            to_status: to.as_str().to_string(),
-            effective_on,
-            note: valid.note.clone(),
-            requested_fen,
-            approved_fen,
-            actor: tx.ctx.caller.actor(),
-            created_at: at,
-        },
-    )?;
-    let county_id = current.county_id;
-    let before = request_out(current)?;
-    let after = request_out(row.clone())?;
-    tx.audit(
-        "transition",
-        "funding_request",
-        id,
-        Some(county_id),
-        Some(&before),
-        Some(&after),
-    )?;
-    Ok((transition, row))
 }
 
 #[utoipa::path(
@@ -580,20 +76,11 @@ pub async fn list_funding_requests(
         fiscal_year: query.fiscal_year,
         status: query.status.map(|s| s.as_str().to_string()),
     };
-    let page = db::run(&state.pool, move |conn| {
-        let (rows, total) = q::list(conn, &filter, &sort, limit, offset)?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(request_out)
-                .collect::<Result<_, _>>()?,
-            total,
-            limit,
-            offset,
-        })
+    let listed = db::run(&state.pool, move |conn| {
+        funding::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
 }
 
 #[utoipa::path(
@@ -620,12 +107,11 @@ pub async fn create_funding_request(
     body: Json<FundingRequestIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    let valid = validated_request(&input, state.today())?;
-    let county_id = input.county_id;
+    let today = state.today();
     write_then(
         &state.pool,
         ctx,
-        move |tx| request_out(create_request(tx, county_id, valid)?),
+        move |tx| funding::create(tx, input, today),
         move |out| {
             let location = format!("/api/v1/funding-requests/{}", out.id);
             Ok(created_versioned(&out, location, out.version))
@@ -654,10 +140,7 @@ pub async fn get_funding_request(
     path: web::Path<FundingPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
-    let out = db::run(&state.pool, move |conn| {
-        request_out(q::find(conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?)
-    })
-    .await?;
+    let out = db::run(&state.pool, move |conn| funding::get(conn, id)).await?;
     Ok(ok_versioned(&out, out.version))
 }
 
@@ -691,11 +174,9 @@ pub async fn update_funding_request(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
     let expected = expected_version(&req)?;
-    let patch = validated_patch(&body.0)?;
+    let patch = body.0;
     let out = write(&state.pool, ctx, move |tx| {
-        let current =
-            q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-        request_out(update_request(tx, current, expected, patch)?)
+        funding::update(tx, id, expected, patch)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -727,31 +208,7 @@ pub async fn delete_funding_request(
     let id = path.id;
     let expected = expected_version(&req)?;
     write(&state.pool, ctx, move |tx| {
-        let current =
-            q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-        request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-        if current.version != expected {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let stage = stage_of(&current.status)?;
-        if !stage.is_editable() {
-            return Err(ApiError::Conflict(format!(
-                "the request is {stage} ({}): it is kept; withdraw it instead",
-                stage.label()
-            )));
-        }
-        if !q::delete(tx.conn, id, expected)? {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let before = request_out(current)?;
-        tx.audit(
-            "delete",
-            "funding_request",
-            id,
-            Some(before.county_id),
-            Some(&before),
-            NOTHING,
-        )
+        funding::delete(tx, id, expected)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -776,14 +233,7 @@ pub async fn list_funding_transitions(
     path: web::Path<FundingPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
-    let items = db::run(&state.pool, move |conn| {
-        q::find(conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-        q::history(conn, id)?
-            .into_iter()
-            .map(transition_out)
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await?;
+    let items = db::run(&state.pool, move |conn| funding::transitions(conn, id)).await?;
     Ok(HttpResponse::Ok().json(items))
 }
 
@@ -819,23 +269,19 @@ pub async fn create_funding_transition(
         true => Some(expected_version(&req)?),
         false => None,
     };
-    let valid = validated_transition(&body.0, state.today())?;
+    let input = body.0;
+    let today = state.today();
     write_then(
         &state.pool,
         ctx,
-        move |tx| {
-            let current =
-                q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-            let (transition, row) = record_transition(tx, current, &valid, expected)?;
-            Ok((transition_out(transition)?, row.version))
-        },
+        move |tx| funding::create_transition(tx, id, input, expected, today),
         move |(out, version)| {
             Ok(HttpResponse::Created()
                 .insert_header((
                     header::LOCATION,
                     format!("/api/v1/funding-requests/{id}/transitions"),
                 ))
-                .insert_header((header::ETAG, crate::routes::common::etag(version)))
+                .insert_header((header::ETAG, etag(version)))
                 .json(out))
         },
     )

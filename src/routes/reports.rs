@@ -3,22 +3,22 @@
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::db::snapshots::{self, NewSnapshot, SnapshotRow};
-use crate::db::{self, report};
+use crate::db;
 use crate::domain::export::{layout, to_csv, to_xlsx};
 use crate::domain::report::ProgressTable;
-use crate::domain::report::{compare, CountChange, CountyChanges, RULES_VERSION};
-use crate::domain::{business_date, parse_name, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
-use crate::routes::common::{now, utc, Json, Page, Paging};
+use crate::routes::common::{Json, Page, Paging};
 use crate::routes::responses::*;
+use crate::service::reports::{
+    self, ChangesOut, Comparison, SnapshotIn, SnapshotOut, SnapshotSummaryOut, WithdrawIn,
+};
 use crate::state::AppState;
-use crate::write::{write_then, WriteCtx, NOTHING};
+use crate::write::{write_then, AdminWrite};
 
 /// What a table is answered as. The JSON operations still honour `?format=csv|xlsx` and
 /// `Accept: text/csv` for callers written before the export operations, without declaring it.
@@ -166,6 +166,18 @@ fn disposition(plain: &str, title: &str, ext: &str) -> String {
     format!("attachment; filename=\"{plain}.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
+/// A snapshot as a download, under its own title and issuing unit.
+fn render_snapshot(out: &SnapshotOut, format: ReportFormat) -> Result<HttpResponse, ApiError> {
+    let s = &out.summary;
+    render(
+        &out.table,
+        format,
+        &s.title,
+        &s.issuing_unit,
+        &format!("progress-{}-snapshot-{}", s.as_of, s.id),
+    )
+}
+
 /// The issuing unit printed on live exports when none is given.
 const DEFAULT_UNIT: &str = "市民政局";
 
@@ -184,35 +196,6 @@ fn bounded(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError>
             Ok(Some(v.to_string()))
         }
     }
-}
-
-/// The table as of `as_of` for `fiscal_year` (default the year of `as_of`), with the export's
-/// title and issuing unit checked.
-async fn live_table(
-    state: &AppState,
-    as_of: Option<NaiveDate>,
-    fiscal_year: Option<i32>,
-) -> Result<(NaiveDate, ProgressTable), ApiError> {
-    let today = state.today();
-    let as_of = as_of.unwrap_or(today);
-    if as_of > today {
-        return Err(ApiError::invalid(
-            "as_of",
-            format!("{as_of} is in the future (today is {today}); the table counts facts that have happened"),
-        ));
-    }
-    let fiscal_year = fiscal_year.unwrap_or_else(|| as_of.year());
-    if !(2000..=2100).contains(&fiscal_year) {
-        return Err(ApiError::invalid(
-            "fiscal_year",
-            "must be between 2000 and 2100",
-        ));
-    }
-    let table = db::run(&state.pool, move |conn| {
-        report::progress_table(conn, as_of, fiscal_year)
-    })
-    .await?;
-    Ok((as_of, table))
 }
 
 #[utoipa::path(
@@ -238,7 +221,13 @@ pub async fn progress_report(
     let query = query.into_inner();
     let unit = bounded("issuing_unit", query.issuing_unit.as_deref())?;
     let title = bounded("title", query.title.as_deref())?;
-    let (as_of, table) = live_table(&state, query.as_of, query.fiscal_year).await?;
+    let today = state.today();
+    let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
+    let table = db::run(&state.pool, move |conn| {
+        reports::live_table(conn, as_of, fiscal_year, today)
+    })
+    .await?;
+    let as_of = table.as_of;
     render(
         &table,
         wanted(&req, query.format),
@@ -276,7 +265,13 @@ pub async fn progress_export(
     let query = query.into_inner();
     let unit = bounded("issuing_unit", query.issuing_unit.as_deref())?;
     let title = bounded("title", query.title.as_deref())?;
-    let (as_of, table) = live_table(&state, query.as_of, query.fiscal_year).await?;
+    let today = state.today();
+    let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
+    let table = db::run(&state.pool, move |conn| {
+        reports::live_table(conn, as_of, fiscal_year, today)
+    })
+    .await?;
+    let as_of = table.as_of;
     render(
         &table,
         query.format.into(),
@@ -284,52 +279,6 @@ pub async fn progress_export(
         &unit.unwrap_or_else(|| DEFAULT_UNIT.to_string()),
         &format!("progress-{as_of}"),
     )
-}
-
-/// Publish the table as of a date as a frozen bulletin.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotIn {
-    pub as_of: NaiveDate,
-    /// Default the year of `as_of`.
-    pub fiscal_year: Option<i32>,
-    #[schema(example = "云浮市2021年“双百工程”社工站（点）建设进度情况一览表")]
-    pub title: String,
-    /// 制表单位.
-    #[schema(example = "云浮市民政局")]
-    pub issuing_unit: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WithdrawIn {
-    /// Why it is withdrawn; kept with it.
-    pub reason: String,
-}
-
-/// A published snapshot, without its table (lists).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SnapshotSummaryOut {
-    pub id: i32,
-    pub as_of: NaiveDate,
-    pub fiscal_year: i32,
-    pub title: String,
-    pub issuing_unit: String,
-    /// The version of the counting rules that computed it.
-    pub rules_version: String,
-    pub published_by: String,
-    pub published_at: DateTime<Utc>,
-    pub withdrawn_at: Option<DateTime<Utc>>,
-    pub withdrawn_by: Option<String>,
-    pub withdrawal_reason: Option<String>,
-}
-
-/// A published snapshot with its frozen table.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SnapshotOut {
-    #[serde(flatten)]
-    pub summary: SnapshotSummaryOut,
-    pub table: ProgressTable,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -373,53 +322,6 @@ pub struct ChangesQuery {
     pub fiscal_year: Option<i32>,
 }
 
-/// One end of a comparison.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChangeEnd {
-    pub as_of: NaiveDate,
-    /// The snapshot compared, when it is one.
-    pub snapshot_id: Option<i32>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChangesOut {
-    pub from: ChangeEnd,
-    pub to: ChangeEnd,
-    pub rows: Vec<CountyChanges>,
-    pub totals: Vec<CountChange>,
-}
-
-fn summary_out(row: &SnapshotRow) -> SnapshotSummaryOut {
-    SnapshotSummaryOut {
-        id: row.id,
-        as_of: row.as_of,
-        fiscal_year: row.fiscal_year,
-        title: row.title.clone(),
-        issuing_unit: row.issuing_unit.clone(),
-        rules_version: row.rules_version.clone(),
-        published_by: row.published_by.clone(),
-        published_at: utc(row.published_at),
-        withdrawn_at: row.withdrawn_at.map(utc),
-        withdrawn_by: row.withdrawn_by.clone(),
-        withdrawal_reason: row.withdrawal_reason.clone(),
-    }
-}
-
-fn frozen(row: &SnapshotRow) -> Result<ProgressTable, ApiError> {
-    serde_json::from_str(&row.table_json)
-        .map_err(|e| ApiError::internal(format!("snapshot {}: {e}", row.id)))
-}
-
-fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), ApiError> {
-    if as_of > today {
-        return Err(ApiError::invalid(
-            field,
-            format!("{as_of} is in the future (today is {today})"),
-        ));
-    }
-    Ok(())
-}
-
 #[utoipa::path(
     tag = "reports",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
@@ -439,55 +341,15 @@ fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), Ap
 #[post("/reports/progress/snapshots")]
 pub async fn publish_snapshot(
     state: web::Data<AppState>,
-    ctx: WriteCtx,
+    AdminWrite(ctx): AdminWrite,
     body: Json<SnapshotIn>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require_admin()?;
     let input = body.0;
-    let mut v = Violations::new();
-    let title = v.check("title", parse_name(&input.title, 200));
-    let unit = v.check("issuing_unit", parse_name(&input.issuing_unit, 100));
     let today = state.today();
-    business_date(&mut v, "as_of", Some(input.as_of), today);
-    let fiscal_year = input.fiscal_year.unwrap_or_else(|| input.as_of.year());
-    if !(2000..=2100).contains(&fiscal_year) {
-        v.add("fiscal_year", "must be between 2000 and 2100");
-    }
-    v.into_result()?;
-    let (Some(title), Some(unit)) = (title, unit) else {
-        return Err(ApiError::internal("validated fields missing"));
-    };
     write_then(
         &state.pool,
         ctx,
-        move |tx| {
-            let table = report::progress_table(tx.conn, input.as_of, fiscal_year)?;
-            let json =
-                serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
-            let row = snapshots::insert(
-                tx.conn,
-                &NewSnapshot {
-                    as_of: input.as_of,
-                    fiscal_year,
-                    title,
-                    issuing_unit: unit,
-                    rules_version: RULES_VERSION.into(),
-                    table_json: json,
-                    published_by: tx.ctx.caller.actor(),
-                    published_at: now(),
-                },
-            )?;
-            let summary = summary_out(&row);
-            tx.audit(
-                "publish",
-                "progress_snapshot",
-                row.id,
-                None,
-                NOTHING,
-                Some(&summary),
-            )?;
-            Ok(SnapshotOut { summary, table })
-        },
+        move |tx| reports::publish(tx, input, today),
         move |out| {
             Ok(HttpResponse::Created()
                 .insert_header((
@@ -521,17 +383,11 @@ pub async fn list_snapshots(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = paging.resolve()?;
     let include = query.include_withdrawn.unwrap_or(false);
-    let page = db::run(&state.pool, move |conn| {
-        let (rows, total) = snapshots::list(conn, include, limit, offset)?;
-        Ok(Page {
-            items: rows.iter().map(summary_out).collect(),
-            total,
-            limit,
-            offset,
-        })
+    let listed = db::run(&state.pool, move |conn| {
+        reports::list(conn, include, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
 }
 
 #[utoipa::path(
@@ -556,23 +412,10 @@ pub async fn get_snapshot(
     query: web::Query<SnapshotFormatQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
-    let row = db::run(&state.pool, move |conn| {
-        snapshots::find(conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))
-    })
-    .await?;
-    let table = frozen(&row)?;
+    let out = db::run(&state.pool, move |conn| reports::get(conn, id)).await?;
     match wanted(&req, query.format) {
-        ReportFormat::Json => Ok(HttpResponse::Ok().json(SnapshotOut {
-            summary: summary_out(&row),
-            table,
-        })),
-        format => render(
-            &table,
-            format,
-            &row.title,
-            &row.issuing_unit,
-            &format!("progress-{}-snapshot-{}", row.as_of, row.id),
-        ),
+        ReportFormat::Json => Ok(HttpResponse::Ok().json(out)),
+        format => render_snapshot(&out, format),
     }
 }
 
@@ -597,37 +440,16 @@ pub async fn get_snapshot(
 #[post("/reports/progress/snapshots/{id}/withdraw")]
 pub async fn withdraw_snapshot(
     state: web::Data<AppState>,
-    ctx: WriteCtx,
+    AdminWrite(ctx): AdminWrite,
     path: web::Path<SnapshotPath>,
     body: Json<WithdrawIn>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require_admin()?;
     let id = path.id;
-    let reason = parse_name(&body.0.reason, 500).map_err(|m| ApiError::invalid("reason", m))?;
+    let input = body.0;
     write_then(
         &state.pool,
         ctx,
-        move |tx| {
-            let before =
-                snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
-            if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), &reason, now())? {
-                return Err(ApiError::Conflict(format!(
-                    "snapshot {id} is already withdrawn"
-                )));
-            }
-            let row =
-                snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
-            let after = summary_out(&row);
-            tx.audit(
-                "withdraw",
-                "progress_snapshot",
-                id,
-                None,
-                Some(&summary_out(&before)),
-                Some(&after),
-            )?;
-            Ok(after)
-        },
+        move |tx| reports::withdraw(tx, id, input),
         move |out| Ok(HttpResponse::Ok().json(out)),
     )
     .await
@@ -661,52 +483,29 @@ pub async fn progress_changes(
             "compare either two dates (from, to) or two snapshots (from_snapshot, to_snapshot)",
         ));
     }
-    let (from, to) = if snapshot_mode {
-        let (Some(a), Some(b)) = (q.from_snapshot, q.to_snapshot) else {
+    let comparison = if snapshot_mode {
+        let (Some(from), Some(to)) = (q.from_snapshot, q.to_snapshot) else {
             return Err(ApiError::invalid(
                 "to_snapshot",
                 "give both from_snapshot and to_snapshot",
             ));
         };
-        db::run(&state.pool, move |conn| {
-            let load = |conn: &mut db::DbConnection, id: i32| {
-                snapshots::find(conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))
-            };
-            let (ra, rb) = (load(conn, a)?, load(conn, b)?);
-            Ok(((frozen(&ra)?, Some(ra.id)), (frozen(&rb)?, Some(rb.id))))
-        })
-        .await?
+        Comparison::Snapshots { from, to }
     } else {
         let from = q
             .from
             .ok_or_else(|| ApiError::invalid("from", "is required (or compare two snapshots)"))?;
-        let to = q.to.unwrap_or(today);
-        check_as_of(from, today, "from")?;
-        check_as_of(to, today, "to")?;
-        if from > to {
-            return Err(ApiError::invalid("from", "must be on or before to"));
+        Comparison::Dates {
+            from,
+            to: q.to,
+            fiscal_year: q.fiscal_year,
         }
-        let fy = q.fiscal_year;
-        db::run(&state.pool, move |conn| {
-            let a = report::progress_table(conn, from, fy.unwrap_or_else(|| from.year()))?;
-            let b = report::progress_table(conn, to, fy.unwrap_or_else(|| to.year()))?;
-            Ok(((a, None), (b, None)))
-        })
-        .await?
     };
-    let (rows, totals) = compare(&from.0, &to.0);
-    Ok(HttpResponse::Ok().json(ChangesOut {
-        from: ChangeEnd {
-            as_of: from.0.as_of,
-            snapshot_id: from.1,
-        },
-        to: ChangeEnd {
-            as_of: to.0.as_of,
-            snapshot_id: to.1,
-        },
-        rows,
-        totals,
-    }))
+    let out = db::run(&state.pool, move |conn| {
+        reports::changes(conn, comparison, today)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// A snapshot in the bureau's layout, as a file to download.
@@ -737,17 +536,8 @@ pub async fn export_snapshot(
     query: web::Query<SnapshotExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
-    let row = db::run(&state.pool, move |conn| {
-        snapshots::find(conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))
-    })
-    .await?;
-    render(
-        &frozen(&row)?,
-        query.format.into(),
-        &row.title,
-        &row.issuing_unit,
-        &format!("progress-{}-snapshot-{}", row.as_of, row.id),
-    )
+    let out = db::run(&state.pool, move |conn| reports::get(conn, id)).await?;
+    render_snapshot(&out, query.format.into())
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -1,66 +1,21 @@
 //! `/api/v1/towns`: towns, townships and streets of a county (镇/乡/街道).
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::db::counties as county_q;
-use crate::db::towns::{self as q, NewTown, TownChanges, TownFilter, TownRow, TownSort};
-use crate::db::{self, DbConnection};
-use crate::domain::county::{CountyKind, DivisionCode};
-use crate::domain::town::{TownCode, TownKind};
-use crate::domain::{parse_name, Violations};
+use crate::db;
+use crate::db::towns::{TownFilter, TownSort};
+use crate::domain::town::TownKind;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{
-    created_versioned, expected_version, now, ok_versioned, parse_q, parse_sort, utc, Json, Page,
-    Paging,
+    created_versioned, expected_version, ok_versioned, parse_q, parse_sort, Json, Page, Paging,
 };
-use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
+use crate::service::towns::{self, TownIn, TownOut, TownPatch};
 use crate::state::AppState;
-use crate::write::{write, write_then, WriteCtx, NOTHING};
-
-const NAME_MAX: usize = 50;
-
-/// A new town.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TownIn {
-    /// The county it belongs to (never the city level).
-    pub county_id: i32,
-    /// Unique within its county (names repeat across counties: 太平镇).
-    #[schema(example = "腰古镇", min_length = 1, max_length = 50)]
-    pub name: String,
-    /// Nine digits, starting with the county's division code; unique.
-    #[schema(example = "445302104", pattern = "^[0-9]{9}$")]
-    pub code: String,
-    pub kind: TownKind,
-}
-
-/// Changes to a town; absent fields stay as they are. A town never changes county.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TownPatch {
-    pub name: Option<String>,
-    pub code: Option<String>,
-    pub kind: Option<TownKind>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TownOut {
-    pub id: i32,
-    pub county_id: i32,
-    pub name: String,
-    pub code: String,
-    pub kind: TownKind,
-    /// The Chinese label of `kind`.
-    pub kind_label: String,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
+use crate::write::{write, write_then, WriteCtx};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -82,54 +37,6 @@ pub struct TownListQuery {
 pub struct TownPath {
     /// The town's id.
     pub id: i32,
-}
-
-pub fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
-    let kind =
-        TownKind::parse(&row.kind).map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
-    Ok(TownOut {
-        id: row.id,
-        county_id: row.county_id,
-        name: row.name,
-        code: row.code,
-        kind,
-        kind_label: kind.label().to_string(),
-        version: row.version,
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-    })
-}
-
-/// A town's name and code, checked; used by the API and county batches.
-pub fn validated_town_fields(name: &str, code: &str) -> Result<(String, TownCode), ApiError> {
-    let mut v = Violations::new();
-    let name = v.check("name", parse_name(name, NAME_MAX));
-    let code = v.check("code", TownCode::parse(code));
-    v.into_result()?;
-    match (name, code) {
-        (Some(name), Some(code)) => Ok((name, code)),
-        _ => Err(ApiError::internal("validated fields missing")),
-    }
-}
-
-/// The county a town may belong to: it exists, is not the city level, and the caller may
-/// write it.
-pub fn town_county(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    county_id: i32,
-) -> Result<DivisionCode, ApiError> {
-    let county = county_q::find(conn, county_id)?.ok_or_else(|| {
-        ApiError::invalid("county_id", format!("county {county_id} does not exist"))
-    })?;
-    caller.require_county_write(county_scope(&county))?;
-    if county.kind == CountyKind::CityLevel.as_str() {
-        return Err(ApiError::invalid(
-            "county_id",
-            "the city level (市本级) has no towns",
-        ));
-    }
-    DivisionCode::parse(&county.division_code).map_err(ApiError::internal)
 }
 
 #[utoipa::path(
@@ -168,17 +75,11 @@ pub async fn list_towns(
         code: query.code.clone(),
         q: parse_q(query.q.as_deref())?,
     };
-    let page = db::run(&state.pool, move |conn| {
-        let (rows, total) = q::list(conn, &filter, &sort, limit, offset)?;
-        Ok(Page {
-            items: rows.into_iter().map(town_out).collect::<Result<_, _>>()?,
-            total,
-            limit,
-            offset,
-        })
+    let listed = db::run(&state.pool, move |conn| {
+        towns::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
 }
 
 #[utoipa::path(
@@ -205,38 +106,10 @@ pub async fn create_town(
     body: Json<TownIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    let (name, code) = validated_town_fields(&input.name, &input.code)?;
     write_then(
         &state.pool,
         ctx,
-        move |tx| {
-            let county_code = town_county(tx.conn, &tx.ctx.caller, input.county_id)?;
-            code.belongs_to(&county_code)
-                .map_err(|m| ApiError::invalid("code", m))?;
-            let at = now();
-            let row = q::insert(
-                tx.conn,
-                &NewTown {
-                    county_id: input.county_id,
-                    name,
-                    code: code.as_str().to_string(),
-                    kind: input.kind.as_str().to_string(),
-                    version: 1,
-                    created_at: at,
-                    updated_at: at,
-                },
-            )?;
-            let out = town_out(row)?;
-            tx.audit(
-                "create",
-                "town",
-                out.id,
-                Some(out.county_id),
-                NOTHING,
-                Some(&out),
-            )?;
-            Ok(out)
-        },
+        move |tx| towns::create(tx, input),
         move |out| {
             let location = format!("/api/v1/towns/{}", out.id);
             Ok(created_versioned(&out, location, out.version))
@@ -265,10 +138,7 @@ pub async fn get_town(
     path: web::Path<TownPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
-    let out = db::run(&state.pool, move |conn| {
-        town_out(q::find(conn, id)?.ok_or_else(|| ApiError::not_found("town", id))?)
-    })
-    .await?;
+    let out = db::run(&state.pool, move |conn| towns::get(conn, id)).await?;
     Ok(ok_versioned(&out, out.version))
 }
 
@@ -303,46 +173,8 @@ pub async fn update_town(
     let id = path.id;
     let expected = expected_version(&req)?;
     let patch = body.0;
-    let mut v = Violations::new();
-    let name = match &patch.name {
-        Some(raw) => v.check("name", parse_name(raw, NAME_MAX)),
-        None => None,
-    };
-    let code = match &patch.code {
-        Some(raw) => v.check("code", TownCode::parse(raw)),
-        None => None,
-    };
-    v.into_result()?;
     let out = write(&state.pool, ctx, move |tx| {
-        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("town", id))?;
-        let county_code = town_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-        if current.version != expected {
-            return Err(ApiError::PreconditionFailed);
-        }
-        if let Some(code) = &code {
-            code.belongs_to(&county_code)
-                .map_err(|m| ApiError::invalid("code", m))?;
-        }
-        let changes = TownChanges {
-            name,
-            code: code.map(|c| c.as_str().to_string()),
-            kind: patch.kind.map(|k| k.as_str().to_string()),
-            version: Some(current.version + 1),
-            updated_at: Some(now()),
-        };
-        let row =
-            q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        let before = town_out(current)?;
-        let out = town_out(row)?;
-        tx.audit(
-            "update",
-            "town",
-            id,
-            Some(out.county_id),
-            Some(&before),
-            Some(&out),
-        )?;
-        Ok(out)
+        towns::update(tx, id, expected, patch)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -373,29 +205,7 @@ pub async fn delete_town(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
     let expected = expected_version(&req)?;
-    write(&state.pool, ctx, move |tx| {
-        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("town", id))?;
-        town_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-        if current.version != expected || !q::delete(tx.conn, id, expected)? {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let before = town_out(current)?;
-        tx.audit(
-            "delete",
-            "town",
-            id,
-            Some(before.county_id),
-            Some(&before),
-            NOTHING,
-        )
-    })
-    .await
-    .map_err(|e| match e {
-        ApiError::Conflict(_) => ApiError::Conflict(format!(
-            "town {id} still has sites; close or move them first"
-        )),
-        other => other,
-    })?;
+    write(&state.pool, ctx, move |tx| towns::delete(tx, id, expected)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

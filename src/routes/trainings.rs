@@ -1,83 +1,22 @@
 //! `/api/v1/trainings`: social-work training sessions (社工业务培训), pre-job or professional.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::db::counties as county_q;
-use crate::db::trainings::{
-    self as q, NewTraining, TrainingChanges, TrainingFilter, TrainingRow, TrainingSort,
-};
-use crate::db::{self, DbConnection};
-use crate::domain::parse_ref;
+use crate::db;
+use crate::db::trainings::{TrainingFilter, TrainingSort};
 use crate::domain::training::TrainingKind;
-use crate::domain::{business_date, parse_name, random_token, Violations};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::{
-    created_versioned, double_option, expected_version, now, ok_versioned, parse_sort, utc, Json,
-    Page, Paging,
+    created_versioned, expected_version, ok_versioned, parse_sort, Json, Page, Paging,
 };
-use crate::routes::counties::county_scope;
 use crate::routes::responses::*;
+use crate::service::trainings::{self, TrainingIn, TrainingOut, TrainingPatch};
 use crate::state::AppState;
-use crate::write::{write, write_then, WriteCtx, NOTHING};
-
-const TITLE_MAX: usize = 100;
-
-/// A training session held.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TrainingIn {
-    /// The county that held it (the city level included; only administrators write it).
-    pub county_id: i32,
-    pub kind: TrainingKind,
-    #[schema(example = "2021年社工站岗前培训")]
-    pub title: String,
-    /// When it was held; not after today.
-    pub held_on: NaiveDate,
-    /// How many attended, when known; not negative.
-    #[schema(minimum = 0)]
-    pub attendees: Option<i32>,
-    /// The county's own key for it (1–64 characters, unique within the county); generated when
-    /// absent.
-    #[serde(rename = "ref")]
-    #[schema(example = "TR-2021-01")]
-    pub reference: Option<String>,
-}
-
-/// Changes to a training session; absent fields stay as they are, `null` clears `attendees`.
-/// A session never changes county.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TrainingPatch {
-    pub kind: Option<TrainingKind>,
-    pub title: Option<String>,
-    pub held_on: Option<NaiveDate>,
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<i32>, minimum = 0)]
-    pub attendees: Option<Option<i32>>,
-    #[serde(rename = "ref")]
-    pub reference: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TrainingOut {
-    pub id: i32,
-    pub county_id: i32,
-    pub kind: TrainingKind,
-    /// The Chinese label of `kind` (岗前培训, 专业培训).
-    pub kind_label: String,
-    pub title: String,
-    pub held_on: NaiveDate,
-    pub attendees: Option<i32>,
-    #[serde(rename = "ref")]
-    pub reference: String,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
+use crate::write::{write, write_then, WriteCtx};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -98,66 +37,6 @@ pub struct TrainingListQuery {
 pub struct TrainingPath {
     /// The training session's id.
     pub id: i32,
-}
-
-pub fn training_out(row: TrainingRow) -> Result<TrainingOut, ApiError> {
-    let kind = TrainingKind::parse(&row.kind)
-        .map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
-    Ok(TrainingOut {
-        id: row.id,
-        county_id: row.county_id,
-        kind,
-        kind_label: kind.label().to_string(),
-        title: row.title,
-        held_on: row.held_on,
-        attendees: row.attendees,
-        reference: row.reference,
-        version: row.version,
-        created_at: utc(row.created_at),
-        updated_at: utc(row.updated_at),
-    })
-}
-
-/// The county a session is written for: it exists and the caller may write it.
-pub fn training_county(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    county_id: i32,
-) -> Result<(), ApiError> {
-    let county = county_q::find(conn, county_id)?.ok_or_else(|| {
-        ApiError::invalid("county_id", format!("county {county_id} does not exist"))
-    })?;
-    caller.require_county_write(county_scope(&county))
-}
-
-/// A session's title, date, attendees and ref, checked; a missing ref is generated. Used by the
-/// API and county batches.
-pub fn validated_training_fields(
-    title: &str,
-    held_on: NaiveDate,
-    attendees: Option<i32>,
-    reference: Option<&str>,
-    today: NaiveDate,
-) -> Result<(String, String), ApiError> {
-    let mut v = Violations::new();
-    let title = v.check("title", parse_name(title, TITLE_MAX));
-    business_date(&mut v, "held_on", Some(held_on), today);
-    check_attendees(&mut v, attendees);
-    let reference = match reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
-        None => Some(format!("tr-{}", random_token(12))),
-    };
-    v.into_result()?;
-    match (title, reference) {
-        (Some(title), Some(reference)) => Ok((title, reference)),
-        _ => Err(ApiError::internal("validated fields missing")),
-    }
-}
-
-fn check_attendees(v: &mut Violations, attendees: Option<i32>) {
-    if attendees.is_some_and(|n| n < 0) {
-        v.add("attendees", "must not be negative");
-    }
 }
 
 #[utoipa::path(
@@ -194,20 +73,11 @@ pub async fn list_trainings(
         held_from: query.held_from,
         held_to: query.held_to,
     };
-    let page = db::run(&state.pool, move |conn| {
-        let (rows, total) = q::list(conn, &filter, &sort, limit, offset)?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(training_out)
-                .collect::<Result<_, _>>()?,
-            total,
-            limit,
-            offset,
-        })
+    let listed = db::run(&state.pool, move |conn| {
+        trainings::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
 }
 
 #[utoipa::path(
@@ -234,44 +104,11 @@ pub async fn create_training(
     body: Json<TrainingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
-    let (title, reference) = validated_training_fields(
-        &input.title,
-        input.held_on,
-        input.attendees,
-        input.reference.as_deref(),
-        state.today(),
-    )?;
+    let today = state.today();
     write_then(
         &state.pool,
         ctx,
-        move |tx| {
-            training_county(tx.conn, &tx.ctx.caller, input.county_id)?;
-            let at = now();
-            let row = q::insert(
-                tx.conn,
-                &NewTraining {
-                    county_id: input.county_id,
-                    kind: input.kind.as_str().to_string(),
-                    title,
-                    held_on: input.held_on,
-                    attendees: input.attendees,
-                    reference,
-                    version: 1,
-                    created_at: at,
-                    updated_at: at,
-                },
-            )?;
-            let out = training_out(row)?;
-            tx.audit(
-                "create",
-                "training",
-                out.id,
-                Some(out.county_id),
-                NOTHING,
-                Some(&out),
-            )?;
-            Ok(out)
-        },
+        move |tx| trainings::create(tx, input, today),
         move |out| {
             let location = format!("/api/v1/trainings/{}", out.id);
             Ok(created_versioned(&out, location, out.version))
@@ -300,10 +137,7 @@ pub async fn get_training(
     path: web::Path<TrainingPath>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
-    let out = db::run(&state.pool, move |conn| {
-        training_out(q::find(conn, id)?.ok_or_else(|| ApiError::not_found("training", id))?)
-    })
-    .await?;
+    let out = db::run(&state.pool, move |conn| trainings::get(conn, id)).await?;
     Ok(ok_versioned(&out, out.version))
 }
 
@@ -338,46 +172,9 @@ pub async fn update_training(
     let id = path.id;
     let expected = expected_version(&req)?;
     let patch = body.0;
-    let mut v = Violations::new();
-    let title = match &patch.title {
-        Some(raw) => v.check("title", parse_name(raw, TITLE_MAX)),
-        None => None,
-    };
-    let reference = match &patch.reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
-        None => None,
-    };
-    business_date(&mut v, "held_on", patch.held_on, state.today());
-    check_attendees(&mut v, patch.attendees.flatten());
-    v.into_result()?;
+    let today = state.today();
     let out = write(&state.pool, ctx, move |tx| {
-        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("training", id))?;
-        training_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-        if current.version != expected {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let changes = TrainingChanges {
-            kind: patch.kind.map(|k| k.as_str().to_string()),
-            title,
-            held_on: patch.held_on,
-            attendees: patch.attendees,
-            reference,
-            version: Some(current.version + 1),
-            updated_at: Some(now()),
-        };
-        let row =
-            q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-        let before = training_out(current)?;
-        let out = training_out(row)?;
-        tx.audit(
-            "update",
-            "training",
-            id,
-            Some(out.county_id),
-            Some(&before),
-            Some(&out),
-        )?;
-        Ok(out)
+        trainings::update(tx, id, expected, patch, today)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))
@@ -408,20 +205,7 @@ pub async fn delete_training(
     let id = path.id;
     let expected = expected_version(&req)?;
     write(&state.pool, ctx, move |tx| {
-        let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("training", id))?;
-        training_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-        if current.version != expected || !q::delete(tx.conn, id, expected)? {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let before = training_out(current)?;
-        tx.audit(
-            "delete",
-            "training",
-            id,
-            Some(before.county_id),
-            Some(&before),
-            NOTHING,
-        )
+        trainings::delete(tx, id, expected)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,8 +1,8 @@
 //! Accounts: creating a user, and the view of one that the API answers and the audit trail keeps.
-//! Called alike by the route, the command line (`shuangbai user add`) and the demo.
+//! Called alike by the routes, the command line (`shuangbai user add`) and the demo.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::hash_password;
@@ -12,6 +12,9 @@ use crate::domain::auth::{check_password, check_role_county, parse_username, Rol
 use crate::domain::county::CountyKind;
 use crate::domain::{parse_name, Violations};
 use crate::error::ApiError;
+use crate::policy::Caller;
+use crate::service::{double_option, Listed};
+use crate::write::{Tx, NOTHING};
 
 /// A new user, as the route's body, the command line and the demo give it.
 #[derive(Debug, Clone)]
@@ -101,4 +104,141 @@ pub fn create_user(
         },
     )?;
     Ok(row)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserIn {
+    /// 3 to 64 of `a-z 0-9 . _ -`; unique regardless of case.
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Required for `county_officer` and `integration`, absent otherwise.
+    pub county_id: Option<i32>,
+    /// At least 12 characters. Stored as an argon2id hash, never returned.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl From<UserIn> for NewAccount {
+    fn from(i: UserIn) -> Self {
+        NewAccount {
+            username: i.username,
+            display_name: i.display_name,
+            role: i.role,
+            county_id: i.county_id,
+            password: i.password,
+        }
+    }
+}
+
+/// Changes to a user. Deactivating, or changing the password or role, ends the user's sessions.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    pub county_id: Option<Option<i32>>,
+    pub active: Option<bool>,
+    #[schema(format = Password)]
+    pub password: Option<String>,
+}
+
+/// A page of users (administrators only).
+pub fn list_users(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    limit: i64,
+    offset: i64,
+) -> Result<Listed<UserOut>, ApiError> {
+    caller.require_admin()?;
+    let (rows, total) = accounts::list_users(conn, limit, offset)?;
+    Ok(Listed {
+        items: rows.into_iter().map(user_out).collect::<Result<_, _>>()?,
+        total,
+    })
+}
+
+/// User `id` (administrators only).
+pub fn get_user(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<UserOut, ApiError> {
+    caller.require_admin()?;
+    user_out(accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?)
+}
+
+/// Creates a user through the API (administrators only), audited.
+pub fn add_user(tx: &mut Tx<'_>, input: UserIn) -> Result<UserOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let out = user_out(create_user(tx.conn, input.into())?)?;
+    tx.audit("create", "user", out.id, out.county_id, NOTHING, Some(&out))?;
+    Ok(out)
+}
+
+/// Changes user `id` at version `expected` (administrators only). Deactivating, or changing
+/// the password, role or county, ends the user's sessions.
+pub fn update_user(
+    tx: &mut Tx<'_>,
+    id: i32,
+    expected: i32,
+    patch: UserPatch,
+) -> Result<UserOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let mut v = Violations::new();
+    let display_name = match &patch.display_name {
+        Some(raw) => v.check("display_name", parse_name(raw, 100)),
+        None => None,
+    };
+    if let Some(pw) = &patch.password {
+        v.check("password", check_password(pw));
+    }
+    v.into_result()?;
+    let current =
+        accounts::user_by_id(tx.conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let role = match patch.role {
+        Some(r) => r,
+        None => Role::parse(&current.role).map_err(ApiError::internal)?,
+    };
+    let county_id = patch.county_id.unwrap_or(current.county_id);
+    check_role_county(role, county_id).map_err(|m| ApiError::invalid("county_id", m))?;
+    if patch.county_id.is_some() {
+        check_account_county(tx.conn, county_id)?;
+    }
+    let password_hash = match &patch.password {
+        Some(pw) => Some(hash_password(pw).map_err(ApiError::internal)?),
+        None => None,
+    };
+    // Anything that changes what the user may do ends their current sessions.
+    let ends_sessions = password_hash.is_some()
+        || patch.active == Some(false)
+        || role.as_str() != current.role
+        || county_id != current.county_id;
+    let changes = accounts::UserChanges {
+        display_name,
+        role: patch.role.map(|r| r.as_str().to_string()),
+        county_id: patch.county_id,
+        password_hash,
+        active: patch.active,
+        auth_version: ends_sessions.then_some(current.auth_version + 1),
+        version: Some(current.version + 1),
+        updated_at: Some(now()),
+    };
+    let row = accounts::update_user(tx.conn, id, expected, &changes)?
+        .ok_or(ApiError::PreconditionFailed)?;
+    if ends_sessions {
+        accounts::revoke_user_tokens(tx.conn, id, now())?;
+    }
+    let password_changed = changes.password_hash.is_some();
+    let before = user_out(current)?;
+    let out = user_out(row)?;
+    let action = if password_changed {
+        "set_password"
+    } else {
+        "update"
+    };
+    tx.audit(action, "user", id, out.county_id, Some(&before), Some(&out))?;
+    Ok(out)
 }

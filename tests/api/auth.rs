@@ -110,18 +110,6 @@ struct World {
     viewer: String,
 }
 
-async fn county(app: &TestApp, code: &str, kind: &str) -> i64 {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": code, "name": format!("县{code}"), "kind": kind}),
-    )
-    .await
-    .expect(201)
-    .body["id"]
-        .as_i64()
-        .expect("id")
-}
-
 async fn make_client(app: &TestApp, county_id: i64) -> (i64, String, String) {
     let r = app
         .post(
@@ -152,9 +140,9 @@ async fn client_token(app: &TestApp, client_id: &str, secret: &str) -> Resp {
 }
 
 async fn world(app: &TestApp) -> World {
-    let own_county = county(app, "445302", "district").await;
-    let other_county = county(app, "445303", "district").await;
-    county(app, "445300", "city_level").await;
+    let own_county = app.county("445302", "县445302", "district").await;
+    let other_county = app.county("445303", "县445303", "district").await;
+    app.county("445300", "县445300", "city_level").await;
     let town = |county_id: i64, code: &'static str| async move {
         app.post("/api/v1/towns", &json!({"county_id": county_id, "name": format!("镇{code}"), "code": code, "kind": "town"}))
             .await
@@ -537,7 +525,7 @@ on_both_backends! {
     }
 
     async fn integration_clients_are_revocable_and_their_secret_is_shown_once(app: TestApp) {
-        let c = county(&app, "445302", "district").await;
+        let c = app.county("445302", "县445302", "district").await;
         let (id, client_id, secret) = make_client(&app, c).await;
         let listed = app.get(&format!("/api/v1/clients/{id}")).await.expect(200);
         assert!(listed.body.get("client_secret").is_none(), "the secret is never shown again");

@@ -65,16 +65,6 @@ async fn send_json(app: &TestApp, method: Method, path: &str, body: &[u8]) -> Re
     app.send(req, Some(body.to_vec())).await
 }
 
-/// A county and its city level, so paths with `{id}` = 1 find something.
-async fn county(app: &TestApp) {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": "445302", "name": "云城区", "kind": "district"}),
-    )
-    .await
-    .expect(201);
-}
-
 async fn audit_total(app: &TestApp) -> i64 {
     app.get("/api/v1/audit-events?limit=1")
         .await
@@ -86,7 +76,7 @@ async fn audit_total(app: &TestApp) -> i64 {
 
 on_both_backends! {
     async fn a_nul_character_in_any_text_field_or_query_parameter_is_a_422_naming_it(app: TestApp) {
-        county(&app).await;
+        app.county("445302", "云城区", "district").await;
         let spec = spec();
         let before = audit_total(&app).await;
         let mut checked = 0;
@@ -138,7 +128,7 @@ on_both_backends! {
     }
 
     async fn an_array_where_an_object_belongs_is_a_422_and_changes_nothing(app: TestApp) {
-        county(&app).await;
+        app.county("445302", "云城区", "district").await;
         let spec = spec();
         let before = audit_total(&app).await;
         let mut checked = 0;
@@ -161,7 +151,7 @@ on_both_backends! {
     }
 
     async fn a_wrong_type_or_null_for_an_enumeration_is_a_422_naming_the_field_and_its_words(app: TestApp) {
-        county(&app).await;
+        app.county("445302", "云城区", "district").await;
         let spec = spec();
         let mut checked = 0;
         for (method, path, schema) in json_bodies(&spec) {
@@ -193,7 +183,7 @@ on_both_backends! {
     }
 
     async fn business_dates_run_from_2000_to_today(app: TestApp) {
-        county(&app).await;
+        app.county("445302", "云城区", "district").await;
         let before = audit_total(&app).await;
         for date in ["0000-01-01", "-0001-01-01", "1999-12-31", "9999-12-31"] {
             let r = app.post("/api/v1/trainings", &json!({"county_id": 1, "kind": "pre_job", "title": "岗前培训", "held_on": date})).await;

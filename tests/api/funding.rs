@@ -13,18 +13,6 @@ const SUBMITTED_NOTE: &str = "测算经费约179.4万元，已报县政府审批
 /// 179.4万元 = 1,794,000 元 = 179,400,000 fen.
 const SEED_FEN: i64 = 179_400_000;
 
-async fn county(app: &TestApp, code: &str, name: &str, kind: &str) -> i64 {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": code, "name": name, "kind": kind}),
-    )
-    .await
-    .expect(201)
-    .body["id"]
-        .as_i64()
-        .expect("id")
-}
-
 async fn request(app: &TestApp, token: &str, body: Value) -> Value {
     app.post_as(token, "/api/v1/funding-requests", &body)
         .await
@@ -66,9 +54,9 @@ fn cell(row: &FundingAsOf) -> String {
 
 on_both_backends! {
     async fn the_seeds_three_kinds_of_funding_cell_are_entered_and_read_back_with_their_stages_and_notes(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
-        let b = county(&app, "445303", "云安区", "district").await;
-        let c = county(&app, "445381", "罗定市", "county_city").await;
+        let a = app.county("445302", "云城区", "district").await;
+        let b = app.county("445303", "云安区", "district").await;
+        let c = app.county("445381", "罗定市", "county_city").await;
         let officer = app.user_token("officer.c", "county_officer", Some(c)).await;
         let admin = app.admin_token.clone();
 
@@ -119,7 +107,7 @@ on_both_backends! {
     }
 
     async fn an_officer_cannot_approve_and_approval_records_the_amount_and_effective_date(app: TestApp) {
-        let c = county(&app, "445381", "罗定市", "county_city").await;
+        let c = app.county("445381", "罗定市", "county_city").await;
         let officer = app.user_token("officer.c", "county_officer", Some(c)).await;
         let r = request(&app, &officer, json!({"county_id": c, "fiscal_year": 2021, "title": "社工站经费", "requested_fen": SEED_FEN, "effective_on": "2021-03-01"})).await;
         let path = format!("/api/v1/funding-requests/{}", r["id"]);
@@ -152,8 +140,8 @@ on_both_backends! {
     }
 
     async fn the_stage_as_of_any_date_follows_the_history(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
-        let b = county(&app, "445303", "云安区", "district").await;
+        let a = app.county("445302", "云城区", "district").await;
+        let b = app.county("445303", "云安区", "district").await;
         let admin = app.admin_token.clone();
         let r1 = request(&app, &admin, json!({"county_id": a, "fiscal_year": 2021, "title": "第一次申请", "effective_on": "2021-01-10", "note": "正在测算"})).await;
         transition(&app, &admin, &r1["id"], json!({"action": "consult", "effective_on": "2021-02-01"})).await;
@@ -197,7 +185,7 @@ on_both_backends! {
     }
 
     async fn a_disallowed_action_is_a_conflict_naming_the_stage_and_the_allowed_ones(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
+        let a = app.county("445302", "云城区", "district").await;
         let r = request(&app, &app.admin_token, json!({"county_id": a, "fiscal_year": 2021, "title": "经费", "effective_on": "2021-03-01"})).await;
         let path = format!("/api/v1/funding-requests/{}/transitions", r["id"]);
         let conflict = app.post(&path, &json!({"action": "approve", "approved_fen": 1})).await.expect_problem(409);
@@ -221,7 +209,7 @@ on_both_backends! {
     }
 
     async fn negative_or_huge_amounts_are_refused(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
+        let a = app.county("445302", "云城区", "district").await;
         let base = |fen: Value| json!({"county_id": a, "fiscal_year": 2021, "title": "经费", "requested_fen": fen});
         for fen in [json!(-1), json!(100_000_000_001_i64), json!(1e20), json!(1.5)] {
             let r = app.post("/api/v1/funding-requests", &base(fen.clone())).await.expect_problem(422);
@@ -242,7 +230,7 @@ on_both_backends! {
     }
 
     async fn amounts_change_by_patch_only_while_estimating_or_consulting(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
+        let a = app.county("445302", "云城区", "district").await;
         let r = request(&app, &app.admin_token, json!({"county_id": a, "fiscal_year": 2021, "title": "经费"})).await;
         let path = format!("/api/v1/funding-requests/{}", r["id"]);
         app.patch(&path, None, &json!({"requested_fen": 5})).await.expect_problem(428);
@@ -264,8 +252,8 @@ on_both_backends! {
     }
 
     async fn the_city_level_asks_through_administrators_and_viewers_only_read(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
-        let city = county(&app, "445300", "云浮市本级", "city_level").await;
+        let a = app.county("445302", "云城区", "district").await;
+        let city = app.county("445300", "云浮市本级", "city_level").await;
         let officer = app.user_token("officer.a", "county_officer", Some(a)).await;
         let viewer = app.user_token("leader", "viewer", None).await;
         let body = |c: i64| json!({"county_id": c, "fiscal_year": 2021, "title": "经费"});

@@ -246,6 +246,19 @@ impl TestApp {
     }
 
     /// Asks for tokens with the password grant (form-encoded, as OAuth2 clients do).
+    /// Creates a county (as the administrator) and answers its id.
+    pub async fn county(&self, code: &str, name: &str, kind: &str) -> i64 {
+        self.post(
+            "/api/v1/counties",
+            &serde_json::json!({"division_code": code, "name": name, "kind": kind}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+            .as_i64()
+            .expect("id")
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> Resp {
         let form = format!(
             "grant_type=password&username={}&password={}",

@@ -14,18 +14,6 @@ async fn keyed_post(app: &TestApp, token: &str, path: &str, key: &str, body: &Va
     app.send(req, Some(body.to_string().into_bytes())).await
 }
 
-async fn county(app: &TestApp) -> i64 {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": "445302", "name": "云城区", "kind": "district"}),
-    )
-    .await
-    .expect(201)
-    .body["id"]
-        .as_i64()
-        .expect("id")
-}
-
 async fn towns(app: &TestApp) -> i64 {
     app.get("/api/v1/towns").await.expect(200).body["total"]
         .as_i64()
@@ -34,7 +22,7 @@ async fn towns(app: &TestApp) -> i64 {
 
 on_both_backends! {
     async fn a_retry_with_the_same_key_replays_the_first_answer(app: TestApp) {
-        let county_id = county(&app).await;
+        let county_id = app.county("445302", "云城区", "district").await;
         let body = json!({"county_id": county_id, "name": "腰古镇", "code": "445302104", "kind": "town"});
         let token = app.admin_token.clone();
         let first = keyed_post(&app, &token, "/api/v1/towns", "retry-1", &body).await.expect(201);
@@ -60,7 +48,7 @@ on_both_backends! {
     }
 
     async fn the_same_key_with_another_body_is_refused(app: TestApp) {
-        let county_id = county(&app).await;
+        let county_id = app.county("445302", "云城区", "district").await;
         let token = app.admin_token.clone();
         let body = json!({"county_id": county_id, "name": "腰古镇", "code": "445302104", "kind": "town"});
         keyed_post(&app, &token, "/api/v1/towns", "k-1", &body).await.expect(201);
@@ -79,7 +67,7 @@ on_both_backends! {
     }
 
     async fn racing_retries_apply_once(app: TestApp) {
-        let county_id = county(&app).await;
+        let county_id = app.county("445302", "云城区", "district").await;
         let token = app.admin_token.clone();
         for round in 0..3 {
             let body = json!({"county_id": county_id, "name": format!("镇{round}"), "code": format!("44530210{round}"), "kind": "town"});
@@ -98,7 +86,7 @@ on_both_backends! {
     }
 
     async fn keys_are_per_caller_and_secret_routes_ignore_them(app: TestApp) {
-        let county_id = county(&app).await;
+        let county_id = app.county("445302", "云城区", "district").await;
         let officer = app.user_token("officer", "county_officer", Some(county_id)).await;
         let token = app.admin_token.clone();
         let mine = json!({"county_id": county_id, "name": "腰古镇", "code": "445302104", "kind": "town"});

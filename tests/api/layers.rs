@@ -33,3 +33,44 @@ fn no_module_outside_the_routes_imports_them() {
         "modules importing crate::routes: {offenders:?}"
     );
 }
+
+#[test]
+fn no_route_module_imports_another_resources_module() {
+    let shared = ["common", "responses", "shape"];
+    let mut offenders = Vec::new();
+    let mut route_files = 0;
+    for entry in std::fs::read_dir("src/routes")
+        .expect("read src/routes")
+        .flatten()
+    {
+        let path = entry.path();
+        let Some(own) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if own == "mod" || shared.contains(&own.as_str()) {
+            continue;
+        }
+        route_files += 1;
+        let text = std::fs::read_to_string(&path).expect("read");
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for prefix in ["crate::routes::", "super::"] {
+                for (at, _) in line.match_indices(prefix) {
+                    let rest = &line[at + prefix.len()..];
+                    let module: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if !module.is_empty() && module != own && !shared.contains(&module.as_str()) {
+                        offenders.push(format!("{} imports routes::{module}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(route_files > 10, "the route modules were found");
+    assert!(offenders.is_empty(), "{offenders:?}");
+}

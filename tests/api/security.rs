@@ -102,18 +102,6 @@ fn xlsx_strings(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-async fn county(app: &TestApp, code: &str, name: &str) -> i64 {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": code, "name": name, "kind": "county"}),
-    )
-    .await
-    .expect(201)
-    .body["id"]
-        .as_i64()
-        .expect("id")
-}
-
 /// The password grant, form-encoded, from a client address of the caller's choosing.
 async fn login_from(app: &TestApp, ip: [u8; 4], username: &str, password: &str) -> Resp {
     let form = format!(
@@ -174,7 +162,7 @@ on_both_backends! {
         let codes = ["445302", "445303", "445321", "445322"];
         let mut ids = Vec::new();
         for (code, name) in codes.iter().zip(names) {
-            ids.push(county(&app, code, name).await);
+            ids.push(app.county(code, name, "county").await);
         }
         app.post(
             "/api/v1/funding-requests",
@@ -220,7 +208,7 @@ on_both_backends! {
     }
 
     async fn notes_with_control_characters_are_refused(app: TestApp) {
-        let id = county(&app, "445302", "云城区").await;
+        let id = app.county("445302", "云城区", "county").await;
         let changes = format!("/api/v1/counties/{id}/plan-status-changes");
         for bad in ["\u{1b}[31m已出台", "已\u{0}出台", "方案\u{202E}txt.exe", "\u{2066}x\u{2069}", "a\u{85}b"] {
             let r = app
@@ -257,7 +245,7 @@ on_both_backends! {
 
 on_both_backends! {
     async fn a_dry_run_and_then_the_real_run_with_one_key_is_refused_not_replayed(app: TestApp) {
-        let id = county(&app, "445302", "云城区").await;
+        let id = app.county("445302", "云城区", "county").await;
         let token = app.admin_token.clone();
         let batch = json!({"towns": [{"code": "445302104", "name": "腰古镇", "kind": "town"}]});
         let path = format!("/api/v1/counties/{id}/updates");
@@ -276,7 +264,7 @@ on_both_backends! {
     }
 
     async fn no_secret_or_token_is_ever_stored_with_an_idempotency_key_however_the_path_is_spelt(app: TestApp) {
-        let id = county(&app, "445302", "云城区").await;
+        let id = app.county("445302", "云城区", "county").await;
         let admin = app.admin_token.clone();
         let client = json!({"name": "脚本", "county_id": id});
         let no_store = |r: &Resp| {

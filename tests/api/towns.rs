@@ -2,18 +2,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
-async fn county(app: &TestApp, code: &str, name: &str, kind: &str) -> i64 {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": code, "name": name, "kind": kind}),
-    )
-    .await
-    .expect(201)
-    .body["id"]
-        .as_i64()
-        .expect("id")
-}
-
 async fn town(app: &TestApp, county_id: i64, name: &str, code: &str) -> Value {
     app.post(
         "/api/v1/towns",
@@ -26,7 +14,7 @@ async fn town(app: &TestApp, county_id: i64, name: &str, code: &str) -> Value {
 
 on_both_backends! {
     async fn a_town_belongs_to_its_county_and_reads_back(app: TestApp) {
-        let c = county(&app, "445302", "云城区", "district").await;
+        let c = app.county("445302", "云城区", "district").await;
         let t = town(&app, c, "腰古镇", "445302104").await;
         assert_eq!(t["kind_label"], "镇");
         let got = app.get(&format!("/api/v1/towns/{}", t["id"])).await.expect(200);
@@ -35,8 +23,8 @@ on_both_backends! {
     }
 
     async fn town_names_repeat_across_counties_but_not_within_one(app: TestApp) {
-        let luoding = county(&app, "445381", "罗定市", "county_city").await;
-        let xinxing = county(&app, "445321", "新兴县", "county").await;
+        let luoding = app.county("445381", "罗定市", "county_city").await;
+        let xinxing = app.county("445321", "新兴县", "county").await;
         town(&app, luoding, "太平镇", "445381110").await;
         town(&app, xinxing, "太平镇", "445321110").await;
         let r = app
@@ -54,13 +42,13 @@ on_both_backends! {
     }
 
     async fn the_city_level_has_no_towns_and_codes_stay_inside_their_county(app: TestApp) {
-        let city = county(&app, "445300", "市本级", "city_level").await;
+        let city = app.county("445300", "市本级", "city_level").await;
         let r = app
             .post("/api/v1/towns", &json!({"county_id": city, "name": "某镇", "code": "445300101", "kind": "town"}))
             .await
             .expect_problem(422);
         assert_eq!(r.error_fields(), vec!["county_id"]);
-        let c = county(&app, "445302", "云城区", "district").await;
+        let c = app.county("445302", "云城区", "district").await;
         let r = app
             .post("/api/v1/towns", &json!({"county_id": c, "name": "某镇", "code": "445303101", "kind": "town"}))
             .await
@@ -80,7 +68,7 @@ on_both_backends! {
     }
 
     async fn a_county_with_towns_cannot_be_deleted(app: TestApp) {
-        let c = county(&app, "445302", "云城区", "district").await;
+        let c = app.county("445302", "云城区", "district").await;
         let t = town(&app, c, "腰古镇", "445302104").await;
         app.delete(&format!("/api/v1/counties/{c}"), Some("\"1\"")).await.expect_problem(409);
         let town_path = format!("/api/v1/towns/{}", t["id"]);

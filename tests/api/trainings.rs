@@ -6,18 +6,6 @@ use shuangbai::db::Manager;
 
 use crate::helpers::TestApp;
 
-async fn county(app: &TestApp, code: &str, name: &str, kind: &str) -> i64 {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": code, "name": name, "kind": kind}),
-    )
-    .await
-    .expect(201)
-    .body["id"]
-        .as_i64()
-        .expect("id")
-}
-
 async fn training(app: &TestApp, county_id: i64, kind: &str, held_on: &str) -> Value {
     app.post(
         "/api/v1/trainings",
@@ -30,7 +18,7 @@ async fn training(app: &TestApp, county_id: i64, kind: &str, held_on: &str) -> V
 
 on_both_backends! {
     async fn a_training_is_created_read_changed_and_deleted(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
+        let a = app.county("445302", "云城区", "district").await;
         let t = training(&app, a, "pre_job", "2021-03-01").await;
         assert_eq!(t["kind_label"], "岗前培训");
         assert_eq!(t["attendees"], 40);
@@ -52,8 +40,8 @@ on_both_backends! {
     }
 
     async fn trainings_are_listed_with_filters_and_sorting(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
-        let b = county(&app, "445303", "云安区", "district").await;
+        let a = app.county("445302", "云城区", "district").await;
+        let b = app.county("445303", "云安区", "district").await;
         training(&app, a, "pre_job", "2021-03-01").await;
         training(&app, a, "professional", "2021-05-01").await;
         training(&app, b, "pre_job", "2020-12-01").await;
@@ -68,7 +56,7 @@ on_both_backends! {
     }
 
     async fn trainings_are_validated(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
+        let a = app.county("445302", "云城区", "district").await;
         let r = app.post("/api/v1/trainings", &json!({"county_id": a, "kind": "pre_job", "title": " ", "held_on": "2999-01-01", "attendees": -1})).await.expect_problem(422);
         let mut fields = r.error_fields();
         fields.sort();
@@ -80,9 +68,9 @@ on_both_backends! {
     }
 
     async fn counties_write_their_own_trainings_and_admins_the_city_levels(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
-        let b = county(&app, "445303", "云安区", "district").await;
-        let city = county(&app, "445300", "云浮市本级", "city_level").await;
+        let a = app.county("445302", "云城区", "district").await;
+        let b = app.county("445303", "云安区", "district").await;
+        let city = app.county("445300", "云浮市本级", "city_level").await;
         let officer = app.user_token("officer.a", "county_officer", Some(a)).await;
         let viewer = app.user_token("leader", "viewer", None).await;
         let body = |c: i64| json!({"county_id": c, "kind": "pre_job", "title": "培训", "held_on": "2021-01-01"});
@@ -96,9 +84,9 @@ on_both_backends! {
     }
 
     async fn trainings_held_by_a_date_are_counted_per_county(app: TestApp) {
-        let a = county(&app, "445302", "云城区", "district").await;
-        let b = county(&app, "445303", "云安区", "district").await;
-        county(&app, "445381", "罗定市", "county_city").await;
+        let a = app.county("445302", "云城区", "district").await;
+        let b = app.county("445303", "云安区", "district").await;
+        app.county("445381", "罗定市", "county_city").await;
         training(&app, a, "pre_job", "2020-11-01").await;
         training(&app, a, "professional", "2021-06-09").await;
         training(&app, a, "professional", "2021-06-10").await;

@@ -8,18 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::{Resp, TestApp};
 
-async fn county(app: &TestApp, code: &str) -> i64 {
-    app.post(
-        "/api/v1/counties",
-        &json!({"division_code": code, "name": format!("县{code}"), "kind": "district"}),
-    )
-    .await
-    .expect(201)
-    .body["id"]
-        .as_i64()
-        .expect("id")
-}
-
 /// `towns` towns of county 445302, one station in each, and points to make `sites` sites.
 fn batch(towns: usize, sites: usize) -> Value {
     let town_items: Vec<Value> = (0..towns)
@@ -76,7 +64,7 @@ async fn total(app: &TestApp, path: &str) -> i64 {
 
 on_both_backends! {
     async fn a_batch_applies_every_item_and_reports_each_outcome_with_our_id(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let r = send(&app, &token, county_id, "", None, &batch(10, 100)).await.expect(200);
         assert_eq!(r.body["applied"], true);
@@ -96,7 +84,7 @@ on_both_backends! {
     }
 
     async fn a_batch_with_one_bad_item_applies_nothing_and_names_it_by_its_pointer(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let mut body = batch(10, 100);
         body["sites"][17]["completed_on"] = json!("2999-01-01");
@@ -131,7 +119,7 @@ on_both_backends! {
     }
 
     async fn the_same_batch_sent_twice_with_one_key_creates_nothing_the_second_time(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let body = batch(5, 50);
         let first = send(&app, &token, county_id, "", Some("sync-1"), &body).await.expect(200);
@@ -156,7 +144,7 @@ on_both_backends! {
     }
 
     async fn an_identical_batch_without_a_key_reports_every_item_unchanged(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let body = batch(5, 40);
         send(&app, &token, county_id, "", None, &body).await.expect(200);
@@ -176,7 +164,7 @@ on_both_backends! {
     }
 
     async fn a_dry_run_reports_the_outcomes_and_changes_nothing(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let audited = total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await;
         let r = send(&app, &token, county_id, "?dry_run=true", None, &batch(5, 40)).await.expect(200);
@@ -195,8 +183,8 @@ on_both_backends! {
     }
 
     async fn another_countys_officer_is_refused_before_anything(app: TestApp) {
-        let county_id = county(&app, "445302").await;
-        let other = county(&app, "445303").await;
+        let county_id = app.county("445302", "县445302", "district").await;
+        let other = app.county("445303", "县445303", "district").await;
         let officer = app.user_token("officer.other", "county_officer", Some(other)).await;
         send(&app, &officer, county_id, "", None, &batch(2, 4)).await.expect_problem(403);
         // Even a malformed body: rights come first.
@@ -214,7 +202,7 @@ on_both_backends! {
     }
 
     async fn a_batch_over_the_limits_is_refused_as_too_large(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let trainings: Vec<Value> = (0..10_001)
             .map(|i| json!({"kind": "pre_job", "title": "培训", "held_on": "2021-03-01", "ref": format!("T{i}")}))
@@ -228,7 +216,7 @@ on_both_backends! {
     }
 
     async fn every_change_of_a_batch_is_in_the_audit_trail(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let before = total(&app, &format!("/api/v1/audit-events?county_id={county_id}")).await;
         let r = send(&app, &token, county_id, "", None, &batch(3, 9)).await.expect(200);
@@ -244,7 +232,7 @@ on_both_backends! {
     }
 
     async fn a_batch_records_the_countys_plan_mechanisms_and_funding_requests(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let officer = app.user_token("officer.own", "county_officer", Some(county_id)).await;
         let body = json!({
             "county": {
@@ -310,7 +298,7 @@ on_both_backends! {
     }
 
     async fn an_officers_approval_in_a_batch_is_refused_and_nothing_is_applied(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let officer = app.user_token("officer.own", "county_officer", Some(county_id)).await;
         let body = json!({
             "county": {"plan_status": {"stage": "drafting", "effective_on": "2021-01-04"}},
@@ -348,7 +336,7 @@ on_both_backends! {
     }
 
     async fn a_batch_of_5000_sites_finishes_well_inside_the_pool_timeout(app: TestApp) {
-        let county_id = county(&app, "445302").await;
+        let county_id = app.county("445302", "县445302", "district").await;
         let token = app.admin_token.clone();
         let body = batch(100, 5000);
         let bytes = body.to_string().len();

@@ -1,0 +1,419 @@
+//! Counties and the city level, with their plan-status history: creating, changing and
+//! deleting them, and the view the API shows and the audit trail keeps.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::now;
+use crate::db::counties::{
+    self as q, CountyChanges, CountyFilter, CountyRow, CountySort, NewCounty, NewPlanChange,
+    PlanChangeRow,
+};
+use crate::db::DbConnection;
+use crate::domain::county::{parse_note, plan_cell, CountyKind, DivisionCode, PlanStage};
+use crate::domain::{business_date, parse_name, Violations};
+use crate::error::ApiError;
+use crate::policy;
+use crate::service::{double_option, still_in_use, utc, Listed};
+use crate::write::{Tx, NOTHING};
+
+const NAME_MAX: usize = 50;
+
+/// A new county or the city level.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountyIn {
+    /// GB/T 2260 six-digit code; the city level's ends in `00`.
+    #[schema(example = "445302", pattern = "^[0-9]{6}$")]
+    pub division_code: String,
+    #[schema(example = "云城区", min_length = 1, max_length = 50)]
+    pub name: String,
+    pub kind: CountyKind,
+    /// The first plan status, if there is one yet.
+    pub plan_status: Option<PlanChangeIn>,
+    /// When the work-coordination mechanism (工作协调机制) was set up.
+    pub coordination_established_on: Option<NaiveDate>,
+    /// When the site-management mechanism (站点管理机制) was set up.
+    pub management_established_on: Option<NaiveDate>,
+}
+
+/// Changes to a county; absent fields stay as they are, `null` clears a date.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountyPatch {
+    pub division_code: Option<String>,
+    pub name: Option<String>,
+    pub kind: Option<CountyKind>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub coordination_established_on: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub management_established_on: Option<Option<NaiveDate>>,
+}
+
+/// A county as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountyOut {
+    pub id: i32,
+    pub division_code: String,
+    pub name: String,
+    pub kind: CountyKind,
+    /// The Chinese label of `kind`.
+    pub kind_label: String,
+    /// The plan status in force on the date asked for (today by default).
+    pub plan_status: PlanStatusOut,
+    pub coordination_established_on: Option<NaiveDate>,
+    pub management_established_on: Option<NaiveDate>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The plan status on a date: `not_started` with no `effective_on` until a change is recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanStatusOut {
+    pub stage: PlanStage,
+    pub effective_on: Option<NaiveDate>,
+    pub note: Option<String>,
+    /// What the table prints: the note, or else the stage's Chinese label (e.g. 已出台).
+    pub label: String,
+}
+
+/// A dated change of the plan status.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChangeIn {
+    pub stage: PlanStage,
+    /// The business date the change took effect; not after today.
+    pub effective_on: NaiveDate,
+    /// As the county wrote it, e.g. 区政府已同意，正在会签.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanChangeOut {
+    pub id: i32,
+    pub county_id: i32,
+    pub stage: PlanStage,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn parse_stage(raw: &str) -> Result<PlanStage, ApiError> {
+    PlanStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
+}
+
+fn plan_status_out(change: Option<&PlanChangeRow>) -> Result<PlanStatusOut, ApiError> {
+    Ok(match change {
+        None => PlanStatusOut {
+            stage: PlanStage::NotStarted,
+            effective_on: None,
+            note: None,
+            label: PlanStage::NotStarted.label().to_string(),
+        },
+        Some(c) => {
+            let stage = parse_stage(&c.stage)?;
+            PlanStatusOut {
+                stage,
+                effective_on: Some(c.effective_on),
+                note: c.note.clone(),
+                label: plan_cell(stage, c.note.as_deref()),
+            }
+        }
+    })
+}
+
+fn county_out(row: CountyRow, plan: Option<&PlanChangeRow>) -> Result<CountyOut, ApiError> {
+    let kind = CountyKind::parse(&row.kind)
+        .map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
+    Ok(CountyOut {
+        id: row.id,
+        division_code: row.division_code,
+        name: row.name,
+        kind,
+        kind_label: kind.label().to_string(),
+        plan_status: plan_status_out(plan)?,
+        coordination_established_on: row.coordination_established_on,
+        management_established_on: row.management_established_on,
+        version: row.version,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    })
+}
+
+fn plan_change_out(row: PlanChangeRow) -> Result<PlanChangeOut, ApiError> {
+    let stage = parse_stage(&row.stage)?;
+    Ok(PlanChangeOut {
+        label: plan_cell(stage, row.note.as_deref()),
+        id: row.id,
+        county_id: row.county_id,
+        stage,
+        effective_on: row.effective_on,
+        note: row.note,
+        created_at: utc(row.created_at),
+    })
+}
+
+/// Loads a county with its plan status as of `as_of`.
+pub fn load_out(conn: &mut DbConnection, id: i32, as_of: NaiveDate) -> Result<CountyOut, ApiError> {
+    let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+    let plan = q::plan_status_as_of(conn, Some(&[id]), as_of)?;
+    county_out(row, plan.first())
+}
+
+pub fn check_plan_change(
+    v: &mut Violations,
+    prefix: &str,
+    change: &PlanChangeIn,
+    today: NaiveDate,
+) {
+    business_date(
+        v,
+        &format!("{prefix}effective_on"),
+        Some(change.effective_on),
+        today,
+    );
+    v.check(&format!("{prefix}note"), parse_note(change.note.as_deref()));
+}
+
+/// Appends a checked plan-status change to county `id`, bumps the county's version (its shown
+/// status may change: its ETag must too) and audits it.
+pub fn record_plan_change(
+    tx: &mut Tx<'_>,
+    id: i32,
+    change: &PlanChangeIn,
+) -> Result<PlanChangeOut, ApiError> {
+    let at = now();
+    let row = q::insert_plan_change(
+        tx.conn,
+        &NewPlanChange {
+            county_id: id,
+            stage: change.stage.as_str().to_string(),
+            effective_on: change.effective_on,
+            note: parse_note(change.note.as_deref()).unwrap_or_default(),
+            created_at: at,
+        },
+    )?;
+    q::bump_version(tx.conn, id, at)?;
+    let out = plan_change_out(row)?;
+    tx.audit(
+        "create",
+        "plan_status_change",
+        out.id,
+        Some(id),
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(out)
+}
+
+/// A page of counties, each with its plan status as of `as_of`.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &CountyFilter,
+    sort: &[(CountySort, bool)],
+    limit: i64,
+    offset: i64,
+    as_of: NaiveDate,
+) -> Result<Listed<CountyOut>, ApiError> {
+    let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
+    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
+    let plans = q::plan_status_as_of(conn, Some(&ids), as_of)?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let plan = plans.iter().find(|p| p.county_id == row.id);
+            county_out(row, plan)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Listed { items, total })
+}
+
+/// Creates a county (administrators only), with its first plan status when given.
+pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<CountyOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let mut v = Violations::new();
+    let code = v.check("division_code", DivisionCode::parse(&input.division_code));
+    if let Some(code) = &code {
+        v.check("division_code", code.fits(input.kind));
+    }
+    let name = v.check("name", parse_name(&input.name, NAME_MAX));
+    business_date(
+        &mut v,
+        "coordination_established_on",
+        input.coordination_established_on,
+        today,
+    );
+    business_date(
+        &mut v,
+        "management_established_on",
+        input.management_established_on,
+        today,
+    );
+    if let Some(change) = &input.plan_status {
+        check_plan_change(&mut v, "/plan_status/", change, today);
+    }
+    v.into_result()?;
+    let (Some(code), Some(name)) = (code, name) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let at = now();
+    let row = q::insert(
+        tx.conn,
+        &NewCounty {
+            division_code: code.as_str().to_string(),
+            name,
+            kind: input.kind.as_str().to_string(),
+            coordination_established_on: input.coordination_established_on,
+            management_established_on: input.management_established_on,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+    let plan = match &input.plan_status {
+        Some(change) => Some(q::insert_plan_change(
+            tx.conn,
+            &NewPlanChange {
+                county_id: row.id,
+                stage: change.stage.as_str().to_string(),
+                effective_on: change.effective_on,
+                note: parse_note(change.note.as_deref()).unwrap_or_default(),
+                created_at: at,
+            },
+        )?),
+        None => None,
+    };
+    let out = county_out(row, plan.as_ref())?;
+    tx.audit(
+        "create",
+        "county",
+        out.id,
+        Some(out.id),
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(out)
+}
+
+/// Changes county `id` at version `expected`: its own county's officers may rename it and date
+/// its mechanisms; only administrators change its code or kind.
+pub fn update(
+    tx: &mut Tx<'_>,
+    id: i32,
+    expected: i32,
+    patch: CountyPatch,
+    today: NaiveDate,
+) -> Result<CountyOut, ApiError> {
+    let mut v = Violations::new();
+    let code = match &patch.division_code {
+        Some(raw) => v.check("division_code", DivisionCode::parse(raw)),
+        None => None,
+    };
+    let name = match &patch.name {
+        Some(raw) => v.check("name", parse_name(raw, NAME_MAX)),
+        None => None,
+    };
+    business_date(
+        &mut v,
+        "coordination_established_on",
+        patch.coordination_established_on.flatten(),
+        today,
+    );
+    business_date(
+        &mut v,
+        "management_established_on",
+        patch.management_established_on.flatten(),
+        today,
+    );
+    v.into_result()?;
+    let current = policy::writable_county(tx.conn, &tx.ctx.caller, id)?;
+    if patch.kind.is_some() || code.is_some() {
+        policy::may_recode_county(&tx.ctx.caller)?;
+    }
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let kind = match patch.kind {
+        Some(k) => k,
+        None => CountyKind::parse(&current.kind).map_err(ApiError::internal)?,
+    };
+    let final_code = match &code {
+        Some(c) => c.clone(),
+        None => DivisionCode::parse(&current.division_code).map_err(ApiError::internal)?,
+    };
+    let field = if code.is_some() {
+        "division_code"
+    } else {
+        "kind"
+    };
+    final_code
+        .fits(kind)
+        .map_err(|m| ApiError::invalid(field, m))?;
+    if kind == CountyKind::CityLevel && q::has_towns(tx.conn, id)? {
+        return Err(ApiError::Conflict(
+            "the city level has no towns; move or delete this county's towns first".into(),
+        ));
+    }
+    let before = load_out(tx.conn, id, today)?;
+    let changes = CountyChanges {
+        division_code: code.map(|c| c.as_str().to_string()),
+        name,
+        kind: patch.kind.map(|k| k.as_str().to_string()),
+        coordination_established_on: patch.coordination_established_on,
+        management_established_on: patch.management_established_on,
+        version: Some(current.version + 1),
+        updated_at: Some(now()),
+    };
+    q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
+    let out = load_out(tx.conn, id, today)?;
+    tx.audit("update", "county", id, Some(id), Some(&before), Some(&out))?;
+    Ok(out)
+}
+
+/// Deletes county `id` at version `expected` (administrators only), with its plan history.
+pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32, today: NaiveDate) -> Result<(), ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let before = load_out(tx.conn, id, today)?;
+    // The foreign keys decide (no check-then-delete race): a dependent row makes this a 409.
+    let deleted = q::delete(tx.conn, id, expected).map_err(|e| {
+        still_in_use(e, || {
+            format!("county {id} still has towns or other records; delete or move them first")
+        })
+    })?;
+    if !deleted {
+        return Err(ApiError::PreconditionFailed);
+    }
+    tx.audit("delete", "county", id, Some(id), Some(&before), NOTHING)
+}
+
+/// County `id`'s plan-status history, oldest first.
+pub fn plan_changes(conn: &mut DbConnection, id: i32) -> Result<Vec<PlanChangeOut>, ApiError> {
+    q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+    q::plan_history(conn, id)?
+        .into_iter()
+        .map(plan_change_out)
+        .collect()
+}
+
+/// Records a plan-status change for county `id`, by a caller who may write it.
+pub fn create_plan_change(
+    tx: &mut Tx<'_>,
+    id: i32,
+    change: PlanChangeIn,
+    today: NaiveDate,
+) -> Result<PlanChangeOut, ApiError> {
+    let mut v = Violations::new();
+    check_plan_change(&mut v, "", &change, today);
+    v.into_result()?;
+    policy::writable_county(tx.conn, &tx.ctx.caller, id)?;
+    record_plan_change(tx, id, &change)
+}

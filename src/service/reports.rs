@@ -1,0 +1,377 @@
+//! The progress table (进度情况一览表) as of any date, computed from the records; published
+//! snapshots of it, frozen; and the changes between two dates or two snapshots.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::now;
+use crate::db::counties::{self as counties_q, CountyRow};
+use crate::db::snapshots::{self, NewSnapshot, SnapshotRow};
+use crate::db::DbConnection;
+use crate::db::{funding as funding_q, report, staff as staff_q, trainings as trainings_q};
+use crate::domain::county::{CountyKind, PlanStage};
+use crate::domain::funding::FundingStage;
+use crate::domain::report::ProgressTable;
+use crate::domain::report::{build, Counted, CountyFacts, FundingFacts, SiteFigures};
+use crate::domain::report::{compare, CountChange, CountyChanges, RULES_VERSION};
+use crate::domain::site::SiteKind;
+use crate::domain::{business_date, parse_name, Violations};
+use crate::error::ApiError;
+use crate::service::{utc, Listed};
+use crate::write::{Tx, NOTHING};
+
+/// Publish the table as of a date as a frozen bulletin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotIn {
+    pub as_of: NaiveDate,
+    /// Default the year of `as_of`.
+    pub fiscal_year: Option<i32>,
+    #[schema(example = "云浮市2021年“双百工程”社工站（点）建设进度情况一览表")]
+    pub title: String,
+    /// 制表单位.
+    #[schema(example = "云浮市民政局")]
+    pub issuing_unit: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawIn {
+    /// Why it is withdrawn; kept with it.
+    pub reason: String,
+}
+
+/// A published snapshot, without its table (lists).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotSummaryOut {
+    pub id: i32,
+    pub as_of: NaiveDate,
+    pub fiscal_year: i32,
+    pub title: String,
+    pub issuing_unit: String,
+    /// The version of the counting rules that computed it.
+    pub rules_version: String,
+    pub published_by: String,
+    pub published_at: DateTime<Utc>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub withdrawn_by: Option<String>,
+    pub withdrawal_reason: Option<String>,
+}
+
+/// A published snapshot with its frozen table.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotOut {
+    #[serde(flatten)]
+    pub summary: SnapshotSummaryOut,
+    pub table: ProgressTable,
+}
+
+/// One end of a comparison.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeEnd {
+    pub as_of: NaiveDate,
+    /// The snapshot compared, when it is one.
+    pub snapshot_id: Option<i32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangesOut {
+    pub from: ChangeEnd,
+    pub to: ChangeEnd,
+    pub rows: Vec<CountyChanges>,
+    pub totals: Vec<CountChange>,
+}
+
+fn summary_out(row: &SnapshotRow) -> SnapshotSummaryOut {
+    SnapshotSummaryOut {
+        id: row.id,
+        as_of: row.as_of,
+        fiscal_year: row.fiscal_year,
+        title: row.title.clone(),
+        issuing_unit: row.issuing_unit.clone(),
+        rules_version: row.rules_version.clone(),
+        published_by: row.published_by.clone(),
+        published_at: utc(row.published_at),
+        withdrawn_at: row.withdrawn_at.map(utc),
+        withdrawn_by: row.withdrawn_by.clone(),
+        withdrawal_reason: row.withdrawal_reason.clone(),
+    }
+}
+
+fn frozen(row: &SnapshotRow) -> Result<ProgressTable, ApiError> {
+    serde_json::from_str(&row.table_json)
+        .map_err(|e| ApiError::internal(format!("snapshot {}: {e}", row.id)))
+}
+
+fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), ApiError> {
+    if as_of > today {
+        return Err(ApiError::invalid(
+            field,
+            format!("{as_of} is in the future (today is {today})"),
+        ));
+    }
+    Ok(())
+}
+
+/// The table as of `as_of` (default today) for `fiscal_year` (default the year of `as_of`).
+pub fn live_table(
+    conn: &mut DbConnection,
+    as_of: Option<NaiveDate>,
+    fiscal_year: Option<i32>,
+    today: NaiveDate,
+) -> Result<ProgressTable, ApiError> {
+    let as_of = as_of.unwrap_or(today);
+    if as_of > today {
+        return Err(ApiError::invalid(
+            "as_of",
+            format!("{as_of} is in the future (today is {today}); the table counts facts that have happened"),
+        ));
+    }
+    let fiscal_year = fiscal_year.unwrap_or_else(|| as_of.year());
+    if !(2000..=2100).contains(&fiscal_year) {
+        return Err(ApiError::invalid(
+            "fiscal_year",
+            "must be between 2000 and 2100",
+        ));
+    }
+    progress_table(conn, as_of, fiscal_year)
+}
+
+/// Publishes the table as of a date as a frozen snapshot (administrators only).
+pub fn publish(
+    tx: &mut Tx<'_>,
+    input: SnapshotIn,
+    today: NaiveDate,
+) -> Result<SnapshotOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let mut v = Violations::new();
+    let title = v.check("title", parse_name(&input.title, 200));
+    let unit = v.check("issuing_unit", parse_name(&input.issuing_unit, 100));
+    business_date(&mut v, "as_of", Some(input.as_of), today);
+    let fiscal_year = input.fiscal_year.unwrap_or_else(|| input.as_of.year());
+    if !(2000..=2100).contains(&fiscal_year) {
+        v.add("fiscal_year", "must be between 2000 and 2100");
+    }
+    v.into_result()?;
+    let (Some(title), Some(unit)) = (title, unit) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let table = progress_table(tx.conn, input.as_of, fiscal_year)?;
+    let json = serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
+    let row = snapshots::insert(
+        tx.conn,
+        &NewSnapshot {
+            as_of: input.as_of,
+            fiscal_year,
+            title,
+            issuing_unit: unit,
+            rules_version: RULES_VERSION.into(),
+            table_json: json,
+            published_by: tx.ctx.caller.actor(),
+            published_at: now(),
+        },
+    )?;
+    let summary = summary_out(&row);
+    tx.audit(
+        "publish",
+        "progress_snapshot",
+        row.id,
+        None,
+        NOTHING,
+        Some(&summary),
+    )?;
+    Ok(SnapshotOut { summary, table })
+}
+
+/// A page of snapshots, newest first; withdrawn ones only when asked for.
+pub fn list(
+    conn: &mut DbConnection,
+    include_withdrawn: bool,
+    limit: i64,
+    offset: i64,
+) -> Result<Listed<SnapshotSummaryOut>, ApiError> {
+    let (rows, total) = snapshots::list(conn, include_withdrawn, limit, offset)?;
+    Ok(Listed {
+        items: rows.iter().map(summary_out).collect(),
+        total,
+    })
+}
+
+/// Snapshot `id` with its frozen table.
+pub fn get(conn: &mut DbConnection, id: i32) -> Result<SnapshotOut, ApiError> {
+    let row = snapshots::find(conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
+    Ok(SnapshotOut {
+        summary: summary_out(&row),
+        table: frozen(&row)?,
+    })
+}
+
+/// Withdraws snapshot `id` with a reason (administrators only); it stays readable.
+pub fn withdraw(
+    tx: &mut Tx<'_>,
+    id: i32,
+    input: WithdrawIn,
+) -> Result<SnapshotSummaryOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let reason = parse_name(&input.reason, 500).map_err(|m| ApiError::invalid("reason", m))?;
+    let before =
+        snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
+    if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), &reason, now())? {
+        return Err(ApiError::Conflict(format!(
+            "snapshot {id} is already withdrawn"
+        )));
+    }
+    let row = snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
+    let after = summary_out(&row);
+    tx.audit(
+        "withdraw",
+        "progress_snapshot",
+        id,
+        None,
+        Some(&summary_out(&before)),
+        Some(&after),
+    )?;
+    Ok(after)
+}
+
+/// What to compare: the live table on two dates, or two published snapshots.
+#[derive(Debug, Clone, Copy)]
+pub enum Comparison {
+    Dates {
+        from: NaiveDate,
+        to: Option<NaiveDate>,
+        fiscal_year: Option<i32>,
+    },
+    Snapshots {
+        from: i32,
+        to: i32,
+    },
+}
+
+/// Every count that changed between the two ends, per county and in total.
+pub fn changes(
+    conn: &mut DbConnection,
+    comparison: Comparison,
+    today: NaiveDate,
+) -> Result<ChangesOut, ApiError> {
+    let (from, to) = match comparison {
+        Comparison::Snapshots { from, to } => {
+            let load = |conn: &mut DbConnection, id: i32| {
+                snapshots::find(conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))
+            };
+            let (ra, rb) = (load(conn, from)?, load(conn, to)?);
+            ((frozen(&ra)?, Some(ra.id)), (frozen(&rb)?, Some(rb.id)))
+        }
+        Comparison::Dates {
+            from,
+            to,
+            fiscal_year,
+        } => {
+            let to = to.unwrap_or(today);
+            check_as_of(from, today, "from")?;
+            check_as_of(to, today, "to")?;
+            if from > to {
+                return Err(ApiError::invalid("from", "must be on or before to"));
+            }
+            let a = progress_table(conn, from, fiscal_year.unwrap_or_else(|| from.year()))?;
+            let b = progress_table(conn, to, fiscal_year.unwrap_or_else(|| to.year()))?;
+            ((a, None), (b, None))
+        }
+    };
+    let (rows, totals) = compare(&from.0, &to.0);
+    Ok(ChangesOut {
+        from: ChangeEnd {
+            as_of: from.0.as_of,
+            snapshot_id: from.1,
+        },
+        to: ChangeEnd {
+            as_of: to.0.as_of,
+            snapshot_id: to.1,
+        },
+        rows,
+        totals,
+    })
+}
+
+/// The whole table as of a date: a handful of queries (counties, plan statuses, site
+/// aggregates, staff in post, funding, trainings), none per county.
+pub fn progress_table(
+    conn: &mut DbConnection,
+    as_of: NaiveDate,
+    fiscal_year: i32,
+) -> Result<ProgressTable, ApiError> {
+    let stored = |e: String| ApiError::internal(format!("stored value: {e}"));
+    let counties: Vec<CountyRow> = counties_q::all(conn)?;
+    let plans = counties_q::plan_status_as_of(conn, None, as_of)?;
+    let sites = report::site_aggregates(conn, as_of)?;
+    let staff = staff_q::in_post_by_county_and_kind(conn, as_of)?;
+    let funding = funding_q::funding_as_of(conn, fiscal_year, as_of)?;
+    let trainings = trainings_q::trainings_held_by(conn, as_of)?;
+
+    // Indexed by county, so arranging 3,000 counties is linear.
+    let sites: HashMap<(i32, &str), &report::SiteAggregate> = sites
+        .iter()
+        .map(|a| ((a.county_id, a.kind.as_str()), a))
+        .collect();
+    let staff: HashMap<(i32, &str), i64> = staff
+        .iter()
+        .map(|(c, k, n)| ((*c, k.as_str()), *n))
+        .collect();
+    let plans: HashMap<i32, &counties_q::PlanChangeRow> =
+        plans.iter().map(|p| (p.county_id, p)).collect();
+    let funding: HashMap<i32, &funding_q::FundingAsOf> =
+        funding.iter().map(|f| (f.county_id, f)).collect();
+    let trainings: HashMap<i32, i64> = trainings.into_iter().collect();
+    let figures = |county_id: i32, kind: &str| -> SiteFigures {
+        let mut f = sites
+            .get(&(county_id, kind))
+            .map(|a| SiteFigures {
+                planned: a.planned,
+                completed: a.completed,
+                premises: a.premises,
+                full: a.full,
+                basic: a.basic,
+                incomplete: a.incomplete,
+                staff: 0,
+            })
+            .unwrap_or_default();
+        f.staff = staff.get(&(county_id, kind)).copied().unwrap_or(0);
+        f
+    };
+    let mut counted = Vec::with_capacity(counties.len());
+    for c in counties {
+        let plan = match plans.get(&c.id) {
+            Some(p) => Some((PlanStage::parse(&p.stage).map_err(stored)?, p.note.clone())),
+            None => None,
+        };
+        let funding_facts = match funding.get(&c.id) {
+            Some(f) => Some(FundingFacts {
+                request_id: f.request_id,
+                stage: FundingStage::parse(&f.stage).map_err(stored)?,
+                requested_fen: f.requested_fen,
+                approved_fen: f.approved_fen,
+                note: f.note.clone(),
+            }),
+            None => None,
+        };
+        counted.push(Counted {
+            stations: figures(c.id, SiteKind::Station.as_str()),
+            points: figures(c.id, SiteKind::Point.as_str()),
+            funding: funding_facts,
+            trainings: trainings.get(&c.id).copied().unwrap_or(0),
+            county: CountyFacts {
+                county_id: c.id,
+                kind: CountyKind::parse(&c.kind).map_err(stored)?,
+                division_code: c.division_code,
+                name: c.name,
+                plan,
+                coordination_on: c.coordination_established_on,
+                management_on: c.management_established_on,
+            },
+        });
+    }
+    Ok(build(as_of, fiscal_year, counted))
+}
