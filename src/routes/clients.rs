@@ -110,7 +110,7 @@ pub async fn get_client(
 
 #[utoipa::path(
     tag = "clients",
-    params(ClientPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(ClientPath, IfMatch),
     request_body = ClientPatch,
     security(("bearer" = [])),
     responses(

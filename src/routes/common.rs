@@ -101,7 +101,7 @@ fn json_pointer(path: &serde_path_to_error::Path) -> String {
     }
 }
 
-pub use crate::service::{double_option, stored, utc, Listed};
+use crate::service::Listed;
 
 /// A page of a list: `{items, total, limit, offset}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -241,9 +241,6 @@ pub fn created_versioned<T: Serialize>(body: &T, location: String, version: i32)
         .insert_header((header::ETAG, etag(version)))
         .json(body)
 }
-
-/// "Now" lives in the clock module; re-exported for the route files.
-pub use crate::clock::now;
 
 #[cfg(test)]
 mod tests {

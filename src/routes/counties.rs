@@ -95,7 +95,7 @@ pub async fn list_counties(
 
 #[utoipa::path(
     tag = "counties",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = CountyIn,
     security(("bearer" = [])),
     responses(
@@ -159,7 +159,7 @@ pub async fn get_county(
 
 #[utoipa::path(
     tag = "counties",
-    params(CountyPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(CountyPath, IfMatch),
     request_body = CountyPatch,
     security(("bearer" = [])),
     responses(
@@ -198,7 +198,7 @@ pub async fn update_county(
 
 #[utoipa::path(
     tag = "counties",
-    params(CountyPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(CountyPath, IfMatch),
     security(("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),
@@ -254,7 +254,7 @@ pub async fn list_plan_changes(
 
 #[utoipa::path(
     tag = "counties",
-    params(CountyPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(CountyPath, IdempotencyKey),
     request_body = PlanChangeIn,
     security(("bearer" = [])),
     responses(

@@ -85,7 +85,7 @@ pub async fn list_funding_requests(
 
 #[utoipa::path(
     tag = "funding",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = FundingRequestIn,
     security(("bearer" = [])),
     responses(
@@ -146,7 +146,7 @@ pub async fn get_funding_request(
 
 #[utoipa::path(
     tag = "funding",
-    params(FundingPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(FundingPath, IfMatch),
     request_body = FundingRequestPatch,
     security(("bearer" = [])),
     responses(
@@ -184,7 +184,7 @@ pub async fn update_funding_request(
 
 #[utoipa::path(
     tag = "funding",
-    params(FundingPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(FundingPath, IfMatch),
     security(("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),
@@ -239,7 +239,7 @@ pub async fn list_funding_transitions(
 
 #[utoipa::path(
     tag = "funding",
-    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412"), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(FundingPath, ("If-Match" = Option<String>, Header, description = "Optional: the request's ETag last read; when sent, a stale one is 412"), IdempotencyKey),
     request_body = FundingTransitionIn,
     security(("bearer" = [])),
     responses(

@@ -324,7 +324,7 @@ pub struct ChangesQuery {
 
 #[utoipa::path(
     tag = "reports",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = SnapshotIn,
     security(("bearer" = [])),
     responses(
@@ -421,7 +421,7 @@ pub async fn get_snapshot(
 
 #[utoipa::path(
     tag = "reports",
-    params(SnapshotPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(SnapshotPath, IdempotencyKey),
     request_body = WithdrawIn,
     security(("bearer" = [])),
     responses(

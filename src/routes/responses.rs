@@ -82,3 +82,23 @@ pub struct IfMatchMissing(Problem);
     content_type = "application/problem+json"
 )]
 pub struct DatabaseUnavailable(Problem);
+
+/// The `Idempotency-Key` header every `POST` that writes takes, declared once for the spec
+/// (`params(IdempotencyKey)`); the middleware in `idempotency.rs` reads it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.
+    #[param(rename = "Idempotency-Key", nullable)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The `If-Match` header every `PATCH` and `DELETE` needs (`params(IfMatch)`), read by
+/// `routes::common::expected_version`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatch {
+    /// The ETag last read
+    #[param(rename = "If-Match")]
+    pub if_match: String,
+}

@@ -137,7 +137,7 @@ pub async fn staff_counts(
 
 #[utoipa::path(
     tag = "staff",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = StaffIn,
     security(("bearer" = [])),
     responses(
@@ -197,7 +197,7 @@ pub async fn get_staff(
 
 #[utoipa::path(
     tag = "staff",
-    params(StaffPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(StaffPath, IfMatch),
     request_body = StaffPatch,
     security(("bearer" = [])),
     responses(
@@ -235,7 +235,7 @@ pub async fn update_staff(
 
 #[utoipa::path(
     tag = "staff",
-    params(StaffPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(StaffPath, IfMatch),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
@@ -287,7 +287,7 @@ pub async fn list_postings(
 
 #[utoipa::path(
     tag = "staff",
-    params(StaffPath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(StaffPath, IdempotencyKey),
     request_body = PostingIn,
     security(("bearer" = [])),
     responses(

@@ -112,7 +112,7 @@ pub async fn list_stations(
 
 #[utoipa::path(
     tag = "stations",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = SiteIn,
     security(("bearer" = [])),
     responses(
@@ -176,7 +176,7 @@ pub async fn get_station(
 
 #[utoipa::path(
     tag = "stations",
-    params(SitePath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(SitePath, IfMatch),
     request_body = SitePatch,
     security(("bearer" = [])),
     responses(
@@ -215,7 +215,7 @@ pub async fn update_station(
 
 #[utoipa::path(
     tag = "stations",
-    params(SitePath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(SitePath, IfMatch),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
@@ -271,7 +271,7 @@ pub async fn list_equipment_checks(
 
 #[utoipa::path(
     tag = "stations",
-    params(SitePath, ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(SitePath, IdempotencyKey),
     request_body = CheckIn,
     security(("bearer" = [])),
     responses(

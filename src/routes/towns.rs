@@ -84,7 +84,7 @@ pub async fn list_towns(
 
 #[utoipa::path(
     tag = "towns",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = TownIn,
     security(("bearer" = [])),
     responses(
@@ -144,7 +144,7 @@ pub async fn get_town(
 
 #[utoipa::path(
     tag = "towns",
-    params(TownPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(TownPath, IfMatch),
     request_body = TownPatch,
     security(("bearer" = [])),
     responses(
@@ -182,7 +182,7 @@ pub async fn update_town(
 
 #[utoipa::path(
     tag = "towns",
-    params(TownPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(TownPath, IfMatch),
     security(("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),

@@ -82,7 +82,7 @@ pub async fn list_trainings(
 
 #[utoipa::path(
     tag = "trainings",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = TrainingIn,
     security(("bearer" = [])),
     responses(
@@ -143,7 +143,7 @@ pub async fn get_training(
 
 #[utoipa::path(
     tag = "trainings",
-    params(TrainingPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(TrainingPath, IfMatch),
     request_body = TrainingPatch,
     security(("bearer" = [])),
     responses(
@@ -182,7 +182,7 @@ pub async fn update_training(
 
 #[utoipa::path(
     tag = "trainings",
-    params(TrainingPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(TrainingPath, IfMatch),
     security(("bearer" = [])),
     responses(
         (status = 401, response = Unauthenticated),

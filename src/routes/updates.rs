@@ -84,7 +84,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
     params(
         UpdatesPath,
         UpdatesQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours."),
+        IdempotencyKey,
     ),
     request_body(content = UpdatesIn, description = "One county's batch: at most 10000 items (nested equipment checks and postings included) and 16 MiB (16777216 bytes)."),
     security(("bearer" = [])),

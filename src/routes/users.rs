@@ -51,7 +51,7 @@ pub async fn list_users(
 
 #[utoipa::path(
     tag = "users",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: the same key (1 to 255 visible ASCII characters, scoped to the caller and the path) with the same body replays the first response with `Idempotent-Replayed: true`; with another body it is 422; a retry racing the first waits for it, then replays its answer. Keys expire after 24 hours.")),
+    params(IdempotencyKey),
     request_body = UserIn,
     security(("bearer" = [])),
     responses(
@@ -115,7 +115,7 @@ pub async fn get_user(
 
 #[utoipa::path(
     tag = "users",
-    params(UserPath, ("If-Match" = String, Header, description = "The ETag last read")),
+    params(UserPath, IfMatch),
     request_body = UserPatch,
     security(("bearer" = [])),
     responses(

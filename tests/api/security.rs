@@ -451,7 +451,7 @@ on_both_backends! {
             assert!(latest <= session.expires_at, "a refresh token never outlives its session");
         }
         // The day passes.
-        let ended = shuangbai::routes::common::now() - chrono::Duration::seconds(1);
+        let ended = shuangbai::clock::now() - chrono::Duration::seconds(1);
         diesel::update(sessions::table).set(sessions::expires_at.eq(ended)).execute(&mut *conn).expect("end");
         let r = refresh_from(&short, address(&app, 1), &text(&rotated, "refresh_token")).await.expect(400);
         assert_eq!(r.body["error"], "invalid_grant");
