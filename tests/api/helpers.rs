@@ -301,9 +301,19 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: awc::ClientRequest, body: Option<Vec<u8>>) -> Resp {
-        let sent = match body {
-            Some(b) => req.send_body(b).await,
-            None => req.send().await,
+        // A keep-alive connection the server closed while the client held it idle (the demo's
+        // load takes longer than the keep-alive) fails before the request is sent: connect again.
+        let req = req.freeze().expect("request built");
+        let mut attempts = 0;
+        let sent = loop {
+            let sent = match &body {
+                Some(b) => req.send_body(b.clone()).await,
+                None => req.send().await,
+            };
+            match sent {
+                Err(awc::error::SendRequestError::Connect(_)) if attempts < 3 => attempts += 1,
+                other => break other,
+            }
         };
         let mut res = sent.expect("request sent");
         let raw = res
