@@ -222,6 +222,45 @@ pub fn find_by_ref(
         .optional()
 }
 
+impl SiteValues {
+    /// Whether storing these values would change nothing in `row` (its version aside).
+    pub fn same_as(&self, r: &SiteRow) -> bool {
+        self.county_id == r.county_id
+            && self.town_id == r.town_id
+            && self.kind == r.kind
+            && self.station_id == r.station_id
+            && self.village == r.village
+            && self.name == r.name
+            && self.address == r.address
+            && self.latitude == r.latitude
+            && self.longitude == r.longitude
+            && self.ref_ == r.ref_
+            && self.status == r.status
+            && self.planned_on == r.planned_on
+            && self.premises_secured_on == r.premises_secured_on
+            && self.completed_on == r.completed_on
+            && self.suspended_on == r.suspended_on
+            && self.closed_on == r.closed_on
+    }
+}
+
+/// Inserts many sites in one statement (a county's batch), each created when it was last
+/// updated, answering their rows.
+pub fn insert_all(conn: &mut DbConnection, values: &[SiteValues]) -> QueryResult<Vec<SiteRow>> {
+    let rows: Vec<_> = values
+        .iter()
+        .map(|v| (v, sites::created_at.eq(v.updated_at)))
+        .collect();
+    match conn {
+        DbConnection::Pg(c) => diesel::insert_into(sites::table)
+            .values(rows)
+            .get_results(c),
+        DbConnection::Sqlite(c) => diesel::insert_into(sites::table)
+            .values(rows)
+            .get_results(c),
+    }
+}
+
 pub fn insert(
     conn: &mut DbConnection,
     values: &SiteValues,
@@ -370,4 +409,23 @@ pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<Sit
         .filter(sites::county_id.eq(county_id))
         .order(sites::id.asc())
         .load(conn)
+}
+
+/// The county's sites with these refs, in one query (a batch reads only what it touches).
+pub fn of_county_by_refs(
+    conn: &mut DbConnection,
+    county_id: i32,
+    refs: &[&str],
+) -> QueryResult<Vec<SiteRow>> {
+    let mut rows = Vec::new();
+    // Chunked so that SQLite, which binds each value, stays far below its limit.
+    for chunk in refs.chunks(5_000) {
+        rows.extend(
+            sites::table
+                .filter(sites::county_id.eq(county_id))
+                .filter(sites::ref_.eq_any(chunk))
+                .load::<SiteRow>(conn)?,
+        );
+    }
+    Ok(rows)
 }

@@ -167,6 +167,38 @@ pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<StaffRow>> {
     staff::table.find(id).first(conn).optional()
 }
 
+impl StaffValues {
+    /// Whether storing these values would change nothing in `row` (its version aside).
+    pub fn same_as(&self, r: &StaffRow) -> bool {
+        self.county_id == r.county_id
+            && self.name == r.name
+            && self.gender == r.gender
+            && self.phone == r.phone
+            && self.id_number == r.id_number
+            && self.education == r.education
+            && self.certification == r.certification
+            && self.hired_via == r.hired_via
+            && self.ref_ == r.ref_
+    }
+}
+
+/// Inserts many people in one statement (a county's batch), each created when it was last
+/// updated, answering their rows.
+pub fn insert_all(conn: &mut DbConnection, values: &[StaffValues]) -> QueryResult<Vec<StaffRow>> {
+    let rows: Vec<_> = values
+        .iter()
+        .map(|v| (v, staff::created_at.eq(v.updated_at)))
+        .collect();
+    match conn {
+        DbConnection::Pg(c) => diesel::insert_into(staff::table)
+            .values(rows)
+            .get_results(c),
+        DbConnection::Sqlite(c) => diesel::insert_into(staff::table)
+            .values(rows)
+            .get_results(c),
+    }
+}
+
 pub fn insert(
     conn: &mut DbConnection,
     values: &StaffValues,

@@ -116,6 +116,14 @@ pub fn insert(conn: &mut DbConnection, new: &NewTown) -> QueryResult<TownRow> {
         .get_result(conn)
 }
 
+/// Inserts many towns in one statement (a county's batch), answering their rows.
+pub fn insert_all(conn: &mut DbConnection, new: &[NewTown]) -> QueryResult<Vec<TownRow>> {
+    match conn {
+        DbConnection::Pg(c) => diesel::insert_into(towns::table).values(new).get_results(c),
+        DbConnection::Sqlite(c) => diesel::insert_into(towns::table).values(new).get_results(c),
+    }
+}
+
 /// Updates when the stored version is still `expected_version`; `None` otherwise.
 pub fn update(
     conn: &mut DbConnection,
@@ -149,4 +157,22 @@ pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<Tow
         .filter(towns::county_id.eq(county_id))
         .order(towns::id.asc())
         .load(conn)
+}
+
+/// The county's towns with these codes, in one query (a batch reads only what it touches).
+pub fn of_county_by_codes(
+    conn: &mut DbConnection,
+    county_id: i32,
+    codes: &[&str],
+) -> QueryResult<Vec<TownRow>> {
+    let mut rows = Vec::new();
+    for chunk in codes.chunks(5_000) {
+        rows.extend(
+            towns::table
+                .filter(towns::county_id.eq(county_id))
+                .filter(towns::code.eq_any(chunk))
+                .load::<TownRow>(conn)?,
+        );
+    }
+    Ok(rows)
 }

@@ -121,6 +121,18 @@ pub fn insert(conn: &mut DbConnection, new: &NewTraining) -> QueryResult<Trainin
         .get_result(conn)
 }
 
+/// Inserts many sessions in one statement (a county's batch), answering their rows.
+pub fn insert_all(conn: &mut DbConnection, new: &[NewTraining]) -> QueryResult<Vec<TrainingRow>> {
+    match conn {
+        DbConnection::Pg(c) => diesel::insert_into(trainings::table)
+            .values(new)
+            .get_results(c),
+        DbConnection::Sqlite(c) => diesel::insert_into(trainings::table)
+            .values(new)
+            .get_results(c),
+    }
+}
+
 /// Updates when the stored version is still `expected_version`; `None` otherwise.
 pub fn update(
     conn: &mut DbConnection,

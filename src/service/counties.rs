@@ -417,3 +417,64 @@ pub fn create_plan_change(
     policy::writable_county(tx.conn, &tx.ctx.caller, id)?;
     record_plan_change(tx, id, &change)
 }
+
+/// A county batch's facts about the county itself: its mechanisms' dates (as `PATCH` sets
+/// them) and a plan-status change (as its `POST` records it), each only when it changes
+/// something. Answers whether anything changed.
+pub fn record_facts(
+    tx: &mut Tx<'_>,
+    county_id: i32,
+    coordination: Option<NaiveDate>,
+    management: Option<NaiveDate>,
+    plan_status: Option<&PlanChangeIn>,
+    today: NaiveDate,
+) -> Result<bool, ApiError> {
+    let mut v = Violations::new();
+    business_date(&mut v, "coordination_established_on", coordination, today);
+    business_date(&mut v, "management_established_on", management, today);
+    if let Some(change) = plan_status {
+        check_plan_change(&mut v, "/plan_status/", change, today);
+    }
+    v.into_result()?;
+    let current = policy::writable_county(tx.conn, &tx.ctx.caller, county_id)?;
+    let coordination = coordination.filter(|d| Some(*d) != current.coordination_established_on);
+    let management = management.filter(|d| Some(*d) != current.management_established_on);
+    let mut changed = false;
+    if coordination.is_some() || management.is_some() {
+        let before = load_out(tx.conn, county_id, today)?;
+        let changes = CountyChanges {
+            coordination_established_on: coordination.map(Some),
+            management_established_on: management.map(Some),
+            version: Some(current.version + 1),
+            updated_at: Some(now()),
+            ..Default::default()
+        };
+        q::update(tx.conn, county_id, current.version, &changes)?
+            .ok_or_else(|| ApiError::Conflict("the county changed meanwhile".into()))?;
+        let after = load_out(tx.conn, county_id, today)?;
+        let id = Some(county_id);
+        tx.audit(
+            "update",
+            "county",
+            county_id,
+            id,
+            Some(&before),
+            Some(&after),
+        )?;
+        changed = true;
+    }
+    if let Some(change) = plan_status {
+        let note = parse_note(change.note.as_deref()).unwrap_or_default();
+        let latest = q::plan_history(tx.conn, county_id)?.pop();
+        let recorded = latest.is_some_and(|l| {
+            l.stage == change.stage.as_str()
+                && l.effective_on == change.effective_on
+                && l.note == note
+        });
+        if !recorded {
+            record_plan_change(tx, county_id, change)?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}

@@ -264,6 +264,25 @@ pub fn create_request(
     county_id: i32,
     valid: ValidRequest,
 ) -> Result<FundingRequestRow, ApiError> {
+    let row = insert_request(tx, county_id, valid)?;
+    let out = request_out(row.clone())?;
+    tx.audit(
+        "create",
+        "funding_request",
+        out.id,
+        Some(out.county_id),
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(row)
+}
+
+/// [`create_request`] without its audit event (a batch audits its records itself).
+pub fn insert_request(
+    tx: &mut Tx<'_>,
+    county_id: i32,
+    valid: ValidRequest,
+) -> Result<FundingRequestRow, ApiError> {
     request_county(tx.conn, &tx.ctx.caller, county_id)?;
     let at = now();
     let row = q::insert(
@@ -297,15 +316,6 @@ pub fn create_request(
             created_at: at,
         },
     )?;
-    let out = request_out(row.clone())?;
-    tx.audit(
-        "create",
-        "funding_request",
-        out.id,
-        Some(out.county_id),
-        NOTHING,
-        Some(&out),
-    )?;
     Ok(row)
 }
 
@@ -316,6 +326,31 @@ pub struct ValidPatch {
     pub title: Option<String>,
     pub purpose: Option<Option<String>>,
     pub requested_fen: Option<Option<i64>>,
+}
+
+impl ValidRequest {
+    /// What changes in `row` (as a `PATCH` would change it) for this request to hold; the
+    /// amount requested is left when `fen_by_transitions` (a listed stage change sets it).
+    pub fn patch_for(&self, row: &FundingRequestRow, fen_by_transitions: bool) -> ValidPatch {
+        ValidPatch {
+            fiscal_year: (self.fiscal_year != row.fiscal_year).then_some(self.fiscal_year),
+            title: (self.title != row.title).then(|| self.title.clone()),
+            purpose: (self.purpose != row.purpose).then(|| self.purpose.clone()),
+            requested_fen: (!fen_by_transitions
+                && self.requested_fen.is_some()
+                && self.requested_fen != row.requested_fen)
+                .then_some(self.requested_fen),
+        }
+    }
+}
+
+impl ValidPatch {
+    pub fn is_empty(&self) -> bool {
+        self.fiscal_year.is_none()
+            && self.title.is_none()
+            && self.purpose.is_none()
+            && self.requested_fen.is_none()
+    }
 }
 
 /// Checks a request's changes (every broken rule, by field).
@@ -349,6 +384,27 @@ pub fn update_request(
     expected: i32,
     patch: ValidPatch,
 ) -> Result<FundingRequestRow, ApiError> {
+    let row = change_request(tx, &current, expected, patch)?;
+    let before = request_out(current)?;
+    let out = request_out(row.clone())?;
+    tx.audit(
+        "update",
+        "funding_request",
+        row.id,
+        Some(out.county_id),
+        Some(&before),
+        Some(&out),
+    )?;
+    Ok(row)
+}
+
+/// [`update_request`] without its audit event (a batch audits its records itself).
+pub fn change_request(
+    tx: &mut Tx<'_>,
+    current: &FundingRequestRow,
+    expected: i32,
+    patch: ValidPatch,
+) -> Result<FundingRequestRow, ApiError> {
     let id = current.id;
     request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
     if current.version != expected {
@@ -370,18 +426,7 @@ pub fn update_request(
         updated_at: Some(now()),
         ..Default::default()
     };
-    let row = q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-    let before = request_out(current)?;
-    let out = request_out(row.clone())?;
-    tx.audit(
-        "update",
-        "funding_request",
-        id,
-        Some(out.county_id),
-        Some(&before),
-        Some(&out),
-    )?;
-    Ok(row)
+    q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)
 }
 
 /// A stage change, checked by [`validated_transition`].

@@ -126,23 +126,8 @@ pub fn get(conn: &mut DbConnection, id: i32) -> Result<TownOut, ApiError> {
 
 /// Creates a town in a county the caller may write.
 pub fn create(tx: &mut Tx<'_>, input: TownIn) -> Result<TownOut, ApiError> {
-    let (name, code) = validated_town_fields(&input.name, &input.code)?;
-    let county_code = town_county(tx.conn, &tx.ctx.caller, input.county_id)?;
-    code.belongs_to(&county_code)
-        .map_err(|m| ApiError::invalid("code", m))?;
-    let at = now();
-    let row = q::insert(
-        tx.conn,
-        &NewTown {
-            county_id: input.county_id,
-            name,
-            code: code.as_str().to_string(),
-            kind: input.kind.as_str().to_string(),
-            version: 1,
-            created_at: at,
-            updated_at: at,
-        },
-    )?;
+    let new = new_town(tx.conn, &tx.ctx.caller, &input)?;
+    let row = q::insert(tx.conn, &new)?;
     let out = town_out(row)?;
     tx.audit(
         "create",
@@ -153,6 +138,29 @@ pub fn create(tx: &mut Tx<'_>, input: TownIn) -> Result<TownOut, ApiError> {
         Some(&out),
     )?;
     Ok(out)
+}
+
+/// A new town checked against every rule and the caller's rights, ready to store; used by
+/// [`create`] and county batches.
+pub fn new_town(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    input: &TownIn,
+) -> Result<NewTown, ApiError> {
+    let (name, code) = validated_town_fields(&input.name, &input.code)?;
+    let county_code = town_county(conn, caller, input.county_id)?;
+    code.belongs_to(&county_code)
+        .map_err(|m| ApiError::invalid("code", m))?;
+    let at = now();
+    Ok(NewTown {
+        county_id: input.county_id,
+        name,
+        code: code.as_str().to_string(),
+        kind: input.kind.as_str().to_string(),
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    })
 }
 
 /// Changes town `id` at version `expected`; a town never changes county.

@@ -162,29 +162,8 @@ pub fn create(
     input: TrainingIn,
     today: NaiveDate,
 ) -> Result<TrainingOut, ApiError> {
-    let (title, reference) = validated_training_fields(
-        &input.title,
-        input.held_on,
-        input.attendees,
-        input.reference.as_deref(),
-        today,
-    )?;
-    training_county(tx.conn, &tx.ctx.caller, input.county_id)?;
-    let at = now();
-    let row = q::insert(
-        tx.conn,
-        &NewTraining {
-            county_id: input.county_id,
-            kind: input.kind.as_str().to_string(),
-            title,
-            held_on: input.held_on,
-            attendees: input.attendees,
-            reference,
-            version: 1,
-            created_at: at,
-            updated_at: at,
-        },
-    )?;
+    let new = new_training(tx.conn, &tx.ctx.caller, &input, today)?;
+    let row = q::insert(tx.conn, &new)?;
     let out = training_out(row)?;
     tx.audit(
         "create",
@@ -195,6 +174,36 @@ pub fn create(
         Some(&out),
     )?;
     Ok(out)
+}
+
+/// A new session checked against every rule and the caller's rights, ready to store (a missing
+/// ref generated); used by [`create`] and county batches.
+pub fn new_training(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    input: &TrainingIn,
+    today: NaiveDate,
+) -> Result<NewTraining, ApiError> {
+    let (title, reference) = validated_training_fields(
+        &input.title,
+        input.held_on,
+        input.attendees,
+        input.reference.as_deref(),
+        today,
+    )?;
+    training_county(conn, caller, input.county_id)?;
+    let at = now();
+    Ok(NewTraining {
+        county_id: input.county_id,
+        kind: input.kind.as_str().to_string(),
+        title,
+        held_on: input.held_on,
+        attendees: input.attendees,
+        reference,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    })
 }
 
 /// Changes session `id` at version `expected`; a session never changes county.

@@ -1,12 +1,14 @@
 //! County batches: upserts by the county's own keys, all or nothing, every failing item named by
 //! its JSON pointer, dry runs, idempotency keys, limits, the audit trail, and a large batch's time.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use awc::http::Method;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use serde_json::{json, Value};
 
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{Backend, Resp, TestApp};
 
 /// `towns` towns of county 445302, one station in each, and points to make `sites` sites.
 fn batch(towns: usize, sites: usize) -> Value {
@@ -359,4 +361,74 @@ on_both_backends! {
         let bound = if cfg!(debug_assertions) { 60.0 } else { 5.0 };
         assert!(created.as_secs_f64() < bound, "took {created:?}");
     }
+
+    async fn one_failing_item_among_5000_is_named_by_its_pointer_and_nothing_is_applied(app: TestApp) {
+        let county_id = app.county("445302", "县445302", "district").await;
+        let mut body = batch(10, 5000);
+        body["sites"][4321]["planned_on"] = json!("2999-01-01");
+        let token = app.admin_token.clone();
+        let r = send(&app, &token, county_id, "", None, &body).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["/sites/4321/planned_on".to_string()], "{}", r.body);
+        assert_eq!(total(&app, "/api/v1/towns").await, 0);
+        assert_eq!(total(&app, "/api/v1/stations").await, 0);
+    }
+}
+
+#[derive(QueryableByName)]
+struct Terminated {
+    #[diesel(sql_type = Bool)]
+    terminated: bool,
+}
+
+/// PostgreSQL only (a connection can be cut from outside there): the batch's own connection is
+/// terminated while it inserts sites, after its towns and earlier sites were written in its
+/// transaction. The answer is 503 with `Retry-After`, and nothing of the batch is stored.
+#[actix_web::test]
+async fn a_connection_lost_mid_batch_is_a_503_and_writes_nothing() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let county_id = app.county("445302", "县445302", "district").await;
+    let shuangbai::db::DatabaseUrl::Postgres(url) = app.database_url.clone() else {
+        panic!("a PostgreSQL app has a PostgreSQL URL");
+    };
+    let cutter = std::thread::spawn(move || {
+        let mut conn = PgConnection::establish(&url).expect("a connection of the test's own");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let cut: Vec<Terminated> = diesel::sql_query(
+                "SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND state = 'active' AND query ILIKE 'insert into \"sites\"%'",
+            )
+            .load(&mut conn)
+            .expect("look for the batch's connection");
+            if cut.iter().any(|c| c.terminated) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    });
+    let token = app.admin_token.clone();
+    let r = send(&app, &token, county_id, "", None, &batch(10, 5000)).await;
+    assert!(
+        cutter.join().expect("cutter"),
+        "the batch's connection was cut while it inserted sites"
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    // The service serves again by itself, and the batch left nothing behind.
+    let mut towns = None;
+    for _ in 0..100 {
+        let r = app.get("/api/v1/towns").await;
+        if r.status == 200 {
+            towns = r.body["total"].as_i64();
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(towns, Some(0));
+    assert_eq!(total(&app, "/api/v1/stations").await, 0);
+    assert_eq!(total(&app, "/api/v1/staff").await, 0);
 }
