@@ -362,6 +362,18 @@ on_both_backends! {
         assert!(created.as_secs_f64() < bound, "took {created:?}");
     }
 
+    async fn two_new_stations_for_one_town_are_refused_at_the_second(app: TestApp) {
+        let county_id = app.county("445302", "县445302", "district").await;
+        let mut body = batch(1, 1);
+        let second = json!({"kind": "station", "town_code": "445302100", "name": "又一社工站", "ref": "ST-X",
+                            "planned_on": "2021-01-04"});
+        body["sites"].as_array_mut().expect("sites").push(second);
+        let token = app.admin_token.clone();
+        let r = send(&app, &token, county_id, "", None, &body).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["/sites/1/town_code".to_string()], "{}", r.body);
+        assert_eq!(total(&app, "/api/v1/stations").await, 0);
+    }
+
     async fn one_failing_item_among_5000_is_named_by_its_pointer_and_nothing_is_applied(app: TestApp) {
         let county_id = app.county("445302", "县445302", "district").await;
         let mut body = batch(10, 5000);

@@ -77,6 +77,7 @@ pub(super) fn apply_all(
         refs: ids(&sites.rows),
         lookups: Lookups::default(),
         today,
+        new_stations: HashMap::new(),
     };
     let is_station = |s: &SiteItemIn| s.kind == SiteKind::Station;
     let mut applied = upsert(b, tx, &mut section, 2, &input.sites, is_station, &mut sites)?;
@@ -206,6 +207,9 @@ struct Sites {
     refs: HashMap<String, i32>,
     lookups: Lookups,
     today: NaiveDate,
+    /// Towns given a new open station by this batch (their new stations are inserted together,
+    /// after every station is checked), with that station's ref.
+    new_stations: HashMap<i32, String>,
 }
 
 impl Section for Sites {
@@ -259,14 +263,26 @@ impl Section for Sites {
             town.copied().unwrap_or_default(),
             station.and_then(|s| s.1.copied()),
         );
-        validated_site_with(
+        let values = validated_site_with(
             tx.conn,
             &tx.ctx.caller,
             &input,
             stored,
             self.today,
             &mut self.lookups,
-        )
+        )?;
+        if stored.is_none()
+            && values.kind == SiteKind::Station.as_str()
+            && values.closed_on.is_none()
+        {
+            if let Some(other) = self.new_stations.get(&values.town_id) {
+                let message = format!("the town already has station {other:?} in this batch; a town has one station that is not closed");
+                return Err(ApiError::invalid("town_id", message));
+            }
+            self.new_stations
+                .insert(values.town_id, values.ref_.clone());
+        }
+        Ok(values)
     }
     fn unchanged(values: &SiteValues, row: &SiteRow) -> bool {
         values.same_as(row)
