@@ -403,14 +403,6 @@ pub fn refresh_latest_check(
         .map(|_| ())
 }
 
-/// Every site of a county (county batches load them once).
-pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<SiteRow>> {
-    sites::table
-        .filter(sites::county_id.eq(county_id))
-        .order(sites::id.asc())
-        .load(conn)
-}
-
 /// The county's sites with these refs, in one query (a batch reads only what it touches).
 pub fn of_county_by_refs(
     conn: &mut DbConnection,

@@ -151,14 +151,6 @@ pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryR
     Ok(n == 1)
 }
 
-/// Every town of a county (county batches load them once).
-pub fn of_county(conn: &mut DbConnection, county_id: i32) -> QueryResult<Vec<TownRow>> {
-    towns::table
-        .filter(towns::county_id.eq(county_id))
-        .order(towns::id.asc())
-        .load(conn)
-}
-
 /// The county's towns with these codes, in one query (a batch reads only what it touches).
 pub fn of_county_by_codes(
     conn: &mut DbConnection,

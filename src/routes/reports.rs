@@ -166,6 +166,33 @@ fn disposition(plain: &str, title: &str, ext: &str) -> String {
     format!("attachment; filename=\"{plain}.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
+/// The live table as of a date, as JSON or a download titled `title` (default the year's
+/// standard title) for `unit` (default the bureau): what both table operations answer.
+async fn live(
+    state: &AppState,
+    as_of: Option<NaiveDate>,
+    fiscal_year: Option<i32>,
+    title: Option<&str>,
+    unit: Option<&str>,
+    format: ReportFormat,
+) -> Result<HttpResponse, ApiError> {
+    let unit = bounded("issuing_unit", unit)?;
+    let title = bounded("title", title)?;
+    let today = state.today();
+    let table = db::run(&state.pool, move |conn| {
+        reports::live_table(conn, as_of, fiscal_year, today)
+    })
+    .await?;
+    let as_of = table.as_of;
+    render(
+        &table,
+        format,
+        &title.unwrap_or_else(|| default_title(as_of)),
+        &unit.unwrap_or_else(|| DEFAULT_UNIT.to_string()),
+        &format!("progress-{as_of}"),
+    )
+}
+
 /// A snapshot as a download, under its own title and issuing unit.
 fn render_snapshot(out: &SnapshotOut, format: ReportFormat) -> Result<HttpResponse, ApiError> {
     let s = &out.summary;
@@ -219,22 +246,10 @@ pub async fn progress_report(
     query: web::Query<ProgressQueryKept>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let unit = bounded("issuing_unit", query.issuing_unit.as_deref())?;
-    let title = bounded("title", query.title.as_deref())?;
-    let today = state.today();
+    let format = wanted(&req, query.format);
     let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
-    let table = db::run(&state.pool, move |conn| {
-        reports::live_table(conn, as_of, fiscal_year, today)
-    })
-    .await?;
-    let as_of = table.as_of;
-    render(
-        &table,
-        wanted(&req, query.format),
-        &title.unwrap_or_else(|| default_title(as_of)),
-        &unit.unwrap_or_else(|| DEFAULT_UNIT.to_string()),
-        &format!("progress-{as_of}"),
-    )
+    let (title, unit) = (query.title.as_deref(), query.issuing_unit.as_deref());
+    live(&state, as_of, fiscal_year, title, unit, format).await
 }
 
 /// The table in the bureau's layout, as a file to download.
@@ -263,22 +278,9 @@ pub async fn progress_export(
     query: web::Query<ProgressExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let unit = bounded("issuing_unit", query.issuing_unit.as_deref())?;
-    let title = bounded("title", query.title.as_deref())?;
-    let today = state.today();
     let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
-    let table = db::run(&state.pool, move |conn| {
-        reports::live_table(conn, as_of, fiscal_year, today)
-    })
-    .await?;
-    let as_of = table.as_of;
-    render(
-        &table,
-        query.format.into(),
-        &title.unwrap_or_else(|| default_title(as_of)),
-        &unit.unwrap_or_else(|| DEFAULT_UNIT.to_string()),
-        &format!("progress-{as_of}"),
-    )
+    let (title, unit) = (query.title.as_deref(), query.issuing_unit.as_deref());
+    live(&state, as_of, fiscal_year, title, unit, query.format.into()).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
