@@ -75,36 +75,64 @@ impl LoginLimiter {
 /// has no more checks running at once than failures it may still have before the lock-out.
 #[derive(Default)]
 pub struct AttemptsInFlight {
-    counts: Mutex<std::collections::HashMap<String, u32>>,
+    counts: Mutex<std::collections::HashMap<String, Attempts>>,
+}
+
+/// A username's attempts: how many are running, and how many have ended since the first of
+/// them started (kept while any runs, so an attempt sees every one that ended during it).
+#[derive(Default)]
+struct Attempts {
+    running: u32,
+    ended: u64,
 }
 
 /// One attempt in flight; dropping it ends it.
 pub struct InFlight<'a> {
     attempts: &'a AttemptsInFlight,
     key: String,
+    /// Whether it went on to check the password (and so may record a failure).
+    checking: bool,
+}
+
+impl InFlight<'_> {
+    /// The attempt goes on to check the password: its end is counted in `ended`. One that gives
+    /// up before recorded nothing, so others need not read again for it.
+    pub fn checking(mut self) -> Self {
+        self.checking = true;
+        self
+    }
 }
 
 impl AttemptsInFlight {
     /// Starts an attempt on `key` if fewer than `budget` are running, else `None` (wait).
     pub fn start(&self, key: &str, budget: i64) -> Option<InFlight<'_>> {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let running = counts.entry(key.to_string()).or_default();
-        if i64::from(*running) >= budget {
+        let attempts = counts.entry(key.to_string()).or_default();
+        if i64::from(attempts.running) >= budget {
+            if attempts.running == 0 {
+                counts.remove(key);
+            }
             return None;
         }
-        *running += 1;
+        attempts.running += 1;
         Some(InFlight {
             attempts: self,
             key: key.to_string(),
+            checking: false,
         })
     }
 }
 
 impl AttemptsInFlight {
-    /// How many attempts on `key` are running.
-    pub fn running(&self, key: &str) -> i64 {
+    /// How many attempts on `key` are running, and how many have ended while one of them ran.
+    /// An attempt that read the failures and then finds `ended` changed must read them again:
+    /// the one that ended may have recorded its failure after the read.
+    pub fn running(&self, key: &str) -> (i64, u64) {
         let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        counts.get(key).copied().map(i64::from).unwrap_or(0)
+        counts
+            .get(key)
+            .map(|a| (i64::from(a.running), a.ended))
+            .unwrap_or((0, 0))
     }
 }
 
@@ -115,9 +143,10 @@ impl Drop for InFlight<'_> {
             .counts
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(running) = counts.get_mut(&self.key) {
-            *running = running.saturating_sub(1);
-            if *running == 0 {
+        if let Some(attempts) = counts.get_mut(&self.key) {
+            attempts.running = attempts.running.saturating_sub(1);
+            attempts.ended += u64::from(self.checking);
+            if attempts.running == 0 {
                 counts.remove(&self.key);
             }
         }

@@ -77,7 +77,7 @@ fn issue_pair(
     user: &accounts::UserRow,
     session: &accounts::SessionRow,
 ) -> Result<TokenOut, ApiError> {
-    let role = Role::parse(&user.role).map_err(ApiError::internal)?;
+    let role = user.role;
     let access = state
         .tokens
         .issue(
@@ -211,14 +211,17 @@ async fn password_grant(
             .logins_in_flight
             .start(&name_hash, failures_left(state, &failures))
         {
-            // Read again now that this attempt counts: a failure recorded by one that ended
-            // meanwhile is seen, since it was recorded before that attempt gave its turn up.
+            // Read again now that this attempt counts. An attempt that ends records its
+            // failure before it gives its turn up, so if none ended during the read, every
+            // failure is either in the read or still running (and counted here).
+            let (_, ended_before) = state.logins_in_flight.running(&name_hash);
             let (failures, user) = read().await?;
             if let Some(retry) = locked_out(state, &failures, now()) {
                 return Err(too_many(retry));
             }
-            if state.logins_in_flight.running(&name_hash) <= failures_left(state, &failures) {
-                break (user, started);
+            let (running, ended) = state.logins_in_flight.running(&name_hash);
+            if ended == ended_before && running <= failures_left(state, &failures) {
+                break (user, started.checking());
             }
         }
         if waited.elapsed() > IN_FLIGHT_WAIT {
