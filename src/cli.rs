@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::clock::now;
 use crate::config::Settings;
 use crate::db::{self, accounts, DbConnection};
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::auth::{check_password, Role};
 use crate::error::ApiError;
 use crate::service::accounts::{create_user, user_out, NewAccount};
@@ -162,8 +163,8 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
                 audit_outside_api(
                     c,
                     &cli_actor(),
-                    "create",
-                    "user",
+                    AuditAction::Create,
+                    AuditEntity::User,
                     row.id,
                     row.county_id,
                     NOTHING,
@@ -197,13 +198,13 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
             let password = read_password()?;
             check_password(&password).map_err(|m| format!("password: {m}"))?;
             let hash = crate::auth::hash_password(&password)?;
-            change_user(&mut conn, &username, "set_password", |changes| {
+            change_user(&mut conn, &username, AuditAction::SetPassword, |changes| {
                 changes.password_hash = Some(hash);
             })?;
             println!("password of {username} changed; its sessions are ended");
         }
         UserCommand::Deactivate { username } => {
-            change_user(&mut conn, &username, "deactivate", |changes| {
+            change_user(&mut conn, &username, AuditAction::Deactivate, |changes| {
                 changes.active = Some(false)
             })?;
             println!("{username} deactivated; its sessions are ended");
@@ -234,7 +235,7 @@ fn cli_actor() -> String {
 fn change_user(
     conn: &mut DbConnection,
     username: &str,
-    action: &str,
+    action: AuditAction,
     set: impl FnOnce(&mut accounts::UserChanges),
 ) -> Result<(), String> {
     let name = username.trim().to_lowercase();
@@ -256,7 +257,7 @@ fn change_user(
             c,
             &cli_actor(),
             action,
-            "user",
+            AuditEntity::User,
             after.id,
             after.county_id,
             Some(&before),

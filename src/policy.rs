@@ -47,7 +47,7 @@ impl CountyScope {
     pub fn of(row: &CountyRow) -> Self {
         CountyScope {
             county_id: row.id,
-            is_city_level: row.kind == CountyKind::CityLevel.as_str(),
+            is_city_level: row.kind == CountyKind::CityLevel,
         }
     }
 }
@@ -226,7 +226,7 @@ impl FromRequest for Caller {
                             return Err(revoked());
                         }
                         Ok(Caller {
-                            role: Role::parse(&user.role).map_err(ApiError::internal)?,
+                            role: user.role,
                             county_id: user.county_id,
                             principal: Principal::User {
                                 id: user.id,

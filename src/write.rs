@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::clock::now;
 use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbConnection, DbPool};
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::staff::{mask_id_number, mask_phone};
 use crate::error::ApiError;
 use crate::idempotency::{self, Earlier, PendingKey, Rendered};
@@ -114,8 +115,8 @@ impl Tx<'_> {
     /// dropped before they are stored.
     pub fn audit<B, A>(
         &mut self,
-        action: &str,
-        entity: &str,
+        action: AuditAction,
+        entity: AuditEntity,
         entity_id: i32,
         county_id: Option<i32>,
         before: Option<&B>,
@@ -147,8 +148,8 @@ impl Who {
     /// The audit event of a change: `before` and `after` masked, secrets dropped.
     fn event<B, A>(
         self,
-        action: &str,
-        entity: &str,
+        action: AuditAction,
+        entity: AuditEntity,
         entity_id: i32,
         county_id: Option<i32>,
         before: Option<&B>,
@@ -161,8 +162,8 @@ impl Who {
         Ok(NewAuditEvent {
             occurred_at: now(),
             actor: self.actor,
-            action: action.to_string(),
-            entity: entity.to_string(),
+            action,
+            entity,
             entity_id,
             county_id,
             request_id: self.request_id,
@@ -180,8 +181,8 @@ impl Who {
 pub fn audit_outside_api<B, A>(
     conn: &mut DbConnection,
     actor: &str,
-    action: &str,
-    entity: &str,
+    action: AuditAction,
+    entity: AuditEntity,
     entity_id: i32,
     county_id: Option<i32>,
     before: Option<&B>,

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{clients, login_failures, refresh_tokens, sessions, users};
 use super::DbConnection;
+use crate::domain::auth::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -12,7 +13,7 @@ pub struct UserRow {
     pub id: i32,
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub county_id: Option<i32>,
     pub password_hash: String,
     pub active: bool,
@@ -27,7 +28,7 @@ pub struct UserRow {
 pub struct NewUser {
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub county_id: Option<i32>,
     pub password_hash: String,
     pub active: bool,
@@ -41,7 +42,7 @@ pub struct NewUser {
 #[diesel(table_name = users)]
 pub struct UserChanges {
     pub display_name: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub county_id: Option<Option<i32>>,
     pub password_hash: Option<String>,
     pub active: Option<bool>,

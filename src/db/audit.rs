@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::audit_events;
 use super::{DbConnection, MultiBackend};
+use crate::domain::audit::{AuditAction, AuditEntity};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = audit_events)]
@@ -12,8 +13,8 @@ pub struct AuditRow {
     pub id: i32,
     pub occurred_at: NaiveDateTime,
     pub actor: String,
-    pub action: String,
-    pub entity: String,
+    pub action: AuditAction,
+    pub entity: AuditEntity,
     pub entity_id: i32,
     pub county_id: Option<i32>,
     pub request_id: String,
@@ -27,8 +28,8 @@ pub struct AuditRow {
 pub struct NewAuditEvent {
     pub occurred_at: NaiveDateTime,
     pub actor: String,
-    pub action: String,
-    pub entity: String,
+    pub action: AuditAction,
+    pub entity: AuditEntity,
     pub entity_id: i32,
     pub county_id: Option<i32>,
     pub request_id: String,

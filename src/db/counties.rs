@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{counties, plan_status_changes, towns};
 use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use crate::domain::county::{CountyKind, PlanStage};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = counties)]
@@ -13,7 +14,7 @@ pub struct CountyRow {
     pub id: i32,
     pub division_code: String,
     pub name: String,
-    pub kind: String,
+    pub kind: CountyKind,
     pub coordination_established_on: Option<NaiveDate>,
     pub management_established_on: Option<NaiveDate>,
     pub version: i32,
@@ -26,7 +27,7 @@ pub struct CountyRow {
 pub struct NewCounty {
     pub division_code: String,
     pub name: String,
-    pub kind: String,
+    pub kind: CountyKind,
     pub coordination_established_on: Option<NaiveDate>,
     pub management_established_on: Option<NaiveDate>,
     pub version: i32,
@@ -37,10 +38,10 @@ pub struct NewCounty {
 /// Changed columns; `None` leaves a column alone, `Some(None)` clears a nullable one.
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = counties)]
-pub struct CountyChanges {
+pub struct CountyUpdate {
     pub division_code: Option<String>,
     pub name: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<CountyKind>,
     pub coordination_established_on: Option<Option<NaiveDate>>,
     pub management_established_on: Option<Option<NaiveDate>>,
     pub version: Option<i32>,
@@ -52,7 +53,7 @@ pub struct CountyChanges {
 pub struct PlanChangeRow {
     pub id: i32,
     pub county_id: i32,
-    pub stage: String,
+    pub stage: PlanStage,
     pub effective_on: NaiveDate,
     pub note: Option<String>,
     pub created_at: NaiveDateTime,
@@ -62,7 +63,7 @@ pub struct PlanChangeRow {
 #[diesel(table_name = plan_status_changes)]
 pub struct NewPlanChange {
     pub county_id: i32,
-    pub stage: String,
+    pub stage: PlanStage,
     pub effective_on: NaiveDate,
     pub note: Option<String>,
     pub created_at: NaiveDateTime,
@@ -70,7 +71,7 @@ pub struct NewPlanChange {
 
 #[derive(Debug, Default, Clone)]
 pub struct CountyFilter {
-    pub kind: Option<String>,
+    pub kind: Option<CountyKind>,
     pub division_code: Option<String>,
     pub q: Option<String>,
 }
@@ -87,7 +88,7 @@ pub enum CountySort {
 fn filtered(filter: &CountyFilter) -> counties::BoxedQuery<'static, MultiBackend> {
     let mut query = counties::table.into_boxed();
     if let Some(kind) = &filter.kind {
-        query = query.filter(counties::kind.eq(kind.clone()));
+        query = query.filter(counties::kind.eq(*kind));
     }
     if let Some(code) = &filter.division_code {
         query = query.filter(counties::division_code.eq(code.clone()));
@@ -146,7 +147,7 @@ pub fn update(
     conn: &mut DbConnection,
     id: i32,
     expected_version: i32,
-    changes: &CountyChanges,
+    changes: &CountyUpdate,
 ) -> QueryResult<Option<CountyRow>> {
     diesel::update(
         counties::table

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::{funding_requests, funding_transitions};
 use super::{DbConnection, MultiBackend};
+use crate::domain::funding::{FundingAction, FundingStage};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = funding_requests)]
@@ -17,7 +18,7 @@ pub struct FundingRequestRow {
     pub purpose: Option<String>,
     pub requested_fen: Option<i64>,
     pub approved_fen: Option<i64>,
-    pub status: String,
+    pub status: FundingStage,
     #[diesel(column_name = ref_)]
     pub reference: String,
     pub version: i32,
@@ -34,7 +35,7 @@ pub struct NewFundingRequest {
     pub purpose: Option<String>,
     pub requested_fen: Option<i64>,
     pub approved_fen: Option<i64>,
-    pub status: String,
+    pub status: FundingStage,
     #[diesel(column_name = ref_)]
     pub reference: String,
     pub version: i32,
@@ -51,7 +52,7 @@ pub struct FundingRequestChanges {
     pub purpose: Option<Option<String>>,
     pub requested_fen: Option<Option<i64>>,
     pub approved_fen: Option<Option<i64>>,
-    pub status: Option<String>,
+    pub status: Option<FundingStage>,
     pub version: Option<i32>,
     pub updated_at: Option<NaiveDateTime>,
 }
@@ -61,9 +62,9 @@ pub struct FundingRequestChanges {
 pub struct TransitionRow {
     pub id: i32,
     pub request_id: i32,
-    pub action: String,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub action: FundingAction,
+    pub from_status: Option<FundingStage>,
+    pub to_status: FundingStage,
     pub effective_on: NaiveDate,
     pub note: Option<String>,
     pub requested_fen: Option<i64>,
@@ -76,9 +77,9 @@ pub struct TransitionRow {
 #[diesel(table_name = funding_transitions)]
 pub struct NewTransition {
     pub request_id: i32,
-    pub action: String,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub action: FundingAction,
+    pub from_status: Option<FundingStage>,
+    pub to_status: FundingStage,
     pub effective_on: NaiveDate,
     pub note: Option<String>,
     pub requested_fen: Option<i64>,
@@ -91,7 +92,7 @@ pub struct NewTransition {
 pub struct FundingFilter {
     pub county_id: Option<i32>,
     pub fiscal_year: Option<i32>,
-    pub status: Option<String>,
+    pub status: Option<FundingStage>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +112,7 @@ fn filtered(filter: &FundingFilter) -> funding_requests::BoxedQuery<'static, Mul
         query = query.filter(funding_requests::fiscal_year.eq(year));
     }
     if let Some(status) = &filter.status {
-        query = query.filter(funding_requests::status.eq(status.clone()));
+        query = query.filter(funding_requests::status.eq(*status));
     }
     query
 }
@@ -234,7 +235,7 @@ pub struct FundingAsOf {
     pub request_id: i32,
     pub reference: String,
     /// The stage as of the date (the latest transition on or before it).
-    pub stage: String,
+    pub stage: FundingStage,
     /// When that stage took effect.
     pub effective_on: NaiveDate,
     /// Amounts as recorded by that transition.
@@ -246,14 +247,12 @@ pub struct FundingAsOf {
 
 diesel::alias!(funding_transitions as later_t: LaterT);
 
-const WITHDRAWN: &str = "withdrawn";
-
 /// county_id, request id, ref, stage, effective_on, requested_fen, approved_fen, note.
 type CurrentRow = (
     i32,
     i32,
     String,
-    String,
+    FundingStage,
     NaiveDate,
     Option<i64>,
     Option<i64>,
@@ -292,7 +291,7 @@ pub fn funding_as_of(
         .inner_join(r::table)
         .filter(r::fiscal_year.eq(fiscal_year))
         .filter(t::effective_on.le(as_of))
-        .filter(t::to_status.ne(WITHDRAWN))
+        .filter(t::to_status.ne(FundingStage::Withdrawn))
         .filter(not(exists(superseded)))
         .select((
             r::county_id,

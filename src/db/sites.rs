@@ -6,6 +6,9 @@ use diesel::prelude::*;
 
 use super::schema::{equipment_checks, sites};
 use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use crate::domain::site::{
+    EquipmentItems, SiteKind, SiteStatus, BASIC_FROM_ITEMS, FULL_FROM_ITEMS,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = sites)]
@@ -13,7 +16,7 @@ pub struct SiteRow {
     pub id: i32,
     pub county_id: i32,
     pub town_id: i32,
-    pub kind: String,
+    pub kind: SiteKind,
     pub station_id: Option<i32>,
     pub village: Option<String>,
     pub name: String,
@@ -21,7 +24,7 @@ pub struct SiteRow {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub ref_: String,
-    pub status: String,
+    pub status: SiteStatus,
     pub planned_on: NaiveDate,
     pub premises_secured_on: Option<NaiveDate>,
     pub completed_on: Option<NaiveDate>,
@@ -40,7 +43,7 @@ pub struct SiteRow {
 pub struct SiteValues {
     pub county_id: i32,
     pub town_id: i32,
-    pub kind: String,
+    pub kind: SiteKind,
     pub station_id: Option<i32>,
     pub village: Option<String>,
     pub name: String,
@@ -48,7 +51,7 @@ pub struct SiteValues {
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub ref_: String,
-    pub status: String,
+    pub status: SiteStatus,
     pub planned_on: NaiveDate,
     pub premises_secured_on: Option<NaiveDate>,
     pub completed_on: Option<NaiveDate>,
@@ -64,7 +67,7 @@ pub struct CheckRow {
     pub id: i32,
     pub site_id: i32,
     pub checked_on: NaiveDate,
-    pub items: String,
+    pub items: EquipmentItems,
     pub item_count: i32,
     pub created_at: NaiveDateTime,
 }
@@ -74,7 +77,7 @@ pub struct CheckRow {
 pub struct NewCheck {
     pub site_id: i32,
     pub checked_on: NaiveDate,
-    pub items: String,
+    pub items: EquipmentItems,
     pub item_count: i32,
     pub created_at: NaiveDateTime,
 }
@@ -93,8 +96,8 @@ pub struct SiteFilter {
     pub county_id: Option<i32>,
     pub town_id: Option<i32>,
     pub station_id: Option<i32>,
-    pub kind: Option<String>,
-    pub status: Option<String>,
+    pub kind: Option<SiteKind>,
+    pub status: Option<SiteStatus>,
     pub premises_secured: Option<bool>,
     pub equipment_level: Option<LevelFilter>,
     pub q: Option<String>,
@@ -123,34 +126,38 @@ fn filtered(f: &SiteFilter) -> sites::BoxedQuery<'static, MultiBackend> {
         q = q.filter(sites::station_id.eq(v));
     }
     if let Some(v) = &f.kind {
-        q = q.filter(sites::kind.eq(v.clone()));
+        q = q.filter(sites::kind.eq(*v));
     }
     if let Some(v) = &f.status {
-        q = q.filter(sites::status.eq(v.clone()));
+        q = q.filter(sites::status.eq(*v));
     }
     match f.premises_secured {
         Some(true) => q = q.filter(sites::premises_secured_on.is_not_null()),
         Some(false) => q = q.filter(sites::premises_secured_on.is_null()),
         None => {}
     }
-    // Dates are never in the future, so the stored latest check is today's.
+    // Dates are never in the future, so the stored latest check is today's. The thresholds are
+    // the rule's own (`equipment_level`).
+    const FULL: i32 = FULL_FROM_ITEMS as i32;
+    const BASIC: i32 = BASIC_FROM_ITEMS as i32;
     match f.equipment_level {
         Some(LevelFilter::NoPremises) => q = q.filter(sites::premises_secured_on.is_null()),
         Some(LevelFilter::Full) => {
             q = q
                 .filter(sites::premises_secured_on.is_not_null())
-                .filter(sites::equipment_item_count.eq(8))
+                .filter(sites::equipment_item_count.ge(FULL))
         }
         Some(LevelFilter::Basic) => {
             q = q
                 .filter(sites::premises_secured_on.is_not_null())
-                .filter(sites::equipment_item_count.between(6, 7))
+                .filter(sites::equipment_item_count.ge(BASIC))
+                .filter(sites::equipment_item_count.lt(FULL))
         }
         Some(LevelFilter::Incomplete) => {
             q = q.filter(sites::premises_secured_on.is_not_null()).filter(
                 sites::equipment_item_count
                     .is_null()
-                    .or(sites::equipment_item_count.lt(6)),
+                    .or(sites::equipment_item_count.lt(BASIC)),
             )
         }
         None => {}
@@ -306,7 +313,7 @@ pub fn open_station_in_town(
 ) -> QueryResult<Option<i32>> {
     let mut q = sites::table
         .filter(sites::town_id.eq(town_id))
-        .filter(sites::kind.eq("station"))
+        .filter(sites::kind.eq(SiteKind::Station))
         .filter(sites::closed_on.is_null())
         .select(sites::id)
         .into_boxed();

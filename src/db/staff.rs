@@ -6,6 +6,8 @@ use diesel::prelude::*;
 
 use super::schema::{postings, staff};
 use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use crate::domain::site::SiteKind;
+use crate::domain::staff::{Certification, Gender, HiredVia, PostingRole};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = staff)]
@@ -13,12 +15,12 @@ pub struct StaffRow {
     pub id: i32,
     pub county_id: i32,
     pub name: String,
-    pub gender: String,
+    pub gender: Gender,
     pub phone: Option<String>,
     pub id_number: Option<String>,
     pub education: Option<String>,
-    pub certification: String,
-    pub hired_via: String,
+    pub certification: Certification,
+    pub hired_via: HiredVia,
     pub ref_: String,
     pub version: i32,
     pub created_at: NaiveDateTime,
@@ -30,12 +32,12 @@ pub struct StaffRow {
 pub struct StaffValues {
     pub county_id: i32,
     pub name: String,
-    pub gender: String,
+    pub gender: Gender,
     pub phone: Option<String>,
     pub id_number: Option<String>,
     pub education: Option<String>,
-    pub certification: String,
-    pub hired_via: String,
+    pub certification: Certification,
+    pub hired_via: HiredVia,
     pub ref_: String,
     pub version: i32,
     pub updated_at: NaiveDateTime,
@@ -48,8 +50,8 @@ pub struct PostingRow {
     pub staff_id: i32,
     pub station_id: i32,
     pub county_id: i32,
-    pub site_kind: String,
-    pub role: String,
+    pub site_kind: SiteKind,
+    pub role: PostingRole,
     pub from_on: NaiveDate,
     pub to_on: Option<NaiveDate>,
     pub created_at: NaiveDateTime,
@@ -61,8 +63,8 @@ pub struct NewPosting {
     pub staff_id: i32,
     pub station_id: i32,
     pub county_id: i32,
-    pub site_kind: String,
-    pub role: String,
+    pub site_kind: SiteKind,
+    pub role: PostingRole,
     pub from_on: NaiveDate,
     pub to_on: Option<NaiveDate>,
     pub created_at: NaiveDateTime,
@@ -71,11 +73,11 @@ pub struct NewPosting {
 #[derive(Debug, Default, Clone)]
 pub struct StaffFilter {
     pub county_id: Option<i32>,
-    pub certification: Option<String>,
+    pub certification: Option<Certification>,
     /// People in post on this date (with `station_id` / `kind`, there).
     pub in_post_on: Option<NaiveDate>,
     pub station_id: Option<i32>,
-    pub kind: Option<String>,
+    pub kind: Option<SiteKind>,
     pub q: Option<String>,
 }
 
@@ -93,7 +95,7 @@ fn filtered(f: &StaffFilter) -> staff::BoxedQuery<'static, MultiBackend> {
         q = q.filter(staff::county_id.eq(v));
     }
     if let Some(v) = &f.certification {
-        q = q.filter(staff::certification.eq(v.clone()));
+        q = q.filter(staff::certification.eq(*v));
     }
     if f.in_post_on.is_some() || f.station_id.is_some() || f.kind.is_some() {
         // One subquery shape whatever the filters (absent ones match everything), since
@@ -111,8 +113,8 @@ fn filtered(f: &StaffFilter) -> staff::BoxedQuery<'static, MultiBackend> {
             None => (i32::MIN, i32::MAX),
         };
         let kinds = match &f.kind {
-            Some(k) => vec![k.clone()],
-            None => vec!["station".to_string(), "point".to_string()],
+            Some(k) => vec![*k],
+            None => SiteKind::ALL.to_vec(),
         };
         let posted = postings::table
             .select(postings::staff_id)
@@ -275,7 +277,7 @@ pub fn set_posting_end(
 pub fn in_post_by_county_and_kind(
     conn: &mut DbConnection,
     day: NaiveDate,
-) -> QueryResult<Vec<(i32, String, i64)>> {
+) -> QueryResult<Vec<(i32, SiteKind, i64)>> {
     postings::table
         .filter(postings::from_on.le(day))
         .filter(postings::to_on.is_null().or(postings::to_on.gt(day)))
@@ -312,7 +314,7 @@ pub fn in_post_by_site(
 pub fn certified_in_post(
     conn: &mut DbConnection,
     day: NaiveDate,
-) -> QueryResult<Vec<(i32, String, i64)>> {
+) -> QueryResult<Vec<(i32, SiteKind, i64)>> {
     postings::table
         .inner_join(staff::table)
         .filter(postings::from_on.le(day))

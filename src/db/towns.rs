@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::towns;
 use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use crate::domain::town::TownKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = towns)]
@@ -13,7 +14,7 @@ pub struct TownRow {
     pub county_id: i32,
     pub name: String,
     pub code: String,
-    pub kind: String,
+    pub kind: TownKind,
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -25,7 +26,7 @@ pub struct NewTown {
     pub county_id: i32,
     pub name: String,
     pub code: String,
-    pub kind: String,
+    pub kind: TownKind,
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -36,7 +37,7 @@ pub struct NewTown {
 pub struct TownChanges {
     pub name: Option<String>,
     pub code: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<TownKind>,
     pub version: Option<i32>,
     pub updated_at: Option<NaiveDateTime>,
 }
@@ -44,7 +45,7 @@ pub struct TownChanges {
 #[derive(Debug, Default, Clone)]
 pub struct TownFilter {
     pub county_id: Option<i32>,
-    pub kind: Option<String>,
+    pub kind: Option<TownKind>,
     pub code: Option<String>,
     pub q: Option<String>,
 }
@@ -64,7 +65,7 @@ fn filtered(filter: &TownFilter) -> towns::BoxedQuery<'static, MultiBackend> {
         query = query.filter(towns::county_id.eq(county_id));
     }
     if let Some(kind) = &filter.kind {
-        query = query.filter(towns::kind.eq(kind.clone()));
+        query = query.filter(towns::kind.eq(*kind));
     }
     if let Some(code) = &filter.code {
         query = query.filter(towns::code.eq(code.clone()));

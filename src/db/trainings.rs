@@ -6,13 +6,14 @@ use diesel::prelude::*;
 
 use super::schema::trainings;
 use super::{DbConnection, MultiBackend};
+use crate::domain::training::TrainingKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = trainings)]
 pub struct TrainingRow {
     pub id: i32,
     pub county_id: i32,
-    pub kind: String,
+    pub kind: TrainingKind,
     pub title: String,
     pub held_on: NaiveDate,
     pub attendees: Option<i32>,
@@ -27,7 +28,7 @@ pub struct TrainingRow {
 #[diesel(table_name = trainings)]
 pub struct NewTraining {
     pub county_id: i32,
-    pub kind: String,
+    pub kind: TrainingKind,
     pub title: String,
     pub held_on: NaiveDate,
     pub attendees: Option<i32>,
@@ -42,7 +43,7 @@ pub struct NewTraining {
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = trainings)]
 pub struct TrainingChanges {
-    pub kind: Option<String>,
+    pub kind: Option<TrainingKind>,
     pub title: Option<String>,
     pub held_on: Option<NaiveDate>,
     pub attendees: Option<Option<i32>>,
@@ -55,7 +56,7 @@ pub struct TrainingChanges {
 #[derive(Debug, Default, Clone)]
 pub struct TrainingFilter {
     pub county_id: Option<i32>,
-    pub kind: Option<String>,
+    pub kind: Option<TrainingKind>,
     pub held_from: Option<NaiveDate>,
     pub held_to: Option<NaiveDate>,
 }
@@ -73,7 +74,7 @@ fn filtered(filter: &TrainingFilter) -> trainings::BoxedQuery<'static, MultiBack
         query = query.filter(trainings::county_id.eq(county_id));
     }
     if let Some(kind) = &filter.kind {
-        query = query.filter(trainings::kind.eq(kind.clone()));
+        query = query.filter(trainings::kind.eq(*kind));
     }
     if let Some(from) = filter.held_from {
         query = query.filter(trainings::held_on.ge(from));

@@ -96,17 +96,33 @@ pub fn apply(stage: FundingStage, action: FundingAction) -> Result<FundingStage,
     ))
 }
 
-/// An amount of money in fen: 0 to [`MAX_FEN`].
-pub fn check_fen(fen: i64) -> Result<i64, String> {
-    if fen < 0 {
-        return Err("must not be negative (integer fen)".into());
+/// An amount of money in fen (分, a hundredth of a yuan): 0 to [`MAX_FEN`]. Integer fen, so
+/// sums and the 万元 of the table are exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fen(i64);
+
+impl Fen {
+    pub fn parse(fen: i64) -> Result<Fen, String> {
+        if fen < 0 {
+            return Err("must not be negative (integer fen)".into());
+        }
+        if fen > MAX_FEN {
+            return Err(format!(
+                "must be at most {MAX_FEN} fen (10亿元), in integer fen"
+            ));
+        }
+        Ok(Fen(fen))
     }
-    if fen > MAX_FEN {
-        return Err(format!(
-            "must be at most {MAX_FEN} fen (10亿元), in integer fen"
-        ));
+
+    pub fn get(self) -> i64 {
+        self.0
     }
-    Ok(fen)
+}
+
+impl From<Fen> for i64 {
+    fn from(fen: Fen) -> i64 {
+        fen.0
+    }
 }
 
 /// Fen as 万元 (1万元 = 1,000,000 fen) with up to four decimals, trailing zeros trimmed, rounded
@@ -212,8 +228,8 @@ mod tests {
 
     #[test]
     fn amounts_are_bounded() {
-        assert!(check_fen(-1).is_err());
-        assert!(check_fen(MAX_FEN + 1).is_err());
-        assert_eq!(check_fen(MAX_FEN), Ok(MAX_FEN));
+        assert!(Fen::parse(-1).is_err());
+        assert!(Fen::parse(MAX_FEN + 1).is_err());
+        assert_eq!(Fen::parse(MAX_FEN).map(Fen::get), Ok(MAX_FEN));
     }
 }

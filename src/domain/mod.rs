@@ -1,6 +1,7 @@
 //! The project's rules in plain Rust: parsed types that cannot hold invalid values, and the checks
 //! that a request must pass before anything is written. No HTTP and no SQL here.
 
+pub mod audit;
 pub mod auth;
 pub mod county;
 pub mod export;
@@ -122,17 +123,33 @@ pub fn check_visible_text(text: &str, newlines: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// A trimmed, non-empty name of bounded length, without control characters.
-pub fn parse_name(raw: &str, max_chars: usize) -> Result<String, String> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err("must not be empty".into());
+/// A trimmed, non-empty name of bounded length, without control characters: a site's, a
+/// person's, a title.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(raw: &str, max_chars: usize) -> Result<Name, String> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if name.chars().count() > max_chars {
+            return Err(format!("must be at most {max_chars} characters"));
+        }
+        check_visible_text(name, false)?;
+        Ok(Name(name.to_string()))
     }
-    if name.chars().count() > max_chars {
-        return Err(format!("must be at most {max_chars} characters"));
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    check_visible_text(name, false)?;
-    Ok(name.to_string())
+}
+
+impl From<Name> for String {
+    fn from(name: Name) -> String {
+        name.0
+    }
 }
 
 /// Optional free text (a note, a purpose): trimmed, empty means none, bounded, and held to the
@@ -150,19 +167,40 @@ pub fn parse_free_text(raw: Option<&str>, max_chars: usize) -> Result<Option<Str
     }
 }
 
-/// A county's own key for a record: 1 to 64 of `A-Z a-z 0-9 . _ - /`.
-pub fn parse_ref(raw: &str) -> Result<String, String> {
-    let r = raw.trim();
-    if r.is_empty() || r.len() > 64 {
-        return Err("must be 1 to 64 characters".into());
+/// A county's own key for a record (`ref`), by which its systems send the record again:
+/// 1 to 64 of `A-Z a-z 0-9 . _ - /`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref(String);
+
+impl Ref {
+    pub fn parse(raw: &str) -> Result<Ref, String> {
+        let r = raw.trim();
+        if r.is_empty() || r.len() > 64 {
+            return Err("must be 1 to 64 characters".into());
+        }
+        if !r
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        {
+            return Err("may contain only letters, digits, '.', '_', '-' and '/'".into());
+        }
+        Ok(Ref(r.to_string()))
     }
-    if !r
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
-    {
-        return Err("may contain only letters, digits, '.', '_', '-' and '/'".into());
+
+    /// A key made up for a record sent without one: `prefix` and random URL-safe characters.
+    pub fn generated(prefix: &str) -> Ref {
+        Ref(format!("{prefix}-{}", random_token(12)))
     }
-    Ok(r.to_string())
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Ref> for String {
+    fn from(reference: Ref) -> String {
+        reference.0
+    }
 }
 
 /// A random URL-safe token of `len` characters (secrets, ids).
@@ -195,12 +233,15 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(parse_name("  云城区 ", 50), Ok("云城区".to_string()));
-        assert!(parse_name("   ", 50).is_err());
-        assert!(parse_name(&"镇".repeat(51), 50).is_err());
-        assert!(parse_name("a\u{0}b", 50).is_err());
-        assert!(parse_name("a\u{202E}b", 50).is_err());
-        assert!(parse_name("a\nb", 50).is_err());
+        assert_eq!(
+            Name::parse("  云城区 ", 50).map(String::from),
+            Ok("云城区".to_string())
+        );
+        assert!(Name::parse("   ", 50).is_err());
+        assert!(Name::parse(&"镇".repeat(51), 50).is_err());
+        assert!(Name::parse("a\u{0}b", 50).is_err());
+        assert!(Name::parse("a\u{202E}b", 50).is_err());
+        assert!(Name::parse("a\nb", 50).is_err());
     }
 
     #[test]
@@ -242,10 +283,13 @@ mod tests {
 
     #[test]
     fn refs_are_plain_keys() {
-        assert_eq!(parse_ref(" LD-ST-01 "), Ok("LD-ST-01".to_string()));
-        assert!(parse_ref("").is_err());
-        assert!(parse_ref("有中文").is_err());
-        assert!(parse_ref(&"x".repeat(65)).is_err());
+        assert_eq!(
+            Ref::parse(" LD-ST-01 ").map(String::from),
+            Ok("LD-ST-01".to_string())
+        );
+        assert!(Ref::parse("").is_err());
+        assert!(Ref::parse("有中文").is_err());
+        assert!(Ref::parse(&"x".repeat(65)).is_err());
     }
 
     #[test]

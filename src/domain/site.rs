@@ -52,17 +52,18 @@ text_enum! {
 }
 
 pub const ITEM_COUNT: usize = 8;
+/// `full` needs every item; `basic` all but one or two (the seed's note 1). The SQL that counts
+/// levels (`db::report`, `db::sites`) is built from these two numbers.
+pub const FULL_FROM_ITEMS: usize = ITEM_COUNT;
+pub const BASIC_FROM_ITEMS: usize = ITEM_COUNT - 2;
 
 /// The equipment rule. `items_present` is the count in the latest check on the date, if any.
 pub fn equipment_level(has_premises: bool, items_present: Option<usize>) -> EquipmentLevel {
-    if !has_premises {
-        return EquipmentLevel::None;
-    }
-    match items_present.map(|n| ITEM_COUNT.saturating_sub(n)) {
-        None => EquipmentLevel::Incomplete,
-        Some(0) => EquipmentLevel::Full,
-        Some(1 | 2) => EquipmentLevel::Basic,
-        Some(_) => EquipmentLevel::Incomplete,
+    match (has_premises, items_present) {
+        (false, _) => EquipmentLevel::None,
+        (true, Some(n)) if n >= FULL_FROM_ITEMS => EquipmentLevel::Full,
+        (true, Some(n)) if n >= BASIC_FROM_ITEMS => EquipmentLevel::Basic,
+        (true, _) => EquipmentLevel::Incomplete,
     }
 }
 
@@ -87,19 +88,73 @@ pub fn normalise_items(items: &[EquipmentItem]) -> Vec<EquipmentItem> {
         .collect()
 }
 
-pub fn items_to_text(items: &[EquipmentItem]) -> String {
-    items
-        .iter()
-        .map(|i| i.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
+/// The items a check found, in the rule's order, stored as their words joined by commas.
+#[derive(
+    Debug, Clone, PartialEq, Eq, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct EquipmentItems {
+    items: Vec<EquipmentItem>,
+    /// The stored form, kept beside the items so the value can be bound by reference.
+    text: String,
 }
 
-pub fn items_from_text(text: &str) -> Result<Vec<EquipmentItem>, String> {
-    text.split(',')
-        .filter(|s| !s.is_empty())
-        .map(EquipmentItem::parse)
-        .collect()
+impl EquipmentItems {
+    pub fn of(items: &[EquipmentItem]) -> EquipmentItems {
+        let items = normalise_items(items);
+        let text = items
+            .iter()
+            .map(|i| i.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        EquipmentItems { items, text }
+    }
+
+    pub fn parse(text: &str) -> Result<EquipmentItems, String> {
+        let items: Vec<EquipmentItem> = text
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(EquipmentItem::parse)
+            .collect::<Result<_, _>>()?;
+        Ok(EquipmentItems::of(&items))
+    }
+
+    pub fn as_slice(&self) -> &[EquipmentItem] {
+        &self.items
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for EquipmentItems
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        let raw =
+            <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
+        EquipmentItems::parse(&raw).map_err(Into::into)
+    }
+}
+
+impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for EquipmentItems
+where
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
+        <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(&self.text, out)
+    }
 }
 
 /// A site's lifecycle dates.
@@ -250,10 +305,11 @@ mod tests {
             items,
             vec![EquipmentItem::DesksChairs, EquipmentItem::Printer]
         );
-        let text = items_to_text(&items);
-        assert_eq!(text, "desks_chairs,printer");
-        assert_eq!(items_from_text(&text), Ok(items));
-        assert_eq!(items_from_text(""), Ok(vec![]));
+        let stored = EquipmentItems::of(&items);
+        assert_eq!(stored.text, "desks_chairs,printer");
+        assert_eq!(EquipmentItems::parse(&stored.text), Ok(stored));
+        assert_eq!(EquipmentItems::parse("").map(|i| i.len()), Ok(0));
+        assert!(EquipmentItems::parse("desks_chairs,sofa").is_err());
     }
 
     #[test]

@@ -25,8 +25,11 @@ mod tests {
 
     #[test]
     fn refs_are_trimmed_and_bounded() {
-        assert_eq!(crate::domain::parse_ref(" T-1 "), Ok("T-1".to_string()));
-        assert!(crate::domain::parse_ref("").is_err());
-        assert!(crate::domain::parse_ref(&"x".repeat(65)).is_err());
+        assert_eq!(
+            crate::domain::Ref::parse(" T-1 ").map(String::from),
+            Ok("T-1".to_string())
+        );
+        assert!(crate::domain::Ref::parse("").is_err());
+        assert!(crate::domain::Ref::parse(&"x".repeat(65)).is_err());
     }
 }

@@ -81,7 +81,7 @@ pub async fn list_counties(
         ],
     )?;
     let filter = CountyFilter {
-        kind: query.kind.map(|k| k.as_str().to_string()),
+        kind: query.kind,
         division_code: query.division_code.clone(),
         q: parse_q(query.q.as_deref())?,
     };

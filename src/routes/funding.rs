@@ -74,7 +74,7 @@ pub async fn list_funding_requests(
     let filter = FundingFilter {
         county_id: query.county_id,
         fiscal_year: query.fiscal_year,
-        status: query.status.map(|s| s.as_str().to_string()),
+        status: query.status,
     };
     let listed = db::run(&state.pool, move |conn| {
         funding::list(conn, &filter, &sort, limit, offset)

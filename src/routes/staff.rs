@@ -98,10 +98,10 @@ pub async fn list_staff(
     )?;
     let filter = StaffFilter {
         county_id: query.county_id,
-        certification: query.certification.map(|c| c.as_str().to_string()),
+        certification: query.certification,
         in_post_on: query.in_post_on,
         station_id: query.station_id,
-        kind: query.kind.map(|k| k.as_str().to_string()),
+        kind: query.kind,
         q: parse_q(query.q.as_deref())?,
     };
     let listed = db::run(&state.pool, move |conn| {

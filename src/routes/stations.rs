@@ -91,8 +91,8 @@ pub async fn list_stations(
         county_id: query.county_id,
         town_id: query.town_id,
         station_id: query.station_id,
-        kind: query.kind.map(|k| k.as_str().to_string()),
-        status: query.status.map(|s| s.as_str().to_string()),
+        kind: query.kind,
+        status: query.status,
         premises_secured: query.premises_secured,
         equipment_level: query.equipment_level.map(|l| match l {
             EquipmentLevel::Full => LevelFilter::Full,

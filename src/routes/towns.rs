@@ -71,7 +71,7 @@ pub async fn list_towns(
     )?;
     let filter = TownFilter {
         county_id: query.county_id,
-        kind: query.kind.map(|k| k.as_str().to_string()),
+        kind: query.kind,
         code: query.code.clone(),
         q: parse_q(query.q.as_deref())?,
     };

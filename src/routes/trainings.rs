@@ -69,7 +69,7 @@ pub async fn list_trainings(
     )?;
     let filter = TrainingFilter {
         county_id: query.county_id,
-        kind: query.kind.map(|k| k.as_str().to_string()),
+        kind: query.kind,
         held_from: query.held_from,
         held_to: query.held_to,
     };

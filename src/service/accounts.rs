@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 use crate::auth::hash_password;
 use crate::clock::now;
 use crate::db::{accounts, counties as county_q, DbConnection};
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::auth::{check_password, check_role_county, parse_username, Role};
 use crate::domain::county::CountyKind;
-use crate::domain::{parse_name, Violations};
+use crate::domain::{Name, Violations};
 use crate::error::ApiError;
 use crate::policy::Caller;
 use crate::service::{double_option, Listed};
@@ -44,7 +45,7 @@ pub fn user_out(row: accounts::UserRow) -> Result<UserOut, ApiError> {
         id: row.id,
         username: row.username,
         display_name: row.display_name,
-        role: Role::parse(&row.role).map_err(ApiError::internal)?,
+        role: row.role,
         county_id: row.county_id,
         active: row.active,
         version: row.version,
@@ -62,7 +63,7 @@ pub fn check_account_county(
     if let Some(id) = county_id {
         let county = county_q::find(conn, id)?
             .ok_or_else(|| ApiError::invalid("county_id", format!("county {id} does not exist")))?;
-        if county.kind == CountyKind::CityLevel.as_str() {
+        if county.kind == CountyKind::CityLevel {
             return Err(ApiError::invalid(
                 "county_id",
                 "the city level is run by administrators; give this person the admin role",
@@ -79,7 +80,7 @@ pub fn create_user(
 ) -> Result<accounts::UserRow, ApiError> {
     let mut v = Violations::new();
     let username = v.check("username", parse_username(&input.username));
-    let display_name = v.check("display_name", parse_name(&input.display_name, 100));
+    let display_name = v.check("display_name", Name::parse(&input.display_name, 100));
     v.check("county_id", check_role_county(input.role, input.county_id));
     v.check("password", check_password(&input.password));
     v.into_result()?;
@@ -92,8 +93,8 @@ pub fn create_user(
         conn,
         &accounts::NewUser {
             username,
-            display_name,
-            role: input.role.as_str().into(),
+            display_name: display_name.into(),
+            role: input.role,
             county_id: input.county_id,
             password_hash: hash_password(&input.password).map_err(ApiError::internal)?,
             active: true,
@@ -171,7 +172,14 @@ pub fn get_user(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<Use
 pub fn add_user(tx: &mut Tx<'_>, input: UserIn) -> Result<UserOut, ApiError> {
     tx.ctx.caller.require_admin()?;
     let out = user_out(create_user(tx.conn, input.into())?)?;
-    tx.audit("create", "user", out.id, out.county_id, NOTHING, Some(&out))?;
+    tx.audit(
+        AuditAction::Create,
+        AuditEntity::User,
+        out.id,
+        out.county_id,
+        NOTHING,
+        Some(&out),
+    )?;
     Ok(out)
 }
 
@@ -186,7 +194,7 @@ pub fn update_user(
     tx.ctx.caller.require_admin()?;
     let mut v = Violations::new();
     let display_name = match &patch.display_name {
-        Some(raw) => v.check("display_name", parse_name(raw, 100)),
+        Some(raw) => v.check("display_name", Name::parse(raw, 100)),
         None => None,
     };
     if let Some(pw) = &patch.password {
@@ -200,7 +208,7 @@ pub fn update_user(
     }
     let role = match patch.role {
         Some(r) => r,
-        None => Role::parse(&current.role).map_err(ApiError::internal)?,
+        None => current.role,
     };
     let county_id = patch.county_id.unwrap_or(current.county_id);
     check_role_county(role, county_id).map_err(|m| ApiError::invalid("county_id", m))?;
@@ -214,11 +222,11 @@ pub fn update_user(
     // Anything that changes what the user may do ends their current sessions.
     let ends_sessions = password_hash.is_some()
         || patch.active == Some(false)
-        || role.as_str() != current.role
+        || role != current.role
         || county_id != current.county_id;
     let changes = accounts::UserChanges {
-        display_name,
-        role: patch.role.map(|r| r.as_str().to_string()),
+        display_name: display_name.map(String::from),
+        role: patch.role,
         county_id: patch.county_id,
         password_hash,
         active: patch.active,
@@ -235,10 +243,17 @@ pub fn update_user(
     let before = user_out(current)?;
     let out = user_out(row)?;
     let action = if password_changed {
-        "set_password"
+        AuditAction::SetPassword
     } else {
-        "update"
+        AuditAction::Update
     };
-    tx.audit(action, "user", id, out.county_id, Some(&before), Some(&out))?;
+    tx.audit(
+        action,
+        AuditEntity::User,
+        id,
+        out.county_id,
+        Some(&before),
+        Some(&out),
+    )?;
     Ok(out)
 }

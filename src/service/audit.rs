@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::db::audit::{self as q, AuditFilter, AuditRow};
 use crate::db::DbConnection;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::error::ApiError;
 use crate::policy::Caller;
 use crate::service::{utc, Listed};
@@ -21,10 +22,12 @@ pub struct AuditEventOut {
     pub actor: String,
     /// `create`, `update`, `delete`, or another verb (`transition`, `rotate_secret`, and from the
     /// command line `set_password`, `deactivate`).
-    pub action: String,
+    #[schema(value_type = String)]
+    pub action: AuditAction,
     /// The kind of record: `county`, `plan_status_change`, `town`, `station`,
     /// `equipment_check`, `staff`, `posting`, `funding_request`, `training`, `user`, `client`.
-    pub entity: String,
+    #[schema(value_type = String)]
+    pub entity: AuditEntity,
     pub entity_id: i32,
     /// The county the record belongs to, when it belongs to one.
     pub county_id: Option<i32>,

@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use crate::auth::hash_secret;
 use crate::clock::now;
 use crate::db::{accounts, DbConnection};
-use crate::domain::{parse_name, random_token};
+use crate::domain::audit::{AuditAction, AuditEntity};
+use crate::domain::{random_token, Name};
 use crate::error::ApiError;
 use crate::policy::Caller;
 use crate::service::accounts::check_account_county;
@@ -93,7 +94,7 @@ pub fn get(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<ClientOu
 /// Makes a client for a county, with its secret (shown this once).
 pub fn create(tx: &mut Tx<'_>, input: ClientIn) -> Result<ClientSecretOut, ApiError> {
     tx.ctx.caller.require_admin()?;
-    let name = parse_name(&input.name, 100).map_err(|m| ApiError::invalid("name", m))?;
+    let name = Name::parse(&input.name, 100).map_err(|m| ApiError::invalid("name", m))?;
     check_account_county(tx.conn, Some(input.county_id))?;
     let secret = random_token(43);
     let at = now();
@@ -101,7 +102,7 @@ pub fn create(tx: &mut Tx<'_>, input: ClientIn) -> Result<ClientSecretOut, ApiEr
         tx.conn,
         &accounts::NewClient {
             client_id: format!("sb-{}", random_token(20)),
-            name,
+            name: name.into(),
             county_id: input.county_id,
             secret_hash: hash_secret(&secret),
             active: true,
@@ -113,8 +114,8 @@ pub fn create(tx: &mut Tx<'_>, input: ClientIn) -> Result<ClientSecretOut, ApiEr
     )?;
     let client = client_out(row);
     tx.audit(
-        "create",
-        "client",
+        AuditAction::Create,
+        AuditEntity::Client,
         client.id,
         Some(client.county_id),
         NOTHING,
@@ -136,7 +137,7 @@ pub fn update(
 ) -> Result<ClientOut, ApiError> {
     tx.ctx.caller.require_admin()?;
     let name = match &patch.name {
-        Some(raw) => Some(parse_name(raw, 100).map_err(|m| ApiError::invalid("name", m))?),
+        Some(raw) => Some(Name::parse(raw, 100).map_err(|m| ApiError::invalid("name", m))?),
         None => None,
     };
     let current =
@@ -145,7 +146,7 @@ pub fn update(
         return Err(ApiError::PreconditionFailed);
     }
     let changes = accounts::ClientChanges {
-        name,
+        name: name.map(String::from),
         active: patch.active,
         auth_version: (patch.active == Some(false)).then_some(current.auth_version + 1),
         version: Some(current.version + 1),
@@ -157,8 +158,8 @@ pub fn update(
     let before = client_out(current);
     let out = client_out(row);
     tx.audit(
-        "update",
-        "client",
+        AuditAction::Update,
+        AuditEntity::Client,
         id,
         Some(out.county_id),
         Some(&before),
@@ -185,8 +186,8 @@ pub fn rotate_secret(tx: &mut Tx<'_>, id: i32) -> Result<ClientSecretOut, ApiErr
     let before = client_out(current);
     let client = client_out(row);
     tx.audit(
-        "rotate_secret",
-        "client",
+        AuditAction::RotateSecret,
+        AuditEntity::Client,
         id,
         Some(client.county_id),
         Some(&before),

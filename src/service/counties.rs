@@ -7,12 +7,13 @@ use utoipa::ToSchema;
 
 use crate::clock::now;
 use crate::db::counties::{
-    self as q, CountyChanges, CountyFilter, CountyRow, CountySort, NewCounty, NewPlanChange,
+    self as q, CountyFilter, CountyRow, CountySort, CountyUpdate, NewCounty, NewPlanChange,
     PlanChangeRow,
 };
 use crate::db::DbConnection;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::county::{parse_note, plan_cell, CountyKind, DivisionCode, PlanStage};
-use crate::domain::{business_date, parse_name, Violations};
+use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy;
 use crate::service::{double_option, still_in_use, utc, Listed};
@@ -103,10 +104,6 @@ pub struct PlanChangeOut {
     pub created_at: DateTime<Utc>,
 }
 
-fn parse_stage(raw: &str) -> Result<PlanStage, ApiError> {
-    PlanStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
-}
-
 fn plan_status_out(change: Option<&PlanChangeRow>) -> Result<PlanStatusOut, ApiError> {
     Ok(match change {
         None => PlanStatusOut {
@@ -116,7 +113,7 @@ fn plan_status_out(change: Option<&PlanChangeRow>) -> Result<PlanStatusOut, ApiE
             label: PlanStage::NotStarted.label().to_string(),
         },
         Some(c) => {
-            let stage = parse_stage(&c.stage)?;
+            let stage = c.stage;
             PlanStatusOut {
                 stage,
                 effective_on: Some(c.effective_on),
@@ -128,8 +125,7 @@ fn plan_status_out(change: Option<&PlanChangeRow>) -> Result<PlanStatusOut, ApiE
 }
 
 fn county_out(row: CountyRow, plan: Option<&PlanChangeRow>) -> Result<CountyOut, ApiError> {
-    let kind = CountyKind::parse(&row.kind)
-        .map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
+    let kind = row.kind;
     Ok(CountyOut {
         id: row.id,
         division_code: row.division_code,
@@ -146,7 +142,7 @@ fn county_out(row: CountyRow, plan: Option<&PlanChangeRow>) -> Result<CountyOut,
 }
 
 fn plan_change_out(row: PlanChangeRow) -> Result<PlanChangeOut, ApiError> {
-    let stage = parse_stage(&row.stage)?;
+    let stage = row.stage;
     Ok(PlanChangeOut {
         label: plan_cell(stage, row.note.as_deref()),
         id: row.id,
@@ -192,7 +188,7 @@ pub fn record_plan_change(
         tx.conn,
         &NewPlanChange {
             county_id: id,
-            stage: change.stage.as_str().to_string(),
+            stage: change.stage,
             effective_on: change.effective_on,
             note: parse_note(change.note.as_deref()).unwrap_or_default(),
             created_at: at,
@@ -201,8 +197,8 @@ pub fn record_plan_change(
     q::bump_version(tx.conn, id, at)?;
     let out = plan_change_out(row)?;
     tx.audit(
-        "create",
-        "plan_status_change",
+        AuditAction::Create,
+        AuditEntity::PlanStatusChange,
         out.id,
         Some(id),
         NOTHING,
@@ -241,7 +237,7 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
     if let Some(code) = &code {
         v.check("division_code", code.fits(input.kind));
     }
-    let name = v.check("name", parse_name(&input.name, NAME_MAX));
+    let name = v.check("name", Name::parse(&input.name, NAME_MAX));
     business_date(
         &mut v,
         "coordination_established_on",
@@ -266,8 +262,8 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
         tx.conn,
         &NewCounty {
             division_code: code.as_str().to_string(),
-            name,
-            kind: input.kind.as_str().to_string(),
+            name: name.into(),
+            kind: input.kind,
             coordination_established_on: input.coordination_established_on,
             management_established_on: input.management_established_on,
             version: 1,
@@ -280,7 +276,7 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
             tx.conn,
             &NewPlanChange {
                 county_id: row.id,
-                stage: change.stage.as_str().to_string(),
+                stage: change.stage,
                 effective_on: change.effective_on,
                 note: parse_note(change.note.as_deref()).unwrap_or_default(),
                 created_at: at,
@@ -290,8 +286,8 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
     };
     let out = county_out(row, plan.as_ref())?;
     tx.audit(
-        "create",
-        "county",
+        AuditAction::Create,
+        AuditEntity::County,
         out.id,
         Some(out.id),
         NOTHING,
@@ -315,7 +311,7 @@ pub fn update(
         None => None,
     };
     let name = match &patch.name {
-        Some(raw) => v.check("name", parse_name(raw, NAME_MAX)),
+        Some(raw) => v.check("name", Name::parse(raw, NAME_MAX)),
         None => None,
     };
     business_date(
@@ -340,7 +336,7 @@ pub fn update(
     }
     let kind = match patch.kind {
         Some(k) => k,
-        None => CountyKind::parse(&current.kind).map_err(ApiError::internal)?,
+        None => current.kind,
     };
     let final_code = match &code {
         Some(c) => c.clone(),
@@ -360,10 +356,10 @@ pub fn update(
         ));
     }
     let before = load_out(tx.conn, id, today)?;
-    let changes = CountyChanges {
+    let changes = CountyUpdate {
         division_code: code.map(|c| c.as_str().to_string()),
-        name,
-        kind: patch.kind.map(|k| k.as_str().to_string()),
+        name: name.map(String::from),
+        kind: patch.kind,
         coordination_established_on: patch.coordination_established_on,
         management_established_on: patch.management_established_on,
         version: Some(current.version + 1),
@@ -371,7 +367,14 @@ pub fn update(
     };
     q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
     let out = load_out(tx.conn, id, today)?;
-    tx.audit("update", "county", id, Some(id), Some(&before), Some(&out))?;
+    tx.audit(
+        AuditAction::Update,
+        AuditEntity::County,
+        id,
+        Some(id),
+        Some(&before),
+        Some(&out),
+    )?;
     Ok(out)
 }
 
@@ -392,7 +395,14 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32, today: NaiveDate) -> Resu
     if !deleted {
         return Err(ApiError::PreconditionFailed);
     }
-    tx.audit("delete", "county", id, Some(id), Some(&before), NOTHING)
+    tx.audit(
+        AuditAction::Delete,
+        AuditEntity::County,
+        id,
+        Some(id),
+        Some(&before),
+        NOTHING,
+    )
 }
 
 /// County `id`'s plan-status history, oldest first.
@@ -442,7 +452,7 @@ pub fn record_facts(
     let mut changed = false;
     if coordination.is_some() || management.is_some() {
         let before = load_out(tx.conn, county_id, today)?;
-        let changes = CountyChanges {
+        let changes = CountyUpdate {
             coordination_established_on: coordination.map(Some),
             management_established_on: management.map(Some),
             version: Some(current.version + 1),
@@ -454,8 +464,8 @@ pub fn record_facts(
         let after = load_out(tx.conn, county_id, today)?;
         let id = Some(county_id);
         tx.audit(
-            "update",
-            "county",
+            AuditAction::Update,
+            AuditEntity::County,
             county_id,
             id,
             Some(&before),
@@ -467,9 +477,7 @@ pub fn record_facts(
         let note = parse_note(change.note.as_deref()).unwrap_or_default();
         let latest = q::plan_history(tx.conn, county_id)?.pop();
         let recorded = latest.is_some_and(|l| {
-            l.stage == change.stage.as_str()
-                && l.effective_on == change.effective_on
-                && l.note == note
+            l.stage == change.stage && l.effective_on == change.effective_on && l.note == note
         });
         if !recorded {
             record_plan_change(tx, county_id, change)?;

@@ -12,10 +12,11 @@ use crate::db::funding::{
     NewFundingRequest, NewTransition, TransitionRow,
 };
 use crate::db::DbConnection;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::county::parse_note;
-use crate::domain::funding::{apply, check_fen, FundingAction, FundingStage};
-use crate::domain::parse_ref;
-use crate::domain::{business_date, parse_name, random_token, Violations};
+use crate::domain::funding::{apply, Fen, FundingAction, FundingStage};
+use crate::domain::Ref;
+use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller, CountyScope};
 use crate::service::{double_option, utc, Listed};
@@ -137,12 +138,8 @@ pub struct FundingTransitionOut {
     pub created_at: DateTime<Utc>,
 }
 
-pub fn stage_of(raw: &str) -> Result<FundingStage, ApiError> {
-    FundingStage::parse(raw).map_err(|e| ApiError::internal(format!("stored stage: {e}")))
-}
-
 pub fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError> {
-    let status = stage_of(&row.status)?;
+    let status = row.status;
     Ok(FundingRequestOut {
         id: row.id,
         county_id: row.county_id,
@@ -162,15 +159,14 @@ pub fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError
 }
 
 pub fn transition_out(row: TransitionRow) -> Result<FundingTransitionOut, ApiError> {
-    let action = FundingAction::parse(&row.action)
-        .map_err(|e| ApiError::internal(format!("stored action: {e}")))?;
-    let to_status = stage_of(&row.to_status)?;
+    let action = row.action;
+    let to_status = row.to_status;
     Ok(FundingTransitionOut {
         id: row.id,
         request_id: row.request_id,
         action,
         action_label: action.label().to_string(),
-        from_status: row.from_status.as_deref().map(stage_of).transpose()?,
+        from_status: row.from_status,
         to_status,
         to_status_label: to_status.label().to_string(),
         effective_on: row.effective_on,
@@ -202,7 +198,7 @@ fn check_year(v: &mut Violations, year: i32) {
 
 fn check_amount(v: &mut Violations, field: &str, fen: Option<i64>) {
     if let Some(fen) = fen {
-        v.check(field, check_fen(fen));
+        v.check(field, Fen::parse(fen));
     }
 }
 
@@ -230,12 +226,12 @@ pub fn validated_request(
 ) -> Result<ValidRequest, ApiError> {
     let mut v = Violations::new();
     check_year(&mut v, input.fiscal_year);
-    let title = v.check("title", parse_name(&input.title, TITLE_MAX));
+    let title = v.check("title", Name::parse(&input.title, TITLE_MAX));
     let purpose = v.check("purpose", parse_purpose(input.purpose.as_deref()));
     check_amount(&mut v, "requested_fen", input.requested_fen);
     let reference = match &input.reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
-        None => Some(format!("fr-{}", random_token(12))),
+        Some(raw) => v.check("ref", Ref::parse(raw)),
+        None => Some(Ref::generated("fr")),
     };
     let effective_on = input.effective_on.unwrap_or(today);
     business_date(&mut v, "effective_on", Some(effective_on), today);
@@ -248,10 +244,10 @@ pub fn validated_request(
     };
     Ok(ValidRequest {
         fiscal_year: input.fiscal_year,
-        title,
+        title: title.into(),
         purpose,
         requested_fen: input.requested_fen,
-        reference,
+        reference: reference.into(),
         effective_on,
         note,
     })
@@ -267,8 +263,8 @@ pub fn create_request(
     let row = insert_request(tx, county_id, valid)?;
     let out = request_out(row.clone())?;
     tx.audit(
-        "create",
-        "funding_request",
+        AuditAction::Create,
+        AuditEntity::FundingRequest,
         out.id,
         Some(out.county_id),
         NOTHING,
@@ -294,7 +290,7 @@ pub fn insert_request(
             purpose: valid.purpose,
             requested_fen: valid.requested_fen,
             approved_fen: None,
-            status: FundingStage::Estimating.as_str().to_string(),
+            status: FundingStage::Estimating,
             reference: valid.reference,
             version: 1,
             created_at: at,
@@ -305,9 +301,9 @@ pub fn insert_request(
         tx.conn,
         &NewTransition {
             request_id: row.id,
-            action: FundingAction::Create.as_str().to_string(),
+            action: FundingAction::Create,
             from_status: None,
-            to_status: FundingStage::Estimating.as_str().to_string(),
+            to_status: FundingStage::Estimating,
             effective_on: valid.effective_on,
             note: valid.note,
             requested_fen: row.requested_fen,
@@ -360,7 +356,7 @@ pub fn validated_patch(patch: &FundingRequestPatch) -> Result<ValidPatch, ApiErr
         check_year(&mut v, year);
     }
     let title = match &patch.title {
-        Some(raw) => v.check("title", parse_name(raw, TITLE_MAX)),
+        Some(raw) => v.check("title", Name::parse(raw, TITLE_MAX)),
         None => None,
     };
     let purpose = match &patch.purpose {
@@ -371,7 +367,7 @@ pub fn validated_patch(patch: &FundingRequestPatch) -> Result<ValidPatch, ApiErr
     v.into_result()?;
     Ok(ValidPatch {
         fiscal_year: patch.fiscal_year,
-        title,
+        title: title.map(String::from),
         purpose,
         requested_fen: patch.requested_fen,
     })
@@ -388,8 +384,8 @@ pub fn update_request(
     let before = request_out(current)?;
     let out = request_out(row.clone())?;
     tx.audit(
-        "update",
-        "funding_request",
+        AuditAction::Update,
+        AuditEntity::FundingRequest,
         row.id,
         Some(out.county_id),
         Some(&before),
@@ -410,7 +406,7 @@ pub fn change_request(
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }
-    let stage = stage_of(&current.status)?;
+    let stage = current.status;
     if !stage.is_editable() {
         return Err(ApiError::Conflict(format!(
             "the request is {stage} ({}): its year, title, purpose and amount change only while estimating or consulting",
@@ -502,7 +498,7 @@ pub fn record_transition(
     if expected.is_some_and(|e| e != current.version) {
         return Err(ApiError::PreconditionFailed);
     }
-    let from = stage_of(&current.status)?;
+    let from = current.status;
     let to = apply(from, action).map_err(ApiError::Conflict)?;
     if let Some(last) = q::last_transition(tx.conn, id)? {
         if effective_on < last.effective_on {
@@ -522,7 +518,7 @@ pub fn record_transition(
     };
     let at = now();
     let changes = FundingRequestChanges {
-        status: Some(to.as_str().to_string()),
+        status: Some(to),
         requested_fen: Some(requested_fen),
         approved_fen: Some(approved_fen),
         version: Some(current.version + 1),
@@ -535,9 +531,9 @@ pub fn record_transition(
         tx.conn,
         &NewTransition {
             request_id: id,
-            action: action.as_str().to_string(),
-            from_status: Some(from.as_str().to_string()),
-            to_status: to.as_str().to_string(),
+            action,
+            from_status: Some(from),
+            to_status: to,
             effective_on,
             note: valid.note.clone(),
             requested_fen,
@@ -550,8 +546,8 @@ pub fn record_transition(
     let before = request_out(current)?;
     let after = request_out(row.clone())?;
     tx.audit(
-        "transition",
-        "funding_request",
+        AuditAction::Transition,
+        AuditEntity::FundingRequest,
         id,
         Some(county_id),
         Some(&before),
@@ -615,7 +611,7 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }
-    let stage = stage_of(&current.status)?;
+    let stage = current.status;
     if !stage.is_editable() {
         return Err(ApiError::Conflict(format!(
             "the request is {stage} ({}): it is kept; withdraw it instead",
@@ -627,8 +623,8 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     }
     let before = request_out(current)?;
     tx.audit(
-        "delete",
-        "funding_request",
+        AuditAction::Delete,
+        AuditEntity::FundingRequest,
         id,
         Some(before.county_id),
         Some(&before),

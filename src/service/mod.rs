@@ -35,11 +35,6 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
-/// A value read back from the database that does not parse is a bug, not the client's fault.
-pub fn stored<T>(parsed: Result<T, String>) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::internal(format!("stored value: {e}")))
-}
-
 /// A stored UTC timestamp, sent as RFC 3339 with its `Z`.
 pub fn utc(ts: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(ts, Utc)

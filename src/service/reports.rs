@@ -12,13 +12,12 @@ use crate::db::counties::{self as counties_q, CountyRow};
 use crate::db::snapshots::{self, NewSnapshot, SnapshotRow};
 use crate::db::DbConnection;
 use crate::db::{funding as funding_q, report, staff as staff_q, trainings as trainings_q};
-use crate::domain::county::{CountyKind, PlanStage};
-use crate::domain::funding::FundingStage;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::report::ProgressTable;
 use crate::domain::report::{build, Counted, CountyFacts, FundingFacts, SiteFigures};
 use crate::domain::report::{compare, CountChange, CountyChanges, RULES_VERSION};
 use crate::domain::site::SiteKind;
-use crate::domain::{business_date, parse_name, Violations};
+use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::service::{utc, Listed};
 use crate::write::{Tx, NOTHING};
@@ -148,8 +147,8 @@ pub fn publish(
 ) -> Result<SnapshotOut, ApiError> {
     tx.ctx.caller.require_admin()?;
     let mut v = Violations::new();
-    let title = v.check("title", parse_name(&input.title, 200));
-    let unit = v.check("issuing_unit", parse_name(&input.issuing_unit, 100));
+    let title = v.check("title", Name::parse(&input.title, 200));
+    let unit = v.check("issuing_unit", Name::parse(&input.issuing_unit, 100));
     business_date(&mut v, "as_of", Some(input.as_of), today);
     let fiscal_year = input.fiscal_year.unwrap_or_else(|| input.as_of.year());
     if !(2000..=2100).contains(&fiscal_year) {
@@ -166,8 +165,8 @@ pub fn publish(
         &NewSnapshot {
             as_of: input.as_of,
             fiscal_year,
-            title,
-            issuing_unit: unit,
+            title: title.into(),
+            issuing_unit: unit.into(),
             rules_version: RULES_VERSION.into(),
             table_json: json,
             published_by: tx.ctx.caller.actor(),
@@ -176,8 +175,8 @@ pub fn publish(
     )?;
     let summary = summary_out(&row);
     tx.audit(
-        "publish",
-        "progress_snapshot",
+        AuditAction::Publish,
+        AuditEntity::ProgressSnapshot,
         row.id,
         None,
         NOTHING,
@@ -216,10 +215,10 @@ pub fn withdraw(
     input: WithdrawIn,
 ) -> Result<SnapshotSummaryOut, ApiError> {
     tx.ctx.caller.require_admin()?;
-    let reason = parse_name(&input.reason, 500).map_err(|m| ApiError::invalid("reason", m))?;
+    let reason = Name::parse(&input.reason, 500).map_err(|m| ApiError::invalid("reason", m))?;
     let before =
         snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
-    if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), &reason, now())? {
+    if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), reason.as_str(), now())? {
         return Err(ApiError::Conflict(format!(
             "snapshot {id} is already withdrawn"
         )));
@@ -227,8 +226,8 @@ pub fn withdraw(
     let row = snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
     let after = summary_out(&row);
     tx.audit(
-        "withdraw",
-        "progress_snapshot",
+        AuditAction::Withdraw,
+        AuditEntity::ProgressSnapshot,
         id,
         None,
         Some(&summary_out(&before)),
@@ -303,7 +302,6 @@ pub fn progress_table(
     as_of: NaiveDate,
     fiscal_year: i32,
 ) -> Result<ProgressTable, ApiError> {
-    let stored = |e: String| ApiError::internal(format!("stored value: {e}"));
     let counties: Vec<CountyRow> = counties_q::all(conn)?;
     let plans = counties_q::plan_status_as_of(conn, None, as_of)?;
     let sites = report::site_aggregates(conn, as_of)?;
@@ -312,20 +310,16 @@ pub fn progress_table(
     let trainings = trainings_q::trainings_held_by(conn, as_of)?;
 
     // Indexed by county, so arranging 3,000 counties is linear.
-    let sites: HashMap<(i32, &str), &report::SiteAggregate> = sites
-        .iter()
-        .map(|a| ((a.county_id, a.kind.as_str()), a))
-        .collect();
-    let staff: HashMap<(i32, &str), i64> = staff
-        .iter()
-        .map(|(c, k, n)| ((*c, k.as_str()), *n))
-        .collect();
+    let sites: HashMap<(i32, SiteKind), &report::SiteAggregate> =
+        sites.iter().map(|a| ((a.county_id, a.kind), a)).collect();
+    let staff: HashMap<(i32, SiteKind), i64> =
+        staff.into_iter().map(|(c, k, n)| ((c, k), n)).collect();
     let plans: HashMap<i32, &counties_q::PlanChangeRow> =
         plans.iter().map(|p| (p.county_id, p)).collect();
     let funding: HashMap<i32, &funding_q::FundingAsOf> =
         funding.iter().map(|f| (f.county_id, f)).collect();
     let trainings: HashMap<i32, i64> = trainings.into_iter().collect();
-    let figures = |county_id: i32, kind: &str| -> SiteFigures {
+    let figures = |county_id: i32, kind: SiteKind| -> SiteFigures {
         let mut f = sites
             .get(&(county_id, kind))
             .map(|a| SiteFigures {
@@ -343,28 +337,22 @@ pub fn progress_table(
     };
     let mut counted = Vec::with_capacity(counties.len());
     for c in counties {
-        let plan = match plans.get(&c.id) {
-            Some(p) => Some((PlanStage::parse(&p.stage).map_err(stored)?, p.note.clone())),
-            None => None,
-        };
-        let funding_facts = match funding.get(&c.id) {
-            Some(f) => Some(FundingFacts {
-                request_id: f.request_id,
-                stage: FundingStage::parse(&f.stage).map_err(stored)?,
-                requested_fen: f.requested_fen,
-                approved_fen: f.approved_fen,
-                note: f.note.clone(),
-            }),
-            None => None,
-        };
+        let plan = plans.get(&c.id).map(|p| (p.stage, p.note.clone()));
+        let funding_facts = funding.get(&c.id).map(|f| FundingFacts {
+            request_id: f.request_id,
+            stage: f.stage,
+            requested_fen: f.requested_fen,
+            approved_fen: f.approved_fen,
+            note: f.note.clone(),
+        });
         counted.push(Counted {
-            stations: figures(c.id, SiteKind::Station.as_str()),
-            points: figures(c.id, SiteKind::Point.as_str()),
+            stations: figures(c.id, SiteKind::Station),
+            points: figures(c.id, SiteKind::Point),
             funding: funding_facts,
             trainings: trainings.get(&c.id).copied().unwrap_or(0),
             county: CountyFacts {
                 county_id: c.id,
-                kind: CountyKind::parse(&c.kind).map_err(stored)?,
+                kind: c.kind,
                 division_code: c.division_code,
                 name: c.name,
                 plan,

@@ -8,14 +8,15 @@ use utoipa::ToSchema;
 use crate::clock::now;
 use crate::db::sites::{self as q, NewCheck, SiteFilter, SiteRow, SiteSort, SiteValues};
 use crate::db::{counties as county_q, towns as town_q, DbConnection};
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::site::{
-    check_coordinates, equipment_level, items_from_text, items_to_text, normalise_items,
-    EquipmentItem, EquipmentLevel, SiteDates, SiteKind, SiteStatus,
+    check_coordinates, equipment_level, EquipmentItem, EquipmentItems, EquipmentLevel, SiteDates,
+    SiteKind, SiteStatus,
 };
-use crate::domain::{business_date, parse_name, parse_ref, Violations};
+use crate::domain::{business_date, Name, Ref, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller, CountyScope};
-use crate::service::{double_option, still_in_use, stored, utc, Listed};
+use crate::service::{double_option, still_in_use, utc, Listed};
 use crate::write::{Tx, NOTHING};
 
 /// A new station or point.
@@ -167,7 +168,7 @@ fn missing(items: &[EquipmentItem]) -> Vec<EquipmentItem> {
 }
 
 pub fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
-    let items = stored(items_from_text(&row.items))?;
+    let items = row.items.as_slice().to_vec();
     Ok(CheckOut {
         id: row.id,
         site_id: row.site_id,
@@ -199,11 +200,11 @@ pub fn site_out_with(
     let status = dates.status_on(as_of);
     let premises = dates.premises_on(as_of);
     let items = match &check {
-        Some(c) => stored(items_from_text(&c.items))?,
+        Some(c) => c.items.as_slice().to_vec(),
         None => Vec::new(),
     };
     let level = equipment_level(premises, check.as_ref().map(|_| items.len()));
-    let kind = stored(SiteKind::parse(&row.kind))?;
+    let kind = row.kind;
     Ok(SiteOut {
         id: row.id,
         kind,
@@ -288,10 +289,7 @@ impl Lookups {
             return Ok(Some(s.clone()));
         }
         let found = q::find(conn, id)?;
-        if let Some(s) = found
-            .as_ref()
-            .filter(|s| s.kind == SiteKind::Station.as_str())
-        {
+        if let Some(s) = found.as_ref().filter(|s| s.kind == SiteKind::Station) {
             self.stations.insert(id, s.clone());
         }
         Ok(found)
@@ -323,18 +321,18 @@ pub fn validated_site_with(
     lookups: &mut Lookups,
 ) -> Result<SiteValues, ApiError> {
     let mut v = Violations::new();
-    let name = v.check("name", parse_name(&input.name, 100));
-    let reference = v.check("ref", parse_ref(&input.ref_));
+    let name = v.check("name", Name::parse(&input.name, 100));
+    let reference = v.check("ref", Ref::parse(&input.ref_));
     let village = match (&input.kind, &input.village) {
         (SiteKind::Point, None) => {
             v.add("village", "is required for a point");
             None
         }
-        (_, Some(raw)) => v.check("village", parse_name(raw, 100)),
+        (_, Some(raw)) => v.check("village", Name::parse(raw, 100)),
         (SiteKind::Station, None) => None,
     };
     let address = match &input.address {
-        Some(raw) if !raw.trim().is_empty() => v.check("address", parse_name(raw, 200)),
+        Some(raw) if !raw.trim().is_empty() => v.check("address", Name::parse(raw, 200)),
         _ => None,
     };
     check_coordinates(&mut v, input.latitude, input.longitude);
@@ -388,8 +386,7 @@ pub fn validated_site_with(
             SiteKind::Point => {
                 if let Some(station_id) = input.station_id {
                     match lookups.station(conn, station_id)? {
-                        Some(s) if s.kind == SiteKind::Station.as_str() && s.town_id == town.id => {
-                        }
+                        Some(s) if s.kind == SiteKind::Station && s.town_id == town.id => {}
                         Some(_) => v.add("station_id", "must be a station of the point's own town"),
                         None => v.add("station_id", format!("site {station_id} does not exist")),
                     }
@@ -404,15 +401,15 @@ pub fn validated_site_with(
         return Ok(SiteValues {
             county_id: town.county_id,
             town_id: town.id,
-            kind: input.kind.as_str().into(),
+            kind: input.kind,
             station_id: input.station_id,
-            village,
-            name,
-            address,
+            village: village.map(String::from),
+            name: name.into(),
+            address: address.map(String::from),
             latitude: input.latitude,
             longitude: input.longitude,
-            ref_: reference,
-            status: dates.status_on(today).as_str().into(),
+            ref_: reference.into(),
+            status: dates.status_on(today),
             planned_on: input.planned_on,
             premises_secured_on: input.premises_secured_on,
             completed_on: input.completed_on,
@@ -428,7 +425,7 @@ pub fn validated_site_with(
 /// The stored site as a complete input, for applying a patch over it.
 fn as_input(row: &SiteRow) -> Result<SiteIn, ApiError> {
     Ok(SiteIn {
-        kind: stored(SiteKind::parse(&row.kind))?,
+        kind: row.kind,
         town_id: row.town_id,
         station_id: row.station_id,
         village: row.village.clone(),
@@ -507,15 +504,15 @@ pub fn record_check(
         );
     }
     v.into_result()?;
-    let items = normalise_items(&input.items);
+    let items = EquipmentItems::of(&input.items);
     let at = now();
     let row = q::insert_check(
         conn,
         &NewCheck {
             site_id: site.id,
             checked_on: input.checked_on,
-            items: items_to_text(&items),
             item_count: items.len() as i32,
+            items,
             created_at: at,
         },
     )
@@ -565,8 +562,8 @@ pub fn create(tx: &mut Tx<'_>, input: SiteIn, today: NaiveDate) -> Result<SiteOu
     let county_id = row.county_id;
     let out = site_out(tx.conn, row, today)?;
     tx.audit(
-        "create",
-        "station",
+        AuditAction::Create,
+        AuditEntity::Station,
         out.id,
         Some(county_id),
         NOTHING,
@@ -596,8 +593,8 @@ pub fn update(
     let row = q::update(tx.conn, id, expected, &values)?.ok_or(ApiError::PreconditionFailed)?;
     let out = site_out(tx.conn, row, today)?;
     tx.audit(
-        "update",
-        "station",
+        AuditAction::Update,
+        AuditEntity::Station,
         id,
         Some(county_id),
         Some(&before),
@@ -626,8 +623,8 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32, today: NaiveDate) -> Resu
         return Err(ApiError::PreconditionFailed);
     }
     tx.audit(
-        "delete",
-        "station",
+        AuditAction::Delete,
+        AuditEntity::Station,
         id,
         Some(county_id),
         Some(&before),
@@ -652,8 +649,8 @@ pub fn create_check(
     policy::writable_county(tx.conn, &tx.ctx.caller, site.county_id)?;
     let out = check_out(record_check(tx.conn, &site, &input, today)?)?;
     tx.audit(
-        "create",
-        "equipment_check",
+        AuditAction::Create,
+        AuditEntity::EquipmentCheck,
         out.id,
         Some(site.county_id),
         NOTHING,

@@ -10,16 +10,17 @@ use crate::db::staff::{
     self as q, NewPosting, PostingRow, StaffFilter, StaffRow, StaffSort, StaffValues,
 };
 use crate::db::{counties as county_q, sites as site_q, DbConnection};
-use crate::domain::parse_ref;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::site::SiteKind;
 use crate::domain::staff::{
     mask_id_number, mask_phone, parse_phone, plan_posting, Certification, Gender, HiredVia,
     IdNumber, PostingPlan, PostingRole, Span,
 };
-use crate::domain::{business_date, parse_name, Violations};
+use crate::domain::Ref;
+use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller, CountyScope};
-use crate::service::{double_option, still_in_use, stored, utc, Listed};
+use crate::service::{double_option, still_in_use, utc, Listed};
 use crate::write::{Tx, NOTHING};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -160,12 +161,12 @@ pub struct StaffCountsOut {
 
 pub fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
     let sees = caller.sees_personal_data_of(row.county_id);
-    let certification = stored(Certification::parse(&row.certification))?;
+    let certification = row.certification;
     Ok(StaffOut {
         id: row.id,
         county_id: row.county_id,
         name: row.name,
-        gender: stored(Gender::parse(&row.gender))?,
+        gender: row.gender,
         phone: row.phone.map(|p| if sees { p } else { mask_phone(&p) }),
         id_number: row
             .id_number
@@ -174,7 +175,7 @@ pub fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
         education: row.education,
         certification,
         certification_label: certification.label().into(),
-        hired_via: stored(HiredVia::parse(&row.hired_via))?,
+        hired_via: row.hired_via,
         ref_: row.ref_,
         version: row.version,
         created_at: utc(row.created_at),
@@ -187,8 +188,8 @@ pub fn posting_out(row: PostingRow) -> Result<PostingOut, ApiError> {
         id: row.id,
         staff_id: row.staff_id,
         station_id: row.station_id,
-        site_kind: stored(SiteKind::parse(&row.site_kind))?,
-        role: stored(PostingRole::parse(&row.role))?,
+        site_kind: row.site_kind,
+        role: row.role,
         from_on: row.from_on,
         to_on: row.to_on,
         created_at: utc(row.created_at),
@@ -203,8 +204,8 @@ pub fn validated_staff(
     existing: Option<&StaffRow>,
 ) -> Result<StaffValues, ApiError> {
     let mut v = Violations::new();
-    let name = v.check("name", parse_name(&input.name, 50));
-    let reference = v.check("ref", parse_ref(&input.ref_));
+    let name = v.check("name", Name::parse(&input.name, 50));
+    let reference = v.check("ref", Ref::parse(&input.ref_));
     let phone = match &input.phone {
         Some(p) if !p.trim().is_empty() => v.check("phone", parse_phone(p)),
         _ => None,
@@ -214,7 +215,7 @@ pub fn validated_staff(
         _ => None,
     };
     let education = match &input.education {
-        Some(e) if !e.trim().is_empty() => v.check("education", parse_name(e, 50)),
+        Some(e) if !e.trim().is_empty() => v.check("education", Name::parse(e, 50)),
         _ => None,
     };
     v.into_result()?;
@@ -236,14 +237,14 @@ pub fn validated_staff(
     };
     Ok(StaffValues {
         county_id: input.county_id,
-        name,
-        gender: input.gender.as_str().into(),
+        name: name.into(),
+        gender: input.gender,
         phone,
         id_number: id_number.map(|n| n.as_str().to_string()),
-        education,
-        certification: input.certification.as_str().into(),
-        hired_via: input.hired_via.as_str().into(),
-        ref_: reference,
+        education: education.map(String::from),
+        certification: input.certification,
+        hired_via: input.hired_via,
+        ref_: reference.into(),
         version: existing.map(|e| e.version + 1).unwrap_or(1),
         updated_at: now(),
     })
@@ -322,7 +323,7 @@ pub fn add_posting(
                     station_id: site.id,
                     county_id: site.county_id,
                     site_kind: site.kind,
-                    role: input.role.as_str().into(),
+                    role: input.role,
                     from_on: input.from_on,
                     to_on: input.to_on,
                     created_at: at,
@@ -369,7 +370,7 @@ pub fn counts(
                 .unwrap_or(0);
             Ok(StaffCountOut {
                 county_id,
-                site_kind: stored(SiteKind::parse(&kind))?,
+                site_kind: kind,
                 in_post: n,
                 certified: c,
                 certified_share: if n > 0 { c as f64 / n as f64 } else { 0.0 },
@@ -402,8 +403,8 @@ pub fn create(tx: &mut Tx<'_>, input: StaffIn) -> Result<StaffOut, ApiError> {
     let row = q::insert(tx.conn, &values, values.updated_at)?;
     let out = staff_out(row, &tx.ctx.caller)?;
     tx.audit(
-        "create",
-        "staff",
+        AuditAction::Create,
+        AuditEntity::Staff,
         out.id,
         Some(out.county_id),
         NOTHING,
@@ -429,18 +430,18 @@ pub fn update(
         name: p.name.unwrap_or_else(|| current.name.clone()),
         gender: match p.gender {
             Some(g) => g,
-            None => stored(Gender::parse(&current.gender))?,
+            None => current.gender,
         },
         phone: p.phone.unwrap_or_else(|| current.phone.clone()),
         id_number: p.id_number.unwrap_or_else(|| current.id_number.clone()),
         education: p.education.unwrap_or_else(|| current.education.clone()),
         certification: match p.certification {
             Some(c) => c,
-            None => stored(Certification::parse(&current.certification))?,
+            None => current.certification,
         },
         hired_via: match p.hired_via {
             Some(h) => h,
-            None => stored(HiredVia::parse(&current.hired_via))?,
+            None => current.hired_via,
         },
         ref_: p.ref_.unwrap_or_else(|| current.ref_.clone()),
     };
@@ -449,8 +450,8 @@ pub fn update(
     let before = staff_out(current, &tx.ctx.caller)?;
     let out = staff_out(row, &tx.ctx.caller)?;
     tx.audit(
-        "update",
-        "staff",
+        AuditAction::Update,
+        AuditEntity::Staff,
         id,
         Some(out.county_id),
         Some(&before),
@@ -476,8 +477,8 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     }
     let before = staff_out(current, &tx.ctx.caller)?;
     tx.audit(
-        "delete",
-        "staff",
+        AuditAction::Delete,
+        AuditEntity::Staff,
         id,
         Some(before.county_id),
         Some(&before),
@@ -505,8 +506,8 @@ pub fn create_posting(
     policy::writable_county(tx.conn, &tx.ctx.caller, person.county_id)?;
     let out = posting_out(add_posting(tx.conn, &person, &input, today)?)?;
     tx.audit(
-        "create",
-        "posting",
+        AuditAction::Create,
+        AuditEntity::Posting,
         out.id,
         Some(person.county_id),
         NOTHING,
@@ -561,8 +562,8 @@ pub fn update_posting(
     q::bump_version(tx.conn, id, now())?;
     let out = posting_out(q::set_posting_end(tx.conn, posting_id, to)?)?;
     tx.audit(
-        "update",
-        "posting",
+        AuditAction::Update,
+        AuditEntity::Posting,
         posting_id,
         Some(person.county_id),
         Some(&before),

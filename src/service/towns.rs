@@ -8,9 +8,10 @@ use crate::clock::now;
 use crate::db::counties as county_q;
 use crate::db::towns::{self as q, NewTown, TownChanges, TownFilter, TownRow, TownSort};
 use crate::db::DbConnection;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::county::{CountyKind, DivisionCode};
 use crate::domain::town::{TownCode, TownKind};
-use crate::domain::{parse_name, Violations};
+use crate::domain::{Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{Caller, CountyScope};
 use crate::service::{still_in_use, utc, Listed};
@@ -57,8 +58,7 @@ pub struct TownOut {
 }
 
 pub fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
-    let kind =
-        TownKind::parse(&row.kind).map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
+    let kind = row.kind;
     Ok(TownOut {
         id: row.id,
         county_id: row.county_id,
@@ -75,11 +75,11 @@ pub fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
 /// A town's name and code, checked; used by the API and county batches.
 pub fn validated_town_fields(name: &str, code: &str) -> Result<(String, TownCode), ApiError> {
     let mut v = Violations::new();
-    let name = v.check("name", parse_name(name, NAME_MAX));
+    let name = v.check("name", Name::parse(name, NAME_MAX));
     let code = v.check("code", TownCode::parse(code));
     v.into_result()?;
     match (name, code) {
-        (Some(name), Some(code)) => Ok((name, code)),
+        (Some(name), Some(code)) => Ok((name.into(), code)),
         _ => Err(ApiError::internal("validated fields missing")),
     }
 }
@@ -95,7 +95,7 @@ pub fn town_county(
         ApiError::invalid("county_id", format!("county {county_id} does not exist"))
     })?;
     caller.require_county_write(CountyScope::of(&county))?;
-    if county.kind == CountyKind::CityLevel.as_str() {
+    if county.kind == CountyKind::CityLevel {
         return Err(ApiError::invalid(
             "county_id",
             "the city level (市本级) has no towns",
@@ -130,8 +130,8 @@ pub fn create(tx: &mut Tx<'_>, input: TownIn) -> Result<TownOut, ApiError> {
     let row = q::insert(tx.conn, &new)?;
     let out = town_out(row)?;
     tx.audit(
-        "create",
-        "town",
+        AuditAction::Create,
+        AuditEntity::Town,
         out.id,
         Some(out.county_id),
         NOTHING,
@@ -156,7 +156,7 @@ pub fn new_town(
         county_id: input.county_id,
         name,
         code: code.as_str().to_string(),
-        kind: input.kind.as_str().to_string(),
+        kind: input.kind,
         version: 1,
         created_at: at,
         updated_at: at,
@@ -172,7 +172,7 @@ pub fn update(
 ) -> Result<TownOut, ApiError> {
     let mut v = Violations::new();
     let name = match &patch.name {
-        Some(raw) => v.check("name", parse_name(raw, NAME_MAX)),
+        Some(raw) => v.check("name", Name::parse(raw, NAME_MAX)),
         None => None,
     };
     let code = match &patch.code {
@@ -190,9 +190,9 @@ pub fn update(
             .map_err(|m| ApiError::invalid("code", m))?;
     }
     let changes = TownChanges {
-        name,
+        name: name.map(String::from),
         code: code.map(|c| c.as_str().to_string()),
-        kind: patch.kind.map(|k| k.as_str().to_string()),
+        kind: patch.kind,
         version: Some(current.version + 1),
         updated_at: Some(now()),
     };
@@ -200,8 +200,8 @@ pub fn update(
     let before = town_out(current)?;
     let out = town_out(row)?;
     tx.audit(
-        "update",
-        "town",
+        AuditAction::Update,
+        AuditEntity::Town,
         id,
         Some(out.county_id),
         Some(&before),
@@ -227,8 +227,8 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     }
     let before = town_out(current)?;
     tx.audit(
-        "delete",
-        "town",
+        AuditAction::Delete,
+        AuditEntity::Town,
         id,
         Some(before.county_id),
         Some(&before),

@@ -10,9 +10,10 @@ use crate::db::trainings::{
     self as q, NewTraining, TrainingChanges, TrainingFilter, TrainingRow, TrainingSort,
 };
 use crate::db::DbConnection;
-use crate::domain::parse_ref;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::training::TrainingKind;
-use crate::domain::{business_date, parse_name, random_token, Violations};
+use crate::domain::Ref;
+use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{Caller, CountyScope};
 use crate::service::{double_option, utc, Listed};
@@ -74,8 +75,7 @@ pub struct TrainingOut {
 }
 
 pub fn training_out(row: TrainingRow) -> Result<TrainingOut, ApiError> {
-    let kind = TrainingKind::parse(&row.kind)
-        .map_err(|e| ApiError::internal(format!("stored kind: {e}")))?;
+    let kind = row.kind;
     Ok(TrainingOut {
         id: row.id,
         county_id: row.county_id,
@@ -113,16 +113,16 @@ pub fn validated_training_fields(
     today: NaiveDate,
 ) -> Result<(String, String), ApiError> {
     let mut v = Violations::new();
-    let title = v.check("title", parse_name(title, TITLE_MAX));
+    let title = v.check("title", Name::parse(title, TITLE_MAX));
     business_date(&mut v, "held_on", Some(held_on), today);
     check_attendees(&mut v, attendees);
     let reference = match reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
-        None => Some(format!("tr-{}", random_token(12))),
+        Some(raw) => v.check("ref", Ref::parse(raw)),
+        None => Some(Ref::generated("tr")),
     };
     v.into_result()?;
     match (title, reference) {
-        (Some(title), Some(reference)) => Ok((title, reference)),
+        (Some(title), Some(reference)) => Ok((title.into(), reference.into())),
         _ => Err(ApiError::internal("validated fields missing")),
     }
 }
@@ -166,8 +166,8 @@ pub fn create(
     let row = q::insert(tx.conn, &new)?;
     let out = training_out(row)?;
     tx.audit(
-        "create",
-        "training",
+        AuditAction::Create,
+        AuditEntity::Training,
         out.id,
         Some(out.county_id),
         NOTHING,
@@ -195,7 +195,7 @@ pub fn new_training(
     let at = now();
     Ok(NewTraining {
         county_id: input.county_id,
-        kind: input.kind.as_str().to_string(),
+        kind: input.kind,
         title,
         held_on: input.held_on,
         attendees: input.attendees,
@@ -216,11 +216,11 @@ pub fn update(
 ) -> Result<TrainingOut, ApiError> {
     let mut v = Violations::new();
     let title = match &patch.title {
-        Some(raw) => v.check("title", parse_name(raw, TITLE_MAX)),
+        Some(raw) => v.check("title", Name::parse(raw, TITLE_MAX)),
         None => None,
     };
     let reference = match &patch.reference {
-        Some(raw) => v.check("ref", parse_ref(raw)),
+        Some(raw) => v.check("ref", Ref::parse(raw)),
         None => None,
     };
     business_date(&mut v, "held_on", patch.held_on, today);
@@ -232,11 +232,11 @@ pub fn update(
         return Err(ApiError::PreconditionFailed);
     }
     let changes = TrainingChanges {
-        kind: patch.kind.map(|k| k.as_str().to_string()),
-        title,
+        kind: patch.kind,
+        title: title.map(String::from),
         held_on: patch.held_on,
         attendees: patch.attendees,
-        reference,
+        reference: reference.map(String::from),
         version: Some(current.version + 1),
         updated_at: Some(now()),
     };
@@ -244,8 +244,8 @@ pub fn update(
     let before = training_out(current)?;
     let out = training_out(row)?;
     tx.audit(
-        "update",
-        "training",
+        AuditAction::Update,
+        AuditEntity::Training,
         id,
         Some(out.county_id),
         Some(&before),
@@ -263,8 +263,8 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     }
     let before = training_out(current)?;
     tx.audit(
-        "delete",
-        "training",
+        AuditAction::Delete,
+        AuditEntity::Training,
         id,
         Some(before.county_id),
         Some(&before),

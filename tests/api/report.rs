@@ -186,3 +186,54 @@ on_both_backends! {
         assert!(err.contains("empty"));
     }
 }
+
+// The table's equipment counts and the list's level filter are SQL; the rule is Rust
+// (`equipment_level`). One site for each number of items 0..=8 ties them together.
+on_both_backends! {
+    async fn the_sql_counts_each_number_of_equipment_items_as_the_rule_does(app: TestApp) {
+        use diesel::r2d2::ManageConnection;
+        use shuangbai::domain::site::{equipment_level, EquipmentItem, EquipmentLevel};
+
+        let county = app.county("445302", "云城区", "district").await;
+        let sites: Vec<Value> = (0..=8usize)
+            .map(|n| {
+                let items: Vec<&str> = EquipmentItem::ALL[..n].iter().map(|i| i.as_str()).collect();
+                let mut site = json!({"town_code": "445302100", "name": format!("社工点{n}"), "ref": format!("S-{n}"),
+                                      "planned_on": "2021-01-04", "premises_secured_on": "2021-02-01",
+                                      "equipment_checks": [{"checked_on": "2021-03-01", "items": items}]});
+                if n == 0 {
+                    site["kind"] = json!("station");
+                } else {
+                    site["kind"] = json!("point");
+                    site["station_ref"] = json!("S-0");
+                    site["village"] = json!(format!("村{n}"));
+                }
+                site
+            })
+            .collect();
+        let batch = json!({"towns": [{"code": "445302100", "name": "河口街道", "kind": "street"}], "sites": sites});
+        app.post(&format!("/api/v1/counties/{county}/updates"), &batch).await.expect(200);
+
+        let expected = |level: EquipmentLevel| {
+            (0..=8).filter(|n| equipment_level(true, Some(*n)) == level).count() as i64
+        };
+        let mut conn = shuangbai::db::Manager::new(app.database_url.clone(), "public")
+            .connect()
+            .expect("connect");
+        let day = chrono::NaiveDate::from_ymd_opt(2021, 6, 9).expect("date");
+        let aggregates = shuangbai::db::report::site_aggregates(&mut conn, day).expect("aggregates");
+        let sum = |f: fn(&shuangbai::db::report::SiteAggregate) -> i64| aggregates.iter().map(f).sum::<i64>();
+        assert_eq!(sum(|a| a.premises), 9);
+        assert_eq!(sum(|a| a.full), expected(EquipmentLevel::Full));
+        assert_eq!(sum(|a| a.basic), expected(EquipmentLevel::Basic));
+        assert_eq!(sum(|a| a.incomplete), expected(EquipmentLevel::Incomplete));
+
+        for level in [EquipmentLevel::Full, EquipmentLevel::Basic, EquipmentLevel::Incomplete] {
+            let listed = app
+                .get(&format!("/api/v1/stations?county_id={county}&equipment_level={level}"))
+                .await
+                .expect(200);
+            assert_eq!(listed.body["total"], expected(level), "the list filtered by {level}");
+        }
+    }
+}

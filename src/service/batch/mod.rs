@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::db::counties::CountyRow;
 use crate::db::DbPool;
+use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::Violation;
 use crate::error::ApiError;
 use crate::write::{rehearse, write_then, Tx, WriteCtx, NOTHING};
@@ -217,7 +218,7 @@ pub(super) trait Section {
     type Values;
     /// The section's name in pointers (`towns`) and its records' in the audit trail (`town`).
     const NAME: &'static str;
-    const ENTITY: &'static str;
+    const ENTITY: AuditEntity;
 
     fn key(item: &Self::Item) -> &str;
     /// A stored record's key and id.
@@ -358,7 +359,7 @@ fn changed<S: Section>(
     let after = section.view(tx, &updated, false)?;
     let id = S::row(&updated).1;
     tx.audit(
-        "update",
+        AuditAction::Update,
         S::ENTITY,
         id,
         Some(county_id),
@@ -399,7 +400,7 @@ fn insert_new<S: Section>(
         let view = section.view(tx, &a.row, true)?;
         let (id, county_id) = (S::row(&a.row).1, batch.county.id);
         tx.audit(
-            "create",
+            AuditAction::Create,
             S::ENTITY,
             id,
             Some(county_id),

@@ -7,7 +7,8 @@ use super::{Applied, Batch, CountyItemIn, FundingItemIn, Outcome, SiteItemIn, St
 use crate::db::funding::{self as funding_q, FundingRequestRow};
 use crate::db::sites::{self as site_q, SiteRow};
 use crate::db::staff::{self as staff_q, StaffRow};
-use crate::domain::site::{items_from_text, normalise_items};
+use crate::domain::audit::{AuditAction, AuditEntity};
+use crate::domain::site::EquipmentItems;
 use crate::error::ApiError;
 use crate::service::counties::record_facts;
 use crate::service::funding::{record_transition, validated_transition};
@@ -68,8 +69,8 @@ pub(super) fn checks(
                 continue;
             }
             if let Some(old) = stored.iter().find(|c| c.checked_on == check.checked_on) {
-                match items_from_text(&old.items) {
-                    Ok(had) if had == normalise_items(&check.items) => {
+                match &old.items {
+                    had if *had == EquipmentItems::of(&check.items) => {
                         batch.done(order, pointer, &key, Outcome::Unchanged, old.id)
                     }
                     _ => batch.violation(
@@ -82,7 +83,14 @@ pub(super) fn checks(
             let recorded = batch.item(tx, &pointer, |tx| {
                 let out = check_out(record_check(tx.conn, &site.row, check, today)?)?;
                 let id = Some(county_id);
-                tx.audit("create", "equipment_check", out.id, id, NOTHING, Some(&out))?;
+                tx.audit(
+                    AuditAction::Create,
+                    AuditEntity::EquipmentCheck,
+                    out.id,
+                    id,
+                    NOTHING,
+                    Some(&out),
+                )?;
                 Ok(out.id)
             })?;
             if let Some(id) = recorded {
@@ -122,7 +130,7 @@ pub(super) fn postings(
             let same_start =
                 |p: &&staff_q::PostingRow| p.station_id == site.id && p.from_on == posting.from_on;
             if let Some(old) = stored.iter().find(same_start) {
-                if old.role == posting.role.as_str() && old.to_on == posting.to_on {
+                if old.role == posting.role && old.to_on == posting.to_on {
                     batch.done(order, pointer, &key, Outcome::Unchanged, old.id);
                 } else {
                     let message = format!(
@@ -137,8 +145,8 @@ pub(super) fn postings(
             let added = batch.item(tx, &pointer, |tx| {
                 let out = posting_out(add_posting(tx.conn, &person.row, &input, today)?)?;
                 tx.audit(
-                    "create",
-                    "posting",
+                    AuditAction::Create,
+                    AuditEntity::Posting,
                     out.id,
                     Some(county_id),
                     NOTHING,
@@ -183,7 +191,7 @@ pub(super) fn transitions(
                 break;
             }
             let same = |h: &&funding_q::TransitionRow| {
-                h.action == t.action.as_str() && h.effective_on == t.effective_on
+                h.action == t.action && h.effective_on == t.effective_on
             };
             if let Some(old) = history.iter().find(same) {
                 batch.done(order, pointer, &key, Outcome::Unchanged, old.id);

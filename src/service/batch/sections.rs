@@ -14,6 +14,7 @@ use crate::db::sites::{self as site_q, SiteRow, SiteValues};
 use crate::db::staff::{self as staff_q, StaffRow, StaffValues};
 use crate::db::towns::{self as town_q, NewTown, TownChanges, TownRow};
 use crate::db::trainings::{self as training_q, NewTraining, TrainingChanges, TrainingRow};
+use crate::domain::audit::AuditEntity;
 use crate::domain::site::SiteKind;
 use crate::domain::Violations;
 use crate::error::ApiError;
@@ -156,7 +157,7 @@ impl Section for Towns {
     type Row = TownRow;
     type Values = NewTown;
     const NAME: &'static str = "towns";
-    const ENTITY: &'static str = "town";
+    const ENTITY: AuditEntity = AuditEntity::Town;
 
     fn key(item: &TownItemIn) -> &str {
         item.code.trim()
@@ -218,7 +219,7 @@ impl Section for Sites {
     type Values = SiteValues;
     const NAME: &'static str = "sites";
     // Points are audited as `station` too, as their own route does.
-    const ENTITY: &'static str = "station";
+    const ENTITY: AuditEntity = AuditEntity::Station;
 
     fn key(item: &SiteItemIn) -> &str {
         item.ref_.trim()
@@ -251,7 +252,7 @@ impl Section for Sites {
             );
         }
         v.into_result()?;
-        if let Some(old) = stored.filter(|old| old.kind != item.kind.as_str()) {
+        if let Some(old) = stored.filter(|old| old.kind != item.kind) {
             let message = format!(
                 "site {:?} is a {}; a site never changes kind",
                 item.ref_.trim(),
@@ -271,10 +272,7 @@ impl Section for Sites {
             self.today,
             &mut self.lookups,
         )?;
-        if stored.is_none()
-            && values.kind == SiteKind::Station.as_str()
-            && values.closed_on.is_none()
-        {
+        if stored.is_none() && values.kind == SiteKind::Station && values.closed_on.is_none() {
             if let Some(other) = self.new_stations.get(&values.town_id) {
                 let message = format!("the town already has station {other:?} in this batch; a town has one station that is not closed");
                 return Err(ApiError::invalid("town_id", message));
@@ -315,7 +313,7 @@ impl Section for Staff {
     type Row = StaffRow;
     type Values = StaffValues;
     const NAME: &'static str = "staff";
-    const ENTITY: &'static str = "staff";
+    const ENTITY: AuditEntity = AuditEntity::Staff;
 
     fn key(item: &StaffItemIn) -> &str {
         item.ref_.trim()
@@ -359,7 +357,7 @@ impl Section for Trainings {
     type Row = TrainingRow;
     type Values = NewTraining;
     const NAME: &'static str = "trainings";
-    const ENTITY: &'static str = "training";
+    const ENTITY: AuditEntity = AuditEntity::Training;
 
     fn key(item: &TrainingItemIn) -> &str {
         item.ref_.trim()
@@ -423,7 +421,7 @@ impl Section for Funding {
     type Row = RequestRow;
     type Values = (ValidRequest, bool);
     const NAME: &'static str = "funding_requests";
-    const ENTITY: &'static str = "funding_request";
+    const ENTITY: AuditEntity = AuditEntity::FundingRequest;
 
     fn key(item: &FundingItemIn) -> &str {
         item.ref_.trim()
