@@ -159,7 +159,7 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
             };
             let row = db::write_transaction(&mut conn, |c| {
                 let row = create_user(c, input)?;
-                let out = user_out(row.clone())?;
+                let out = user_out(row.clone());
                 audit_outside_api(
                     c,
                     &cli_actor(),
@@ -252,7 +252,7 @@ fn change_user(
         let row = accounts::update_user(c, user.id, user.version, &changes)?
             .ok_or(ApiError::PreconditionFailed)?;
         accounts::revoke_user_tokens(c, user.id, now())?;
-        let (before, after) = (user_out(user)?, user_out(row)?);
+        let (before, after) = (user_out(user), user_out(row));
         audit_outside_api(
             c,
             &cli_actor(),

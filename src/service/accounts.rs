@@ -40,8 +40,8 @@ pub struct UserOut {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn user_out(row: accounts::UserRow) -> Result<UserOut, ApiError> {
-    Ok(UserOut {
+pub fn user_out(row: accounts::UserRow) -> UserOut {
+    UserOut {
         id: row.id,
         username: row.username,
         display_name: row.display_name,
@@ -51,7 +51,7 @@ pub fn user_out(row: accounts::UserRow) -> Result<UserOut, ApiError> {
         version: row.version,
         created_at: row.created_at.and_utc(),
         updated_at: row.updated_at.and_utc(),
-    })
+    }
 }
 
 /// A county-bound account needs a county that exists and is not the city level (which only
@@ -157,7 +157,7 @@ pub fn list_users(
     caller.require_admin()?;
     let (rows, total) = accounts::list_users(conn, limit, offset)?;
     Ok(Listed {
-        items: rows.into_iter().map(user_out).collect::<Result<_, _>>()?,
+        items: rows.into_iter().map(user_out).collect(),
         total,
     })
 }
@@ -165,13 +165,15 @@ pub fn list_users(
 /// User `id` (administrators only).
 pub fn get_user(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<UserOut, ApiError> {
     caller.require_admin()?;
-    user_out(accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?)
+    Ok(user_out(
+        accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?,
+    ))
 }
 
 /// Creates a user through the API (administrators only), audited.
 pub fn add_user(tx: &mut Tx<'_>, input: UserIn) -> Result<UserOut, ApiError> {
     tx.ctx.caller.require_admin()?;
-    let out = user_out(create_user(tx.conn, input.into())?)?;
+    let out = user_out(create_user(tx.conn, input.into())?);
     tx.audit(
         AuditAction::Create,
         AuditEntity::User,
@@ -240,8 +242,8 @@ pub fn update_user(
         accounts::revoke_user_tokens(tx.conn, id, now())?;
     }
     let password_changed = changes.password_hash.is_some();
-    let before = user_out(current)?;
-    let out = user_out(row)?;
+    let before = user_out(current);
+    let out = user_out(row);
     let action = if password_changed {
         AuditAction::SetPassword
     } else {

@@ -104,8 +104,8 @@ pub struct PlanChangeOut {
     pub created_at: DateTime<Utc>,
 }
 
-fn plan_status_out(change: Option<&PlanChangeRow>) -> Result<PlanStatusOut, ApiError> {
-    Ok(match change {
+fn plan_status_out(change: Option<&PlanChangeRow>) -> PlanStatusOut {
+    match change {
         None => PlanStatusOut {
             stage: PlanStage::NotStarted,
             effective_on: None,
@@ -121,29 +121,29 @@ fn plan_status_out(change: Option<&PlanChangeRow>) -> Result<PlanStatusOut, ApiE
                 label: plan_cell(stage, c.note.as_deref()),
             }
         }
-    })
+    }
 }
 
-fn county_out(row: CountyRow, plan: Option<&PlanChangeRow>) -> Result<CountyOut, ApiError> {
+fn county_out(row: CountyRow, plan: Option<&PlanChangeRow>) -> CountyOut {
     let kind = row.kind;
-    Ok(CountyOut {
+    CountyOut {
         id: row.id,
         division_code: row.division_code,
         name: row.name,
         kind,
         kind_label: kind.label().to_string(),
-        plan_status: plan_status_out(plan)?,
+        plan_status: plan_status_out(plan),
         coordination_established_on: row.coordination_established_on,
         management_established_on: row.management_established_on,
         version: row.version,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
-    })
+    }
 }
 
-fn plan_change_out(row: PlanChangeRow) -> Result<PlanChangeOut, ApiError> {
+fn plan_change_out(row: PlanChangeRow) -> PlanChangeOut {
     let stage = row.stage;
-    Ok(PlanChangeOut {
+    PlanChangeOut {
         label: plan_cell(stage, row.note.as_deref()),
         id: row.id,
         county_id: row.county_id,
@@ -151,14 +151,14 @@ fn plan_change_out(row: PlanChangeRow) -> Result<PlanChangeOut, ApiError> {
         effective_on: row.effective_on,
         note: row.note,
         created_at: utc(row.created_at),
-    })
+    }
 }
 
 /// Loads a county with its plan status as of `as_of`.
 pub fn load_out(conn: &mut DbConnection, id: i32, as_of: NaiveDate) -> Result<CountyOut, ApiError> {
     let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
     let plan = q::plan_status_as_of(conn, Some(&[id]), as_of)?;
-    county_out(row, plan.first())
+    Ok(county_out(row, plan.first()))
 }
 
 pub fn check_plan_change(
@@ -195,7 +195,7 @@ pub fn record_plan_change(
         },
     )?;
     q::bump_version(tx.conn, id, at)?;
-    let out = plan_change_out(row)?;
+    let out = plan_change_out(row);
     tx.audit(
         AuditAction::Create,
         AuditEntity::PlanStatusChange,
@@ -225,7 +225,7 @@ pub fn list(
             let plan = plans.iter().find(|p| p.county_id == row.id);
             county_out(row, plan)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Vec<_>>();
     Ok(Listed { items, total })
 }
 
@@ -284,7 +284,7 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
         )?),
         None => None,
     };
-    let out = county_out(row, plan.as_ref())?;
+    let out = county_out(row, plan.as_ref());
     tx.audit(
         AuditAction::Create,
         AuditEntity::County,
@@ -408,10 +408,10 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32, today: NaiveDate) -> Resu
 /// County `id`'s plan-status history, oldest first.
 pub fn plan_changes(conn: &mut DbConnection, id: i32) -> Result<Vec<PlanChangeOut>, ApiError> {
     q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
-    q::plan_history(conn, id)?
+    Ok(q::plan_history(conn, id)?
         .into_iter()
         .map(plan_change_out)
-        .collect()
+        .collect())
 }
 
 /// Records a plan-status change for county `id`, by a caller who may write it.

@@ -138,9 +138,9 @@ pub struct FundingTransitionOut {
     pub created_at: DateTime<Utc>,
 }
 
-pub fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError> {
+pub fn request_out(row: FundingRequestRow) -> FundingRequestOut {
     let status = row.status;
-    Ok(FundingRequestOut {
+    FundingRequestOut {
         id: row.id,
         county_id: row.county_id,
         fiscal_year: row.fiscal_year,
@@ -155,13 +155,13 @@ pub fn request_out(row: FundingRequestRow) -> Result<FundingRequestOut, ApiError
         version: row.version,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
-    })
+    }
 }
 
-pub fn transition_out(row: TransitionRow) -> Result<FundingTransitionOut, ApiError> {
+pub fn transition_out(row: TransitionRow) -> FundingTransitionOut {
     let action = row.action;
     let to_status = row.to_status;
-    Ok(FundingTransitionOut {
+    FundingTransitionOut {
         id: row.id,
         request_id: row.request_id,
         action,
@@ -175,7 +175,7 @@ pub fn transition_out(row: TransitionRow) -> Result<FundingTransitionOut, ApiErr
         approved_fen: row.approved_fen,
         actor: row.actor,
         created_at: utc(row.created_at),
-    })
+    }
 }
 
 /// The county a request belongs to: it exists and the caller may write it.
@@ -261,7 +261,7 @@ pub fn create_request(
     valid: ValidRequest,
 ) -> Result<FundingRequestRow, ApiError> {
     let row = insert_request(tx, county_id, valid)?;
-    let out = request_out(row.clone())?;
+    let out = request_out(row.clone());
     tx.audit(
         AuditAction::Create,
         AuditEntity::FundingRequest,
@@ -381,8 +381,8 @@ pub fn update_request(
     patch: ValidPatch,
 ) -> Result<FundingRequestRow, ApiError> {
     let row = change_request(tx, &current, expected, patch)?;
-    let before = request_out(current)?;
-    let out = request_out(row.clone())?;
+    let before = request_out(current);
+    let out = request_out(row.clone());
     tx.audit(
         AuditAction::Update,
         AuditEntity::FundingRequest,
@@ -543,8 +543,8 @@ pub fn record_transition(
         },
     )?;
     let county_id = current.county_id;
-    let before = request_out(current)?;
-    let after = request_out(row.clone())?;
+    let before = request_out(current);
+    let after = request_out(row.clone());
     tx.audit(
         AuditAction::Transition,
         AuditEntity::FundingRequest,
@@ -566,17 +566,16 @@ pub fn list(
 ) -> Result<Listed<FundingRequestOut>, ApiError> {
     let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
     Ok(Listed {
-        items: rows
-            .into_iter()
-            .map(request_out)
-            .collect::<Result<_, _>>()?,
+        items: rows.into_iter().map(request_out).collect(),
         total,
     })
 }
 
 /// Funding request `id`.
 pub fn get(conn: &mut DbConnection, id: i32) -> Result<FundingRequestOut, ApiError> {
-    request_out(q::find(conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?)
+    Ok(request_out(q::find(conn, id)?.ok_or_else(|| {
+        ApiError::not_found("funding request", id)
+    })?))
 }
 
 /// Makes a request for a county the caller may write.
@@ -586,7 +585,7 @@ pub fn create(
     today: NaiveDate,
 ) -> Result<FundingRequestOut, ApiError> {
     let valid = validated_request(&input, today)?;
-    request_out(create_request(tx, input.county_id, valid)?)
+    Ok(request_out(create_request(tx, input.county_id, valid)?))
 }
 
 /// Changes request `id` at version `expected` while its stage allows it.
@@ -599,7 +598,7 @@ pub fn update(
     let patch = validated_patch(&patch)?;
     let current =
         q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-    request_out(update_request(tx, current, expected, patch)?)
+    Ok(request_out(update_request(tx, current, expected, patch)?))
 }
 
 /// Deletes request `id` at version `expected`, only while it is still being estimated or
@@ -621,7 +620,7 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     if !q::delete(tx.conn, id, expected)? {
         return Err(ApiError::PreconditionFailed);
     }
-    let before = request_out(current)?;
+    let before = request_out(current);
     tx.audit(
         AuditAction::Delete,
         AuditEntity::FundingRequest,
@@ -638,10 +637,10 @@ pub fn transitions(
     id: i32,
 ) -> Result<Vec<FundingTransitionOut>, ApiError> {
     q::find(conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
-    q::history(conn, id)?
+    Ok(q::history(conn, id)?
         .into_iter()
         .map(transition_out)
-        .collect()
+        .collect())
 }
 
 /// Moves request `id` by a dated transition (at version `expected` when given); answers the
@@ -657,5 +656,5 @@ pub fn create_transition(
     let current =
         q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("funding request", id))?;
     let (transition, row) = record_transition(tx, current, &valid, expected)?;
-    Ok((transition_out(transition)?, row.version))
+    Ok((transition_out(transition), row.version))
 }

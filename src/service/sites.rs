@@ -167,9 +167,9 @@ fn missing(items: &[EquipmentItem]) -> Vec<EquipmentItem> {
         .collect()
 }
 
-pub fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
+pub fn check_out(row: q::CheckRow) -> CheckOut {
     let items = row.items.as_slice().to_vec();
-    Ok(CheckOut {
+    CheckOut {
         id: row.id,
         site_id: row.site_id,
         checked_on: row.checked_on,
@@ -177,7 +177,7 @@ pub fn check_out(row: q::CheckRow) -> Result<CheckOut, ApiError> {
         level: equipment_level(true, Some(items.len())),
         items,
         created_at: utc(row.created_at),
-    })
+    }
 }
 
 /// The site as of `as_of`: status, premises and equipment from the dates and checks up to it.
@@ -187,15 +187,11 @@ pub fn site_out(
     as_of: NaiveDate,
 ) -> Result<SiteOut, ApiError> {
     let check = q::check_as_of(conn, row.id, as_of)?;
-    site_out_with(row, check.as_ref(), as_of)
+    Ok(site_out_with(row, check.as_ref(), as_of))
 }
 
 /// The site as of `as_of`, given its latest check on or before that date.
-pub fn site_out_with(
-    row: SiteRow,
-    check: Option<&q::CheckRow>,
-    as_of: NaiveDate,
-) -> Result<SiteOut, ApiError> {
+pub fn site_out_with(row: SiteRow, check: Option<&q::CheckRow>, as_of: NaiveDate) -> SiteOut {
     let dates = dates_of(&row);
     let status = dates.status_on(as_of);
     let premises = dates.premises_on(as_of);
@@ -205,7 +201,7 @@ pub fn site_out_with(
     };
     let level = equipment_level(premises, check.as_ref().map(|_| items.len()));
     let kind = row.kind;
-    Ok(SiteOut {
+    SiteOut {
         id: row.id,
         kind,
         kind_label: kind.label().into(),
@@ -237,7 +233,7 @@ pub fn site_out_with(
         version: row.version,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
-    })
+    }
 }
 
 /// Checks a site against every rule and the caller's rights, giving the row to store.
@@ -423,8 +419,8 @@ pub fn validated_site_with(
 }
 
 /// The stored site as a complete input, for applying a patch over it.
-fn as_input(row: &SiteRow) -> Result<SiteIn, ApiError> {
-    Ok(SiteIn {
+fn as_input(row: &SiteRow) -> SiteIn {
+    SiteIn {
         kind: row.kind,
         town_id: row.town_id,
         station_id: row.station_id,
@@ -439,7 +435,7 @@ fn as_input(row: &SiteRow) -> Result<SiteIn, ApiError> {
         completed_on: row.completed_on,
         suspended_on: row.suspended_on,
         closed_on: row.closed_on,
-    })
+    }
 }
 
 fn apply(mut base: SiteIn, p: SitePatch) -> SiteIn {
@@ -545,7 +541,7 @@ pub fn list(
             let check = checks.iter().find(|c| c.site_id == row.id);
             site_out_with(row, check, day)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Vec<_>>();
     Ok(Listed { items, total })
 }
 
@@ -586,7 +582,7 @@ pub fn update(
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }
-    let input = apply(as_input(&current)?, patch);
+    let input = apply(as_input(&current), patch);
     let values = validated_site(tx.conn, &tx.ctx.caller, &input, Some(&current), today)?;
     let county_id = current.county_id;
     let before = site_out(tx.conn, current, today)?;
@@ -635,7 +631,7 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32, today: NaiveDate) -> Resu
 /// Site `id`'s equipment checks, oldest first.
 pub fn checks(conn: &mut DbConnection, id: i32) -> Result<Vec<CheckOut>, ApiError> {
     q::find(conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
-    q::checks(conn, id)?.into_iter().map(check_out).collect()
+    Ok(q::checks(conn, id)?.into_iter().map(check_out).collect())
 }
 
 /// Records an equipment check of site `id`, by a caller who may write its county.
@@ -647,7 +643,7 @@ pub fn create_check(
 ) -> Result<CheckOut, ApiError> {
     let site = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("site", id))?;
     policy::writable_county(tx.conn, &tx.ctx.caller, site.county_id)?;
-    let out = check_out(record_check(tx.conn, &site, &input, today)?)?;
+    let out = check_out(record_check(tx.conn, &site, &input, today)?);
     tx.audit(
         AuditAction::Create,
         AuditEntity::EquipmentCheck,

@@ -159,10 +159,10 @@ pub struct StaffCountsOut {
     pub by_site: Vec<SiteCountOut>,
 }
 
-pub fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
+pub fn staff_out(row: StaffRow, caller: &Caller) -> StaffOut {
     let sees = caller.sees_personal_data_of(row.county_id);
     let certification = row.certification;
-    Ok(StaffOut {
+    StaffOut {
         id: row.id,
         county_id: row.county_id,
         name: row.name,
@@ -180,11 +180,11 @@ pub fn staff_out(row: StaffRow, caller: &Caller) -> Result<StaffOut, ApiError> {
         version: row.version,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
-    })
+    }
 }
 
-pub fn posting_out(row: PostingRow) -> Result<PostingOut, ApiError> {
-    Ok(PostingOut {
+pub fn posting_out(row: PostingRow) -> PostingOut {
+    PostingOut {
         id: row.id,
         staff_id: row.staff_id,
         station_id: row.station_id,
@@ -193,7 +193,7 @@ pub fn posting_out(row: PostingRow) -> Result<PostingOut, ApiError> {
         from_on: row.from_on,
         to_on: row.to_on,
         created_at: utc(row.created_at),
-    })
+    }
 }
 
 /// Checks a person against the rules and the caller's rights; used by the API and batches.
@@ -344,10 +344,7 @@ pub fn list(
 ) -> Result<Listed<StaffOut>, ApiError> {
     let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
     Ok(Listed {
-        items: rows
-            .into_iter()
-            .map(|r| staff_out(r, caller))
-            .collect::<Result<_, _>>()?,
+        items: rows.into_iter().map(|r| staff_out(r, caller)).collect(),
         total,
     })
 }
@@ -394,14 +391,14 @@ pub fn counts(
 /// Person `id`, personal data masked for a caller without the right.
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<StaffOut, ApiError> {
     let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("person", id))?;
-    staff_out(row, caller)
+    Ok(staff_out(row, caller))
 }
 
 /// Adds a person employed by a county the caller may write.
 pub fn create(tx: &mut Tx<'_>, input: StaffIn) -> Result<StaffOut, ApiError> {
     let values = validated_staff(tx.conn, &tx.ctx.caller, &input, None)?;
     let row = q::insert(tx.conn, &values, values.updated_at)?;
-    let out = staff_out(row, &tx.ctx.caller)?;
+    let out = staff_out(row, &tx.ctx.caller);
     tx.audit(
         AuditAction::Create,
         AuditEntity::Staff,
@@ -447,8 +444,8 @@ pub fn update(
     };
     let values = validated_staff(tx.conn, &tx.ctx.caller, &input, Some(&current))?;
     let row = q::update(tx.conn, id, expected, &values)?.ok_or(ApiError::PreconditionFailed)?;
-    let before = staff_out(current, &tx.ctx.caller)?;
-    let out = staff_out(row, &tx.ctx.caller)?;
+    let before = staff_out(current, &tx.ctx.caller);
+    let out = staff_out(row, &tx.ctx.caller);
     tx.audit(
         AuditAction::Update,
         AuditEntity::Staff,
@@ -475,7 +472,7 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     if !deleted {
         return Err(ApiError::PreconditionFailed);
     }
-    let before = staff_out(current, &tx.ctx.caller)?;
+    let before = staff_out(current, &tx.ctx.caller);
     tx.audit(
         AuditAction::Delete,
         AuditEntity::Staff,
@@ -489,10 +486,10 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
 /// Person `id`'s postings, oldest first.
 pub fn postings(conn: &mut DbConnection, id: i32) -> Result<Vec<PostingOut>, ApiError> {
     q::find(conn, id)?.ok_or_else(|| ApiError::not_found("person", id))?;
-    q::postings_of(conn, id)?
+    Ok(q::postings_of(conn, id)?
         .into_iter()
         .map(posting_out)
-        .collect()
+        .collect())
 }
 
 /// Posts person `id` to a site of their county, ending an open posting on a transfer.
@@ -504,7 +501,7 @@ pub fn create_posting(
 ) -> Result<PostingOut, ApiError> {
     let person = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("person", id))?;
     policy::writable_county(tx.conn, &tx.ctx.caller, person.county_id)?;
-    let out = posting_out(add_posting(tx.conn, &person, &input, today)?)?;
+    let out = posting_out(add_posting(tx.conn, &person, &input, today)?);
     tx.audit(
         AuditAction::Create,
         AuditEntity::Posting,
@@ -537,7 +534,7 @@ pub fn update_posting(
         .find(|p| p.id == posting_id)
         .ok_or_else(|| ApiError::not_found("posting", posting_id))?;
     let Some(to) = patch.to_on else {
-        return posting_out(posting.clone());
+        return Ok(posting_out(posting.clone()));
     };
     let mut v = Violations::new();
     business_date(&mut v, "to", to, today);
@@ -558,9 +555,9 @@ pub fn update_posting(
         v.add("to", format!("would overlap posting {}", other.id));
     }
     v.into_result()?;
-    let before = posting_out(posting.clone())?;
+    let before = posting_out(posting.clone());
     q::bump_version(tx.conn, id, now())?;
-    let out = posting_out(q::set_posting_end(tx.conn, posting_id, to)?)?;
+    let out = posting_out(q::set_posting_end(tx.conn, posting_id, to)?);
     tx.audit(
         AuditAction::Update,
         AuditEntity::Posting,

@@ -57,9 +57,9 @@ pub struct TownOut {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
+pub fn town_out(row: TownRow) -> TownOut {
     let kind = row.kind;
-    Ok(TownOut {
+    TownOut {
         id: row.id,
         county_id: row.county_id,
         name: row.name,
@@ -69,7 +69,7 @@ pub fn town_out(row: TownRow) -> Result<TownOut, ApiError> {
         version: row.version,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
-    })
+    }
 }
 
 /// A town's name and code, checked; used by the API and county batches.
@@ -114,21 +114,23 @@ pub fn list(
 ) -> Result<Listed<TownOut>, ApiError> {
     let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
     Ok(Listed {
-        items: rows.into_iter().map(town_out).collect::<Result<_, _>>()?,
+        items: rows.into_iter().map(town_out).collect(),
         total,
     })
 }
 
 /// Town `id`.
 pub fn get(conn: &mut DbConnection, id: i32) -> Result<TownOut, ApiError> {
-    town_out(q::find(conn, id)?.ok_or_else(|| ApiError::not_found("town", id))?)
+    Ok(town_out(
+        q::find(conn, id)?.ok_or_else(|| ApiError::not_found("town", id))?,
+    ))
 }
 
 /// Creates a town in a county the caller may write.
 pub fn create(tx: &mut Tx<'_>, input: TownIn) -> Result<TownOut, ApiError> {
     let new = new_town(tx.conn, &tx.ctx.caller, &input)?;
     let row = q::insert(tx.conn, &new)?;
-    let out = town_out(row)?;
+    let out = town_out(row);
     tx.audit(
         AuditAction::Create,
         AuditEntity::Town,
@@ -197,8 +199,8 @@ pub fn update(
         updated_at: Some(now()),
     };
     let row = q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-    let before = town_out(current)?;
-    let out = town_out(row)?;
+    let before = town_out(current);
+    let out = town_out(row);
     tx.audit(
         AuditAction::Update,
         AuditEntity::Town,
@@ -225,7 +227,7 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     if !deleted {
         return Err(ApiError::PreconditionFailed);
     }
-    let before = town_out(current)?;
+    let before = town_out(current);
     tx.audit(
         AuditAction::Delete,
         AuditEntity::Town,

@@ -74,9 +74,9 @@ pub struct TrainingOut {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn training_out(row: TrainingRow) -> Result<TrainingOut, ApiError> {
+pub fn training_out(row: TrainingRow) -> TrainingOut {
     let kind = row.kind;
-    Ok(TrainingOut {
+    TrainingOut {
         id: row.id,
         county_id: row.county_id,
         kind,
@@ -88,7 +88,7 @@ pub fn training_out(row: TrainingRow) -> Result<TrainingOut, ApiError> {
         version: row.version,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
-    })
+    }
 }
 
 /// The county a session is written for: it exists and the caller may write it.
@@ -143,17 +143,16 @@ pub fn list(
 ) -> Result<Listed<TrainingOut>, ApiError> {
     let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
     Ok(Listed {
-        items: rows
-            .into_iter()
-            .map(training_out)
-            .collect::<Result<_, _>>()?,
+        items: rows.into_iter().map(training_out).collect(),
         total,
     })
 }
 
 /// Training session `id`.
 pub fn get(conn: &mut DbConnection, id: i32) -> Result<TrainingOut, ApiError> {
-    training_out(q::find(conn, id)?.ok_or_else(|| ApiError::not_found("training", id))?)
+    Ok(training_out(
+        q::find(conn, id)?.ok_or_else(|| ApiError::not_found("training", id))?,
+    ))
 }
 
 /// Records a session held by a county the caller may write.
@@ -164,7 +163,7 @@ pub fn create(
 ) -> Result<TrainingOut, ApiError> {
     let new = new_training(tx.conn, &tx.ctx.caller, &input, today)?;
     let row = q::insert(tx.conn, &new)?;
-    let out = training_out(row)?;
+    let out = training_out(row);
     tx.audit(
         AuditAction::Create,
         AuditEntity::Training,
@@ -241,8 +240,8 @@ pub fn update(
         updated_at: Some(now()),
     };
     let row = q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
-    let before = training_out(current)?;
-    let out = training_out(row)?;
+    let before = training_out(current);
+    let out = training_out(row);
     tx.audit(
         AuditAction::Update,
         AuditEntity::Training,
@@ -261,7 +260,7 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     if current.version != expected || !q::delete(tx.conn, id, expected)? {
         return Err(ApiError::PreconditionFailed);
     }
-    let before = training_out(current)?;
+    let before = training_out(current);
     tx.audit(
         AuditAction::Delete,
         AuditEntity::Training,

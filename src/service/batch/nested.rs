@@ -81,7 +81,7 @@ pub(super) fn checks(
                 continue;
             }
             let recorded = batch.item(tx, &pointer, |tx| {
-                let out = check_out(record_check(tx.conn, &site.row, check, today)?)?;
+                let out = check_out(record_check(tx.conn, &site.row, check, today)?);
                 let id = Some(county_id);
                 tx.audit(
                     AuditAction::Create,
@@ -143,7 +143,7 @@ pub(super) fn postings(
             }
             let input = posting.as_posting_in(site.id);
             let added = batch.item(tx, &pointer, |tx| {
-                let out = posting_out(add_posting(tx.conn, &person.row, &input, today)?)?;
+                let out = posting_out(add_posting(tx.conn, &person.row, &input, today)?);
                 tx.audit(
                     AuditAction::Create,
                     AuditEntity::Posting,

@@ -197,7 +197,7 @@ impl Section for Towns {
             .ok_or_else(|| changed_meanwhile("town"))
     }
     fn view(&mut self, _: &mut Tx<'_>, row: &TownRow, _: bool) -> Result<Value, ApiError> {
-        json(&town_out(row.clone())?)
+        json(&town_out(row.clone()))
     }
 }
 
@@ -299,7 +299,7 @@ impl Section for Sites {
     fn view(&mut self, tx: &mut Tx<'_>, row: &SiteRow, created: bool) -> Result<Value, ApiError> {
         // A new site has no equipment checks yet: no need to look them up.
         json(&match created {
-            true => site_out_with(row.clone(), None, self.today)?,
+            true => site_out_with(row.clone(), None, self.today),
             false => site_out(tx.conn, row.clone(), self.today)?,
         })
     }
@@ -345,7 +345,7 @@ impl Section for Staff {
             .ok_or_else(|| changed_meanwhile("person"))
     }
     fn view(&mut self, tx: &mut Tx<'_>, row: &StaffRow, _: bool) -> Result<Value, ApiError> {
-        json(&staff_out(row.clone(), &tx.ctx.caller)?)
+        json(&staff_out(row.clone(), &tx.ctx.caller))
     }
 }
 
@@ -408,7 +408,7 @@ impl Section for Trainings {
             .ok_or_else(|| changed_meanwhile("session"))
     }
     fn view(&mut self, _: &mut Tx<'_>, row: &TrainingRow, _: bool) -> Result<Value, ApiError> {
-        json(&training_out(row.clone())?)
+        json(&training_out(row.clone()))
     }
 }
 
@@ -463,6 +463,6 @@ impl Section for Funding {
         change_request(tx, row, row.version, valid.patch_for(row, fen_later))
     }
     fn view(&mut self, _: &mut Tx<'_>, row: &RequestRow, _: bool) -> Result<Value, ApiError> {
-        json(&request_out(row.clone())?)
+        json(&request_out(row.clone()))
     }
 }
