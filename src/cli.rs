@@ -70,6 +70,7 @@ fn parse_role(raw: &str) -> Result<Role, String> {
     Role::parse(raw)
 }
 
+#[allow(clippy::print_stdout, reason = "`openapi` prints the spec")]
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -139,6 +140,7 @@ fn explain(e: ApiError) -> String {
     }
 }
 
+#[allow(clippy::print_stdout, reason = "the user commands report on stdout")]
 fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String> {
     let pool = startup::prepare_pool(settings)?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect: {e}"))?;
@@ -293,6 +295,7 @@ fn healthcheck() -> Result<(), String> {
     }
 }
 
+#[allow(clippy::print_stdout, reason = "the command's result is its output")]
 fn demo(settings: Settings) -> Result<(), String> {
     let pool = startup::prepare_pool(&settings)?;
     let state = crate::state::AppState::new(pool, settings)?;

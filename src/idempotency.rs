@@ -61,7 +61,7 @@ fn no_store(headers: &[(HeaderName, HeaderValue)]) -> bool {
     })
 }
 
-/// Whether a `POST` to `path` (as routed: see [`routed_path`]) honours `Idempotency-Key`: not
+/// Whether a `POST` to `path` (as routed: see `routed_path`) honours `Idempotency-Key`: not
 /// the token endpoints, not the routes that return a secret once.
 pub fn honours_key(path: &str) -> bool {
     let returns_secret = path == "/api/v1/clients"

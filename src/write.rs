@@ -1,4 +1,4 @@
-//! The one write path: every create, update and delete runs through [`write`], which opens the
+//! The one write path: every create, update and delete runs through [`write()`], which opens the
 //! transaction and knows who asked and under which request id. The audit trail and idempotency
 //! keys attach here, once, rather than route by route.
 
@@ -271,7 +271,7 @@ enum Answered {
     Earlier(Earlier),
 }
 
-/// Runs `f` like [`write`] and turns its result into the response with `respond`, inside the
+/// Runs `f` like [`write()`] and turns its result into the response with `respond`, inside the
 /// transaction: with an `Idempotency-Key`, the answer is stored with the change (both commit or
 /// neither does), and a request whose key an earlier one already answered replays that answer
 /// without running `f`. Every `POST` that writes answers through this.
@@ -307,7 +307,7 @@ where
     }
 }
 
-/// Runs `f` like [`write`] (the same transaction, checks and audit calls) and then rolls it all
+/// Runs `f` like [`write()`] (the same transaction, checks and audit calls) and then rolls it all
 /// back, returning what `f` answered: a dry run that reports what would happen.
 pub async fn rehearse<T, F>(pool: &DbPool, ctx: WriteCtx, f: F) -> Result<T, ApiError>
 where

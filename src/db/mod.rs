@@ -213,7 +213,7 @@ impl Health {
 }
 
 /// A pooled connection with what the pool needs to know about it: when it was last returned
-/// (one idle longer than [`CHECK_IDLE_AFTER`] is pinged before use: after a database restart
+/// (one idle longer than `CHECK_IDLE_AFTER` is pinged before use: after a database restart
 /// every idle connection is dead) and whether a request found its transport broken.
 pub struct Conn {
     db: DbConnection,

@@ -1,5 +1,8 @@
 //! One integration-test binary: the real server over real HTTP, on both backends.
 
+// Helper code outside #[test] functions (clippy.toml covers those) fails loudly and may print.
+#![allow(clippy::expect_used, clippy::print_stdout)]
+
 #[macro_use]
 mod helpers;
 

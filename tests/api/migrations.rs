@@ -1,6 +1,7 @@
 use diesel::prelude::*;
 use diesel::r2d2::ManageConnection;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Text};
+use diesel_migrations::MigrationHarness;
 use shuangbai::db::{self, DbConnection, Manager};
 
 use crate::helpers::Backend;
@@ -43,6 +44,275 @@ on_both_backends! {
         assert_eq!(tables_left(&mut conn, backend), 0, "down leaves nothing behind");
         db::run_migrations(&mut conn).expect("migrations apply again");
         assert!(tables_left(&mut conn, backend) > 0);
+    }
+}
+
+/// The version names (directory names) of one backend's migrations folder, sorted. Every entry
+/// must be a directory with a non-empty `up.sql` and `down.sql`: diesel would silently ignore a
+/// stray file, and a migration without its `down.sql` could not be reverted.
+fn migration_versions(folder: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let mut versions = Vec::new();
+    for entry in std::fs::read_dir(&path).expect("migrations folder") {
+        let entry = entry.expect("folder entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue; // diesel skips hidden entries too
+        }
+        assert!(
+            entry.file_type().expect("file type").is_dir(),
+            "{folder}/{name} is not a migration directory"
+        );
+        for file in ["up.sql", "down.sql"] {
+            let sql = std::fs::read_to_string(entry.path().join(file))
+                .unwrap_or_else(|e| panic!("{folder}/{name}/{file}: {e}"));
+            assert!(!sql.trim().is_empty(), "{folder}/{name}/{file} is empty");
+        }
+        versions.push(name);
+    }
+    versions.sort();
+    versions
+}
+
+#[test]
+fn both_migration_folders_hold_the_same_versions_each_with_an_up_and_a_down() {
+    let postgres = migration_versions("migrations/postgres");
+    let sqlite = migration_versions("migrations/sqlite");
+    assert!(!postgres.is_empty(), "there are migrations");
+    assert_eq!(
+        postgres, sqlite,
+        "migrations/postgres and migrations/sqlite hold the same version names"
+    );
+}
+
+#[derive(QueryableByName)]
+struct SchemaRow {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    def: String,
+}
+
+/// PostgreSQL's schema as the catalogue describes it, for the schema the connection is pinned to
+/// (`current_schema()`): relations, columns in order (type, nullability, default, identity,
+/// collation), constraints, indexes, sequences, triggers, functions, views, types; and the
+/// database's extensions. No data, so `__diesel_schema_migrations` is there by its structure only
+/// (not its `run_on` times). Comments, owners and privileges are left out, as `pg_dump
+/// --no-comments --no-owner --no-privileges` would.
+const PG_SCHEMA: &str = r#"
+SELECT 'relation' AS kind, c.relname::text AS name,
+       c.relkind::text || ' ' || c.relpersistence::text
+       || COALESCE(' ' || array_to_string(c.reloptions, ','), '') AS def
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+UNION ALL
+SELECT 'column', c.relname || '.' || a.attname,
+       (row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum))::text
+       || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+       || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || CASE WHEN a.attidentity <> '' THEN ' IDENTITY ' || a.attidentity::text ELSE '' END
+       || CASE WHEN a.attgenerated <> '' THEN ' GENERATED ' || a.attgenerated::text ELSE '' END
+       || COALESCE(' COLLATE ' || co.collname, '')
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
+  AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'constraint', COALESCE(c.relname, t.typname) || '.' || k.conname,
+       k.contype::text || ' ' || pg_get_constraintdef(k.oid)
+FROM pg_constraint k
+JOIN pg_namespace n ON n.oid = k.connamespace
+LEFT JOIN pg_class c ON c.oid = k.conrelid
+LEFT JOIN pg_type t ON t.oid = k.contypid
+WHERE n.nspname = current_schema()
+UNION ALL
+SELECT 'index', tablename || '.' || indexname, indexdef
+FROM pg_indexes WHERE schemaname = current_schema()
+UNION ALL
+SELECT 'sequence', c.relname,
+       format_type(s.seqtypid, NULL) || ' start ' || s.seqstart || ' increment ' || s.seqincrement
+       || ' min ' || s.seqmin || ' max ' || s.seqmax || ' cache ' || s.seqcache
+       || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END
+       || COALESCE(' owned by ' || oc.relname || '.' || oa.attname, '')
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_depend dep ON dep.classid = 'pg_class'::regclass AND dep.objid = c.oid
+  AND dep.refclassid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i')
+LEFT JOIN pg_class oc ON oc.oid = dep.refobjid
+LEFT JOIN pg_attribute oa ON oa.attrelid = dep.refobjid AND oa.attnum = dep.refobjsubid
+WHERE n.nspname = current_schema()
+UNION ALL
+SELECT 'trigger', c.relname || '.' || tg.tgname, pg_get_triggerdef(tg.oid)
+FROM pg_trigger tg
+JOIN pg_class c ON c.oid = tg.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND NOT tg.tgisinternal
+UNION ALL
+SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) ELSE p.prokind::text END
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = current_schema()
+UNION ALL
+SELECT 'view', viewname, definition FROM pg_views WHERE schemaname = current_schema()
+UNION ALL
+SELECT 'materialized view', matviewname, definition
+FROM pg_matviews WHERE schemaname = current_schema()
+UNION ALL
+SELECT 'type', t.typname,
+       t.typtype::text
+       || COALESCE(' ' || (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                           FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+       || CASE WHEN t.typbasetype <> 0 THEN ' ' || format_type(t.typbasetype, t.typtypmod) ELSE '' END
+       || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+       || COALESCE(' DEFAULT ' || t.typdefault, '')
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_class c ON c.oid = t.typrelid
+WHERE n.nspname = current_schema()
+  AND (t.typtype IN ('e', 'd', 'r', 'm') OR (t.typtype = 'c' AND c.relkind = 'c'))
+UNION ALL
+SELECT 'extension', extname, extversion FROM pg_extension
+ORDER BY 1, 2, 3
+"#;
+
+/// SQLite's schema: every object's defining SQL, without SQLite's own (`sqlite_*`: automatic
+/// indexes, `sqlite_sequence`, statistics).
+const SQLITE_SCHEMA: &str = "
+SELECT type AS kind, name, tbl_name || ': ' || COALESCE(sql, '') AS def
+FROM sqlite_master WHERE name NOT GLOB 'sqlite_*'
+ORDER BY 1, 2, 3";
+
+/// The schema as sorted lines, computed in SQL (no `pg_dump` binary).
+fn schema_dump(conn: &mut DbConnection) -> Vec<String> {
+    let sql = match conn {
+        DbConnection::Pg(_) => PG_SCHEMA,
+        DbConnection::Sqlite(_) => SQLITE_SCHEMA,
+    };
+    diesel::sql_query(sql)
+        .load::<SchemaRow>(conn)
+        .expect("schema dump")
+        .into_iter()
+        .map(|r| format!("{} {}: {}", r.kind, r.name, r.def))
+        .collect()
+}
+
+/// What differs between two dumps, line by line, for a failure message.
+fn dump_difference(expected: &[String], actual: &[String]) -> String {
+    let missing = expected.iter().filter(|l| !actual.contains(l));
+    let extra = actual.iter().filter(|l| !expected.contains(l));
+    missing
+        .map(|l| format!("- {l}"))
+        .chain(extra.map(|l| format!("+ {l}")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_same_schema(expected: &[String], actual: &[String], when: &str) {
+    assert!(
+        expected == actual,
+        "{when}, the schema differs (- expected, + found):\n{}",
+        dump_difference(expected, actual)
+    );
+}
+
+/// The versions diesel records as applied, oldest first.
+fn applied_versions(conn: &mut DbConnection) -> Vec<String> {
+    let mut versions = match conn {
+        DbConnection::Pg(c) => c.applied_migrations(),
+        DbConnection::Sqlite(c) => c.applied_migrations(),
+    }
+    .expect("applied migrations")
+    .iter()
+    .map(ToString::to_string)
+    .collect::<Vec<_>>();
+    versions.sort();
+    versions
+}
+
+fn run_next_migration(conn: &mut DbConnection) {
+    match conn {
+        DbConnection::Pg(c) => c.run_next_migration(db::PG_MIGRATIONS),
+        DbConnection::Sqlite(c) => c.run_next_migration(db::SQLITE_MIGRATIONS),
+    }
+    .expect("the next migration applies");
+}
+
+/// Reverts the newest applied migration and answers its version.
+fn revert_last_migration(conn: &mut DbConnection) -> String {
+    match conn {
+        DbConnection::Pg(c) => c.revert_last_migration(db::PG_MIGRATIONS),
+        DbConnection::Sqlite(c) => c.revert_last_migration(db::SQLITE_MIGRATIONS),
+    }
+    .unwrap_or_else(|e| panic!("the last migration reverts: {e}"))
+    .to_string()
+}
+
+/// The version diesel records for a migration directory: its name up to the first `_`, without
+/// dashes (`2026-11-28-000001_counties` is `20261128000001`).
+fn diesel_version(directory: &str) -> String {
+    directory
+        .split('_')
+        .next()
+        .unwrap_or(directory)
+        .replace('-', "")
+}
+
+on_both_backends! {
+    // As Lemmy's migration check: reverting the last N migrations leaves exactly the schema that
+    // the first ones alone made, and applying them again gives exactly the full schema, for
+    // every N up to all of them.
+    async fn reverting_the_last_n_migrations_and_applying_them_again_gives_the_same_schema(app: TestApp) {
+        let folder = match app.backend {
+            Backend::Postgres => "migrations/postgres",
+            Backend::Sqlite => "migrations/sqlite",
+        };
+        let versions: Vec<String> =
+            migration_versions(folder).iter().map(|d| diesel_version(d)).collect();
+        let count = versions.len();
+        let mut conn = Manager::new(app.database_url.clone(), "public").connect().expect("connect");
+        let conn = &mut *conn;
+
+        // The schema after each prefix of the migrations: `after[k]` is the first k applied.
+        assert_eq!(db::revert_all_migrations(conn).expect("revert all"), count);
+        let mut after = vec![schema_dump(conn)];
+        for _ in 0..count {
+            run_next_migration(conn);
+            after.push(schema_dump(conn));
+        }
+        assert_eq!(applied_versions(conn), versions, "all applied");
+        let full = &after[count];
+        assert!(
+            full.iter().any(|l| l.contains("counties")),
+            "the dump sees the app's tables: {full:#?}"
+        );
+
+        for n in 1..=count {
+            for i in 0..n {
+                let reverted = revert_last_migration(conn);
+                assert_eq!(reverted, versions[count - 1 - i], "reverted newest first");
+            }
+            assert_same_schema(
+                &after[count - n],
+                &schema_dump(conn),
+                &format!("after reverting the last {n} migration(s)"),
+            );
+            assert_eq!(applied_versions(conn), versions[..count - n]);
+            db::run_migrations(conn).expect("migrations apply again");
+            assert_same_schema(
+                full,
+                &schema_dump(conn),
+                &format!("after reverting the last {n} migration(s) and applying them again"),
+            );
+            assert_eq!(applied_versions(conn), versions, "all applied again");
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //! is created, updated or left unchanged. All or nothing: the batch runs in one transaction, and
 //! any broken rule rolls everything back with a 422 listing every failing item by JSON pointer.
 //!
-//! Each section (towns, sites, staff, trainings, funding requests) is a [`Section`]: its key,
-//! how it validates an item against the stored row, compares, inserts and updates. [`upsert`]
+//! Each section (towns, sites, staff, trainings, funding requests) is a `Section`: its key,
+//! how it validates an item against the stored row, compares, inserts and updates. `upsert`
 //! is the one loop over them; `sections.rs` declares them; `nested.rs` holds what hangs off an
 //! item (equipment checks, postings, stage changes) and the county item.
 
