@@ -49,8 +49,12 @@ pg_ms() { # SQL with $1 as a date → median execution time in ms reported by EX
   done | median
 }
 
-# The site aggregate, exactly as the service sends it (read from the source, not copied).
-SITE_SQL=$(sed -n '/^const SITE_AGGREGATE_SQL/,/";$/p' src/db/report.rs | sed '1s/^[^"]*"//; $s/";$//')
+# The site aggregate, exactly as the service sends it (read from the source, not copied), with
+# the equipment thresholds filled in as src/db/report.rs does: full from every item, basic from
+# all but two (src/domain/site.rs).
+ITEMS=$(sed -n 's/^pub const ITEM_COUNT: usize = \([0-9]*\);$/\1/p' src/domain/site.rs)
+SITE_SQL=$(sed -n '/^const SITE_AGGREGATE_TEMPLATE/,/";$/p' src/db/report.rs | sed '1s/^[^"]*"//; $s/";$//' \
+  | sed "s/{full}/$ITEMS/g; s/{basic}/$((ITEMS - 2))/g")
 
 echo
 psql -qAt "$URL" -c "SELECT 'data: ' || (SELECT count(*) FROM counties) || ' counties, ' || (SELECT count(*) FROM sites) || ' sites, ' || (SELECT count(*) FROM staff) || ' staff'"
