@@ -335,17 +335,25 @@ pub struct DbPool {
     pool: Pool<Manager>,
     health: Arc<Health>,
     wait: Duration,
+    /// One turn per pooled connection: a request waits for a turn without a thread, and takes a
+    /// blocking thread only once it has one, so 256 clients on 8 connections hold 8 threads.
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl DbPool {
-    /// A connection, waiting at most the configured time (briefly during a known outage).
-    pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
-        let wait = if self.health.is_down() {
+    /// How long a request waits for a connection: the configured time, briefly during a known
+    /// outage.
+    fn wait(&self) -> Duration {
+        if self.health.is_down() {
             self.wait.min(OUTAGE_WAIT)
         } else {
             self.wait
-        };
-        self.pool.get_timeout(wait)
+        }
+    }
+
+    /// A connection, waiting at most [`DbPool::wait`].
+    pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
+        self.pool.get_timeout(self.wait())
     }
 
     pub fn state(&self) -> r2d2::State {
@@ -489,11 +497,18 @@ pub fn build_pool(url: &DatabaseUrl, schema: &str, size: u32, wait: Duration) ->
         // Connection errors are logged once per outage by `Health`, not once per attempt.
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build_unchecked(manager);
-    DbPool { pool, health, wait }
+    let turns = Arc::new(tokio::sync::Semaphore::new(size as usize));
+    DbPool {
+        pool,
+        health,
+        wait,
+        turns,
+    }
 }
 
 /// Runs blocking database work off the async workers, with a pooled connection taken inside the
-/// blocking thread. No connection within the wait is 503. When `f` fails with an internal
+/// blocking thread once the request has a turn (waited for without a thread). No turn or no
+/// connection within the wait is 503. When `f` fails with an internal
 /// error, the connection is checked: a dead one is discarded and the answer is 503, since the
 /// database, not the request, is at fault.
 pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
@@ -502,7 +517,12 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
 {
     let pool = pool.clone();
+    let turn = actix_web::rt::time::timeout(pool.wait(), pool.turns.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::Unavailable("no database connection was free in time".into()))?
+        .map_err(|e| ApiError::internal(format!("connection turns closed: {e}")))?;
     actix_web::web::block(move || {
+        let _turn = turn;
         let mut conn = pool
             .get()
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
@@ -518,6 +538,27 @@ where
     })
     .await
     .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+}
+
+/// The filter's total beside each row of a page (`COUNT(*) OVER ()`), so a page and its total
+/// cost one statement.
+pub fn total_over() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql::<diesel::sql_types::BigInt>("COUNT(*) OVER ()")
+}
+
+/// A page whose rows carry the filter's total ([`total_over`]). A page past the end has no row
+/// to carry it: only then is it counted apart.
+pub fn page_and_total<R>(
+    rows: Vec<(R, i64)>,
+    offset: i64,
+    count: impl FnOnce() -> QueryResult<i64>,
+) -> QueryResult<(Vec<R>, i64)> {
+    let total = match rows.first() {
+        Some((_, total)) => *total,
+        None if offset == 0 => 0,
+        None => count()?,
+    };
+    Ok((rows.into_iter().map(|(row, _)| row).collect(), total))
 }
 
 /// Runs `f` in a write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, so two writers
