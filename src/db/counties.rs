@@ -5,7 +5,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::schema::{counties, plan_status_changes, towns};
-use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
 use crate::domain::county::{CountyKind, PlanStage};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -106,8 +106,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<CountyRow>, i64)> {
-    let total = filtered(filter).count().get_result(conn)?;
-    let mut query = filtered(filter);
+    let mut query = filtered(filter).select((CountyRow::as_select(), total_over()));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (CountySort::Id, false) => query.then_order_by(counties::id.asc()),
@@ -128,7 +127,7 @@ pub fn list(
         .limit(limit)
         .offset(offset)
         .load(conn)?;
-    Ok((rows, total))
+    page_and_total(rows, offset, || filtered(filter).count().get_result(conn))
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<CountyRow>> {

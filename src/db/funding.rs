@@ -5,7 +5,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::schema::{funding_requests, funding_transitions};
-use super::{DbConnection, MultiBackend};
+use super::{page_and_total, total_over, DbConnection, MultiBackend};
 use crate::domain::funding::{FundingAction, FundingStage};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -125,8 +125,7 @@ pub fn list(
     offset: i64,
 ) -> QueryResult<(Vec<FundingRequestRow>, i64)> {
     use funding_requests as r;
-    let total = filtered(filter).count().get_result(conn)?;
-    let mut query = filtered(filter);
+    let mut query = filtered(filter).select((FundingRequestRow::as_select(), total_over()));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (FundingSort::Id, false) => query.then_order_by(r::id.asc()),
@@ -144,7 +143,7 @@ pub fn list(
         .limit(limit)
         .offset(offset)
         .load(conn)?;
-    Ok((rows, total))
+    page_and_total(rows, offset, || filtered(filter).count().get_result(conn))
 }
 
 /// Every request of a county, oldest first.

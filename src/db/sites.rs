@@ -5,7 +5,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 
 use super::schema::{equipment_checks, sites};
-use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
 use crate::domain::site::{
     EquipmentItems, SiteKind, SiteStatus, BASIC_FROM_ITEMS, FULL_FROM_ITEMS,
 };
@@ -174,15 +174,42 @@ fn filtered(f: &SiteFilter) -> sites::BoxedQuery<'static, MultiBackend> {
     q
 }
 
+/// A site of a list page, with its latest equipment check on or before the page's date.
+#[derive(Debug, Clone)]
+pub struct ListedSite {
+    pub row: SiteRow,
+    pub check: Option<LatestCheck>,
+}
+
+/// A site's latest equipment check on or before a date: its day and what it found.
+#[derive(Debug, Clone)]
+pub struct LatestCheck {
+    pub checked_on: NaiveDate,
+    pub items: EquipmentItems,
+}
+
+/// A page of sites in one statement: the page, each site's latest check on or before `as_of`
+/// (two correlated lookups on the `(site_id, checked_on)` key) and the filter's total (a window
+/// count over the same rows), so a page costs one round trip. Only a page past the end, which
+/// has no row to carry the total, counts again.
 pub fn list(
     conn: &mut DbConnection,
     filter: &SiteFilter,
     sort: &[(SiteSort, bool)],
     limit: i64,
     offset: i64,
-) -> QueryResult<(Vec<SiteRow>, i64)> {
-    let total = filtered(filter).count().get_result(conn)?;
-    let mut q = filtered(filter);
+    as_of: NaiveDate,
+) -> QueryResult<(Vec<ListedSite>, i64)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Date, Nullable, Text};
+    const LATEST: &str = "FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= ";
+    let checked_on = sql::<Nullable<Date>>(&format!("(SELECT MAX(c.checked_on) {LATEST}"))
+        .bind::<Date, _>(as_of)
+        .sql(")");
+    let items = sql::<Nullable<Text>>(&format!("(SELECT c.items {LATEST}"))
+        .bind::<Date, _>(as_of)
+        .sql(" ORDER BY c.checked_on DESC LIMIT 1)");
+    let mut q = filtered(filter).select((SiteRow::as_select(), checked_on, items, total_over()));
     for &(field, desc) in sort {
         q = match (field, desc) {
             (SiteSort::Id, false) => q.then_order_by(sites::id.asc()),
@@ -205,12 +232,22 @@ pub fn list(
             (SiteSort::CompletedOn, true) => q.then_order_by(sites::completed_on.desc()),
         };
     }
-    let rows = q
+    let rows: Vec<(SiteRow, Option<NaiveDate>, Option<EquipmentItems>, i64)> = q
         .then_order_by(sites::id.asc())
         .limit(limit)
         .offset(offset)
         .load(conn)?;
-    Ok((rows, total))
+    let rows = rows
+        .into_iter()
+        .map(|(row, checked_on, items, total)| {
+            let check = match (checked_on, items) {
+                (Some(checked_on), Some(items)) => Some(LatestCheck { checked_on, items }),
+                _ => None,
+            };
+            (ListedSite { row, check }, total)
+        })
+        .collect();
+    page_and_total(rows, offset, || filtered(filter).count().get_result(conn))
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<SiteRow>> {
@@ -361,33 +398,6 @@ pub fn check_as_of(
         ))
         .first(conn)
         .optional()
-}
-
-diesel::alias!(equipment_checks as later_check: LaterCheck);
-
-/// The latest check on or before `as_of` of each of `site_ids`: one query for a page of sites.
-pub fn checks_as_of(
-    conn: &mut DbConnection,
-    site_ids: &[i32],
-    as_of: NaiveDate,
-) -> QueryResult<Vec<CheckRow>> {
-    let superseded = later_check
-        .filter(
-            later_check
-                .field(equipment_checks::site_id)
-                .eq(equipment_checks::site_id),
-        )
-        .filter(later_check.field(equipment_checks::checked_on).le(as_of))
-        .filter(
-            later_check
-                .field(equipment_checks::checked_on)
-                .gt(equipment_checks::checked_on),
-        );
-    equipment_checks::table
-        .filter(equipment_checks::site_id.eq_any(site_ids.to_vec()))
-        .filter(equipment_checks::checked_on.le(as_of))
-        .filter(diesel::dsl::not(exists(superseded)))
-        .load(conn)
 }
 
 /// Keeps the site's stored latest check (for list filters) in step with its checks, and moves

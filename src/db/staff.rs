@@ -5,7 +5,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::schema::{postings, staff};
-use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
 use crate::domain::site::SiteKind;
 use crate::domain::staff::{Certification, Gender, HiredVia, PostingRole};
 
@@ -143,8 +143,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<StaffRow>, i64)> {
-    let total = filtered(filter).count().get_result(conn)?;
-    let mut q = filtered(filter);
+    let mut q = filtered(filter).select((StaffRow::as_select(), total_over()));
     for &(field, desc) in sort {
         q = match (field, desc) {
             (StaffSort::Id, false) => q.then_order_by(staff::id.asc()),
@@ -162,7 +161,7 @@ pub fn list(
         .limit(limit)
         .offset(offset)
         .load(conn)?;
-    Ok((rows, total))
+    page_and_total(rows, offset, || filtered(filter).count().get_result(conn))
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<StaffRow>> {

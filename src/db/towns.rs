@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::towns;
-use super::{contains_pattern, lower, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
 use crate::domain::town::TownKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -83,8 +83,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<TownRow>, i64)> {
-    let total = filtered(filter).count().get_result(conn)?;
-    let mut query = filtered(filter);
+    let mut query = filtered(filter).select((TownRow::as_select(), total_over()));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (TownSort::Id, false) => query.then_order_by(towns::id.asc()),
@@ -104,7 +103,7 @@ pub fn list(
         .limit(limit)
         .offset(offset)
         .load(conn)?;
-    Ok((rows, total))
+    page_and_total(rows, offset, || filtered(filter).count().get_result(conn))
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<TownRow>> {

@@ -5,7 +5,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::schema::trainings;
-use super::{DbConnection, MultiBackend};
+use super::{page_and_total, total_over, DbConnection, MultiBackend};
 use crate::domain::training::TrainingKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -92,8 +92,7 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<TrainingRow>, i64)> {
-    let total = filtered(filter).count().get_result(conn)?;
-    let mut query = filtered(filter);
+    let mut query = filtered(filter).select((TrainingRow::as_select(), total_over()));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (TrainingSort::Id, false) => query.then_order_by(trainings::id.asc()),
@@ -109,7 +108,7 @@ pub fn list(
         .limit(limit)
         .offset(offset)
         .load(conn)?;
-    Ok((rows, total))
+    page_and_total(rows, offset, || filtered(filter).count().get_result(conn))
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<TrainingRow>> {

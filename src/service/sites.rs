@@ -186,12 +186,15 @@ pub fn site_out(
     row: SiteRow,
     as_of: NaiveDate,
 ) -> Result<SiteOut, ApiError> {
-    let check = q::check_as_of(conn, row.id, as_of)?;
+    let check = q::check_as_of(conn, row.id, as_of)?.map(|c| q::LatestCheck {
+        checked_on: c.checked_on,
+        items: c.items,
+    });
     Ok(site_out_with(row, check.as_ref(), as_of))
 }
 
 /// The site as of `as_of`, given its latest check on or before that date.
-pub fn site_out_with(row: SiteRow, check: Option<&q::CheckRow>, as_of: NaiveDate) -> SiteOut {
+pub fn site_out_with(row: SiteRow, check: Option<&q::LatestCheck>, as_of: NaiveDate) -> SiteOut {
     let dates = dates_of(&row);
     let status = dates.status_on(as_of);
     let premises = dates.premises_on(as_of);
@@ -532,16 +535,11 @@ pub fn list(
     offset: i64,
     day: NaiveDate,
 ) -> Result<Listed<SiteOut>, ApiError> {
-    let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
-    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
-    let checks = q::checks_as_of(conn, &ids, day)?;
+    let (rows, total) = q::list(conn, filter, sort, limit, offset, day)?;
     let items = rows
         .into_iter()
-        .map(|row| {
-            let check = checks.iter().find(|c| c.site_id == row.id);
-            site_out_with(row, check, day)
-        })
-        .collect::<Vec<_>>();
+        .map(|site| site_out_with(site.row, site.check.as_ref(), day))
+        .collect();
     Ok(Listed { items, total })
 }
 
