@@ -97,6 +97,14 @@ on_both_backends! {
         app.post(&checks, &json!({"checked_on": "2021-03-08", "items": []})).await.expect_problem(409);
         let r = app.post(&checks, &json!({"checked_on": "2021-03-09", "items": ["sofa"]})).await.expect_problem(422);
         assert_eq!(r.error_fields(), vec!["/items/0"]);
+        for (day, _, level) in cases {
+            let listed = app.get(&format!("/api/v1/stations?as_of={day}")).await.expect(200).body;
+            assert_eq!(listed["items"][0]["equipment"]["level"], level, "the list as of {day}");
+            assert_eq!(listed["items"][0]["equipment"]["checked_on"], day);
+        }
+        let past_the_end = app.get("/api/v1/stations?offset=10").await.expect(200).body;
+        assert_eq!(past_the_end["total"], 1, "a page past the end still tells the total");
+        assert_eq!(past_the_end["items"], json!([]));
         let full = app.get("/api/v1/stations?equipment_level=incomplete").await.body;
         assert_eq!(full["total"], 1);
         assert_eq!(app.get("/api/v1/stations?equipment_level=full").await.body["total"], 0);
