@@ -46,7 +46,7 @@ cat > /tmp/shuangbai-list.sql <<SQL
 SELECT sites.*,
        (SELECT MAX(c.checked_on) FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= '$TODAY'),
        (SELECT c.items FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= '$TODAY' ORDER BY c.checked_on DESC LIMIT 1),
-       COUNT(*) OVER ()
+       (SELECT COUNT(*) FROM sites WHERE sites.county_id = $COUNTY)
 FROM sites WHERE sites.county_id = $COUNTY ORDER BY sites.id ASC LIMIT 50 OFFSET 0;
 SQL
 
@@ -72,8 +72,10 @@ for pool in $POOLS; do
     p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
     errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
     peak=$(hwm_kib $SERVER)
-    # PostgreSQL's default max_connections is 100: pgbench goes up to 90 clients.
-    clients=$(( conns < 90 ? conns : 90 ))
+    # PostgreSQL's default max_connections is 100, of which the service holds up to `pool`:
+    # pgbench goes up to what is left, less a few.
+    room=$(( 95 - pool ))
+    clients=$(( conns < room ? conns : room ))
     pg=$(pgbench -n -f /tmp/shuangbai-list.sql -c $clients -j 2 -T "$SECS" -M prepared "$URL" 2>/dev/null \
       | awk '/^tps/ {print $3; exit}')
     printf 'pool %-3s %3s connections: service %8s req/s, p99 %8s, peak RSS %6d KiB %s| pgbench, %s clients, on its statement %8s tps\n' \

@@ -5,7 +5,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::schema::{counties, plan_status_changes, towns};
-use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::county::{CountyKind, PlanStage};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -106,7 +106,8 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<CountyRow>, i64)> {
-    let mut query = filtered(filter).select((CountyRow::as_select(), total_over()));
+    let total = filtered(filter).count().single_value();
+    let mut query = filtered(filter).select((CountyRow::as_select(), total));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (CountySort::Id, false) => query.then_order_by(counties::id.asc()),

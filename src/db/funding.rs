@@ -5,7 +5,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::schema::{funding_requests, funding_transitions};
-use super::{page_and_total, total_over, DbConnection, MultiBackend};
+use super::{page_and_total, DbConnection, MultiBackend};
 use crate::domain::funding::{FundingAction, FundingStage};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -125,7 +125,8 @@ pub fn list(
     offset: i64,
 ) -> QueryResult<(Vec<FundingRequestRow>, i64)> {
     use funding_requests as r;
-    let mut query = filtered(filter).select((FundingRequestRow::as_select(), total_over()));
+    let total = filtered(filter).count().single_value();
+    let mut query = filtered(filter).select((FundingRequestRow::as_select(), total));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (FundingSort::Id, false) => query.then_order_by(r::id.asc()),

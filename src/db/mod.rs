@@ -540,21 +540,17 @@ where
     .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
 }
 
-/// The filter's total beside each row of a page (`COUNT(*) OVER ()`), so a page and its total
-/// cost one statement.
-pub fn total_over() -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
-    diesel::dsl::sql::<diesel::sql_types::BigInt>("COUNT(*) OVER ()")
-}
-
-/// A page whose rows carry the filter's total ([`total_over`]). A page past the end has no row
-/// to carry it: only then is it counted apart.
+/// A page whose rows carry the filter's total, selected beside each row as an uncorrelated
+/// subquery (`filtered(..).count().single_value()`), which both backends evaluate once per
+/// statement: a page and its total cost one round trip, and the page itself still stops at its
+/// limit. A page past the end has no row to carry the total: only then is it counted apart.
 pub fn page_and_total<R>(
-    rows: Vec<(R, i64)>,
+    rows: Vec<(R, Option<i64>)>,
     offset: i64,
     count: impl FnOnce() -> QueryResult<i64>,
 ) -> QueryResult<(Vec<R>, i64)> {
     let total = match rows.first() {
-        Some((_, total)) => *total,
+        Some((_, total)) => total.unwrap_or(0),
         None if offset == 0 => 0,
         None => count()?,
     };

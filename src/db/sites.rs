@@ -5,7 +5,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 
 use super::schema::{equipment_checks, sites};
-use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::site::{
     EquipmentItems, SiteKind, SiteStatus, BASIC_FROM_ITEMS, FULL_FROM_ITEMS,
 };
@@ -189,9 +189,8 @@ pub struct LatestCheck {
 }
 
 /// A page of sites in one statement: the page, each site's latest check on or before `as_of`
-/// (two correlated lookups on the `(site_id, checked_on)` key) and the filter's total (a window
-/// count over the same rows), so a page costs one round trip. Only a page past the end, which
-/// has no row to carry the total, counts again.
+/// (two correlated lookups on the `(site_id, checked_on)` key, run for the page's rows only) and
+/// the filter's total (see [`page_and_total`]).
 pub fn list(
     conn: &mut DbConnection,
     filter: &SiteFilter,
@@ -209,7 +208,8 @@ pub fn list(
     let items = sql::<Nullable<Text>>(&format!("(SELECT c.items {LATEST}"))
         .bind::<Date, _>(as_of)
         .sql(" ORDER BY c.checked_on DESC LIMIT 1)");
-    let mut q = filtered(filter).select((SiteRow::as_select(), checked_on, items, total_over()));
+    let total = filtered(filter).count().single_value();
+    let mut q = filtered(filter).select((SiteRow::as_select(), checked_on, items, total));
     for &(field, desc) in sort {
         q = match (field, desc) {
             (SiteSort::Id, false) => q.then_order_by(sites::id.asc()),
@@ -232,7 +232,12 @@ pub fn list(
             (SiteSort::CompletedOn, true) => q.then_order_by(sites::completed_on.desc()),
         };
     }
-    let rows: Vec<(SiteRow, Option<NaiveDate>, Option<EquipmentItems>, i64)> = q
+    let rows: Vec<(
+        SiteRow,
+        Option<NaiveDate>,
+        Option<EquipmentItems>,
+        Option<i64>,
+    )> = q
         .then_order_by(sites::id.asc())
         .limit(limit)
         .offset(offset)

@@ -5,7 +5,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::schema::{postings, staff};
-use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::site::SiteKind;
 use crate::domain::staff::{Certification, Gender, HiredVia, PostingRole};
 
@@ -143,7 +143,8 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<StaffRow>, i64)> {
-    let mut q = filtered(filter).select((StaffRow::as_select(), total_over()));
+    let total = filtered(filter).count().single_value();
+    let mut q = filtered(filter).select((StaffRow::as_select(), total));
     for &(field, desc) in sort {
         q = match (field, desc) {
             (StaffSort::Id, false) => q.then_order_by(staff::id.asc()),

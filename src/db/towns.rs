@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::towns;
-use super::{contains_pattern, lower, page_and_total, total_over, DbConnection, MultiBackend};
+use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::town::TownKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -83,7 +83,8 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<TownRow>, i64)> {
-    let mut query = filtered(filter).select((TownRow::as_select(), total_over()));
+    let total = filtered(filter).count().single_value();
+    let mut query = filtered(filter).select((TownRow::as_select(), total));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (TownSort::Id, false) => query.then_order_by(towns::id.asc()),

@@ -5,7 +5,7 @@ use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use super::schema::trainings;
-use super::{page_and_total, total_over, DbConnection, MultiBackend};
+use super::{page_and_total, DbConnection, MultiBackend};
 use crate::domain::training::TrainingKind;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -92,7 +92,8 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<TrainingRow>, i64)> {
-    let mut query = filtered(filter).select((TrainingRow::as_select(), total_over()));
+    let total = filtered(filter).count().single_value();
+    let mut query = filtered(filter).select((TrainingRow::as_select(), total));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (TrainingSort::Id, false) => query.then_order_by(trainings::id.asc()),
