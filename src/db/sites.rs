@@ -232,12 +232,14 @@ pub fn list(
             (SiteSort::CompletedOn, true) => q.then_order_by(sites::completed_on.desc()),
         };
     }
-    let rows: Vec<(
+    // A site, its latest check's day and items, and the total.
+    type Listed = (
         SiteRow,
         Option<NaiveDate>,
         Option<EquipmentItems>,
         Option<i64>,
-    )> = q
+    );
+    let rows: Vec<Listed> = q
         .then_order_by(sites::id.asc())
         .limit(limit)
         .offset(offset)
