@@ -216,12 +216,12 @@ impl FromRequest for Caller {
                 let revoked = || unauthorized("this access token has been revoked");
                 match kind.as_str() {
                     "user" => {
-                        let user = accounts::user_by_id(conn, id)?.ok_or_else(revoked)?;
+                        let sid = claims.sid.as_deref().ok_or_else(revoked)?;
+                        let (user, session) =
+                            accounts::user_with_session(conn, id, sid)?.ok_or_else(revoked)?;
                         if !user.active || user.auth_version != claims.av {
                             return Err(revoked());
                         }
-                        let sid = claims.sid.as_deref().ok_or_else(revoked)?;
-                        let session = accounts::session_by_id(conn, sid)?.ok_or_else(revoked)?;
                         if session.user_id != user.id || !session.is_live(now()) {
                             return Err(revoked());
                         }

@@ -326,6 +326,34 @@ pub fn session_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Se
     sessions::table.find(id).first(conn).optional()
 }
 
+/// What an access token's check needs of a user: never the password hash.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Principal {
+    pub id: i32,
+    pub username: String,
+    pub role: Role,
+    pub county_id: Option<i32>,
+    pub active: bool,
+    pub auth_version: i32,
+}
+
+/// A user and one of its sessions, in one round trip: what every request with a user's access
+/// token checks. `None` when either is gone or the session is another user's.
+pub fn user_with_session(
+    conn: &mut DbConnection,
+    user_id: i32,
+    session_id: &str,
+) -> QueryResult<Option<(Principal, SessionRow)>> {
+    users::table
+        .inner_join(sessions::table)
+        .filter(users::id.eq(user_id))
+        .filter(sessions::id.eq(session_id))
+        .select((Principal::as_select(), SessionRow::as_select()))
+        .first(conn)
+        .optional()
+}
+
 // --- failed logins
 
 /// Recent failed logins for one username (by its hash): from one address, and from all.
