@@ -351,7 +351,7 @@ impl DbPool {
         }
     }
 
-    /// A connection, waiting at most [`DbPool::wait`].
+    /// A connection, waiting at most `wait()`.
     pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
         self.pool.get_timeout(self.wait())
     }
