@@ -119,6 +119,11 @@ impl EquipmentItems {
         Ok(EquipmentItems::of(&items))
     }
 
+    /// The stored form: the items' words joined by commas.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
     pub fn as_slice(&self) -> &[EquipmentItem] {
         &self.items
     }
@@ -132,30 +137,7 @@ impl EquipmentItems {
     }
 }
 
-impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for EquipmentItems
-where
-    DB: diesel::backend::Backend,
-    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-        let raw =
-            <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
-        EquipmentItems::parse(&raw).map_err(Into::into)
-    }
-}
-
-impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for EquipmentItems
-where
-    DB: diesel::backend::Backend,
-    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-{
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, DB>,
-    ) -> diesel::serialize::Result {
-        <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(&self.text, out)
-    }
-}
+crate::stored_as_text!(EquipmentItems);
 
 /// A site's lifecycle dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

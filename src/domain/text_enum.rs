@@ -55,8 +55,23 @@ macro_rules! text_enum {
             }
         }
 
-        // Stored as its word in a text column on every backend; a word the code does not know
-        // (a row written by a newer version, or by hand) fails the read instead of being guessed.
+        $crate::stored_as_text!($name);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// Makes a type a diesel `Text` value on every backend (the MultiConnection included): read with
+/// its `parse(&str) -> Result<Self, String>`, written as its `as_str()`. A stored text that does
+/// not parse (a row written by a newer version, or by hand) fails the read instead of being
+/// guessed. The type derives `AsExpression` and `FromSqlRow` with `sql_type = Text` itself.
+#[macro_export]
+macro_rules! stored_as_text {
+    ($name:ty) => {
         impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
         where
             DB: diesel::backend::Backend,
@@ -64,7 +79,7 @@ macro_rules! text_enum {
         {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let raw = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
-                $name::parse(&raw).map_err(Into::into)
+                <$name>::parse(&raw).map_err(Into::into)
             }
         }
 
@@ -78,12 +93,6 @@ macro_rules! text_enum {
                 out: &mut diesel::serialize::Output<'b, '_, DB>,
             ) -> diesel::serialize::Result {
                 <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(self.as_str(), out)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
             }
         }
     };
