@@ -473,3 +473,51 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself_losing
         recoveries.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
     );
 }
+
+/// A request finding every pooled connection busy waits for a turn (without a thread) at most
+/// the pool's wait, then answers 503; once the connection is free the pool serves again.
+#[actix_web::test]
+async fn a_request_waits_for_a_busy_pool_only_as_long_as_the_pool_timeout() {
+    use shuangbai::error::ApiError;
+    use std::sync::mpsc;
+
+    let (url, _guard) = crate::helpers::fresh_database(Backend::Sqlite).expect("sqlite");
+    let pool = shuangbai::db::build_pool(&url, "public", 1, Duration::from_millis(300));
+    let (release, held) = mpsc::channel::<()>();
+    let (started, running) = mpsc::channel::<()>();
+    let holder = actix_web::rt::spawn({
+        let pool = pool.clone();
+        async move {
+            shuangbai::db::run(&pool, move |_| {
+                started.send(()).ok();
+                held.recv().ok();
+                Ok(())
+            })
+            .await
+        }
+    });
+    while running.try_recv().is_err() {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let asked = Instant::now();
+    let second = shuangbai::db::run(&pool, |_| Ok(())).await;
+    let waited = asked.elapsed();
+    assert!(
+        matches!(second, Err(ApiError::Unavailable(_))),
+        "503 while the only connection is busy: {second:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(2),
+        "waited {waited:?}"
+    );
+
+    release.send(()).expect("release the connection");
+    holder
+        .await
+        .expect("the holder ran")
+        .expect("the first request succeeded");
+    shuangbai::db::run(&pool, |_| Ok(()))
+        .await
+        .expect("the pool serves again once free");
+}
