@@ -70,6 +70,11 @@ pub struct Settings {
     /// `SHUANGBAI_LOGIN_BURST_PER_IP`: token requests one address may make at once; one more is
     /// allowed every 3 seconds. Default 20.
     pub login_burst_per_ip: u32,
+    /// `SHUANGBAI_AUTH_CACHE_MS`: how long this instance keeps what an access token's check found
+    /// (its account active, its `auth_version` current, its session live) before reading it
+    /// again. Default 1000, 0 to 1000: a deactivation, password change or logout made on another
+    /// instance ends access within this time (at once on the one that made it).
+    pub auth_cache: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +235,16 @@ impl Settings {
                 "must be between 1 and 10000",
             ));
         }
+        let auth_cache_ms: u64 =
+            parsed("SHUANGBAI_AUTH_CACHE_MS", 1000, "a number of milliseconds")?;
+        if auth_cache_ms > 1000 {
+            return Err(invalid(
+                "SHUANGBAI_AUTH_CACHE_MS",
+                "must be between 0 and 1000",
+            ));
+        }
         Ok(Settings {
+            auth_cache: Duration::from_millis(auth_cache_ms),
             access_ttl_secs,
             refresh_ttl_days,
             session_max_days,

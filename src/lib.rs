@@ -1,6 +1,7 @@
 //! Shuangbai: the Double Hundred Project (双百工程) progress service.
 
 pub mod auth;
+pub mod caller_cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

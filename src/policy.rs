@@ -10,6 +10,7 @@ use std::pin::Pin;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use crate::caller_cache::{Subject, TokenKey};
 use crate::clock::now;
 use crate::db::counties::{self, CountyRow};
 use crate::db::{self, accounts, DbConnection};
@@ -189,6 +190,73 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     Ok(token.trim().to_string())
 }
 
+/// The token's subject, from its `sub` (`user:7`, `client:3`) and a user's `sid`.
+fn subject_of(claims: &crate::auth::Claims) -> Result<Subject, ApiError> {
+    let (kind, id) = claims
+        .sub
+        .split_once(':')
+        .and_then(|(k, id)| id.parse::<i32>().ok().map(|id| (k, id)))
+        .ok_or_else(|| unauthorized("the access token is invalid"))?;
+    match kind {
+        "user" => Ok(Subject::User {
+            id,
+            session: claims.sid.clone().ok_or_else(revoked)?,
+        }),
+        "client" => Ok(Subject::Client { id }),
+        _ => Err(unauthorized("the access token is invalid")),
+    }
+}
+
+fn revoked() -> ApiError {
+    unauthorized("this access token has been revoked")
+}
+
+/// The caller behind a token's subject as the database has it now, and when its session ends:
+/// refused when the account is inactive, its `auth_version` is not the token's, or a user's
+/// session is revoked or over.
+fn check_subject(
+    conn: &mut DbConnection,
+    subject: &Subject,
+    auth_version: i32,
+) -> Result<(Caller, Option<chrono::NaiveDateTime>), ApiError> {
+    match subject {
+        Subject::User { id, session } => {
+            let (user, session) =
+                accounts::user_with_session(conn, *id, session)?.ok_or_else(revoked)?;
+            if !user.active || user.auth_version != auth_version {
+                return Err(revoked());
+            }
+            if session.user_id != user.id || !session.is_live(now()) {
+                return Err(revoked());
+            }
+            let caller = Caller {
+                role: user.role,
+                county_id: user.county_id,
+                principal: Principal::User {
+                    id: user.id,
+                    username: user.username,
+                },
+            };
+            Ok((caller, Some(session.expires_at)))
+        }
+        Subject::Client { id } => {
+            let client = accounts::client_by_id(conn, *id)?.ok_or_else(revoked)?;
+            if !client.active || client.auth_version != auth_version {
+                return Err(revoked());
+            }
+            let caller = Caller {
+                role: Role::Integration,
+                county_id: Some(client.county_id),
+                principal: Principal::Client {
+                    id: client.id,
+                    client_id: client.client_id,
+                },
+            };
+            Ok((caller, None))
+        }
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -203,55 +271,26 @@ impl FromRequest for Caller {
                 .tokens
                 .verify(&token)
                 .map_err(|_| unauthorized("the access token is invalid or expired"))?;
-            // The token is checked against the principal as it is now, so a deactivation or a
-            // password change ends access at once, not when the token expires; a user's token
-            // also against its session, so a logout (`/api/v1/auth/revoke`), a refresh-token
-            // reuse or the session's absolute end ends it too.
-            db::run(&state.pool, move |conn| {
-                let (kind, id) = claims
-                    .sub
-                    .split_once(':')
-                    .and_then(|(k, id)| id.parse::<i32>().ok().map(|id| (k.to_string(), id)))
-                    .ok_or_else(|| unauthorized("the access token is invalid"))?;
-                let revoked = || unauthorized("this access token has been revoked");
-                match kind.as_str() {
-                    "user" => {
-                        let sid = claims.sid.as_deref().ok_or_else(revoked)?;
-                        let (user, session) =
-                            accounts::user_with_session(conn, id, sid)?.ok_or_else(revoked)?;
-                        if !user.active || user.auth_version != claims.av {
-                            return Err(revoked());
-                        }
-                        if session.user_id != user.id || !session.is_live(now()) {
-                            return Err(revoked());
-                        }
-                        Ok(Caller {
-                            role: user.role,
-                            county_id: user.county_id,
-                            principal: Principal::User {
-                                id: user.id,
-                                username: user.username,
-                            },
-                        })
-                    }
-                    "client" => {
-                        let client = accounts::client_by_id(conn, id)?.ok_or_else(revoked)?;
-                        if !client.active || client.auth_version != claims.av {
-                            return Err(revoked());
-                        }
-                        Ok(Caller {
-                            role: Role::Integration,
-                            county_id: Some(client.county_id),
-                            principal: Principal::Client {
-                                id: client.id,
-                                client_id: client.client_id,
-                            },
-                        })
-                    }
-                    _ => Err(unauthorized("the access token is invalid")),
-                }
+            // The token is checked against the principal as it is now (kept for at most a
+            // second, see `caller_cache.rs`), so a deactivation or a password change ends access
+            // within a second, not when the token expires; a user's token also against its
+            // session, so a logout (`/api/v1/auth/revoke`), a refresh-token reuse or the
+            // session's absolute end ends it too.
+            let key = TokenKey {
+                subject: subject_of(&claims)?,
+                auth_version: claims.av,
+            };
+            if let Some(caller) = state.callers.get(&key, now()) {
+                return Ok(caller);
+            }
+            let epoch = state.callers.epoch();
+            let subject = key.subject.clone();
+            let (caller, session_ends) = db::run(&state.pool, move |conn| {
+                check_subject(conn, &subject, claims.av)
             })
-            .await
+            .await?;
+            state.callers.keep(key, caller.clone(), session_ends, epoch);
+            Ok(caller)
         })
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 
 use crate::auth::Tokens;
+use crate::caller_cache::CallerCache;
 use crate::config::Settings;
 use crate::db::DbPool;
 
@@ -160,6 +161,8 @@ pub struct AppState {
     pub tokens: Tokens,
     pub login_limiter: Arc<LoginLimiter>,
     pub logins_in_flight: Arc<AttemptsInFlight>,
+    /// Access tokens' recent checks, kept for at most a second (`caller_cache.rs`).
+    pub callers: Arc<CallerCache>,
 }
 
 impl AppState {
@@ -173,6 +176,7 @@ impl AppState {
                 Duration::from_secs(60),
             )),
             logins_in_flight: Arc::default(),
+            callers: Arc::new(CallerCache::new(settings.auth_cache)),
             settings: Arc::new(settings),
         })
     }

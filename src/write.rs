@@ -4,11 +4,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::caller_cache::CallerCache;
 use crate::clock::now;
 use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbConnection, DbPool};
@@ -18,6 +20,7 @@ use crate::error::ApiError;
 use crate::idempotency::{self, Earlier, PendingKey, Rendered};
 use crate::middleware::RequestId;
 use crate::policy::Caller;
+use crate::state::AppState;
 
 /// The optional header explaining a change, kept in the audit trail.
 pub const CHANGE_REASON_HEADER: &str = "x-change-reason";
@@ -38,6 +41,8 @@ pub struct WriteCtx {
     /// The request's `Idempotency-Key`, when it has one: [`write_then`] stores the answer with
     /// the change.
     pub idempotency: Option<PendingKey>,
+    /// This instance's kept access-token checks, forgotten once a write to accounts commits.
+    pub callers: Option<Arc<CallerCache>>,
 }
 
 /// The `X-Change-Reason` header: UTF-8 (so 调整 works), trimmed, empty means none, cut to
@@ -66,6 +71,9 @@ impl FromRequest for WriteCtx {
             .unwrap_or_default();
         let reason = change_reason(req);
         let idempotency = req.extensions().get::<PendingKey>().cloned();
+        let callers = req
+            .app_data::<actix_web::web::Data<AppState>>()
+            .map(|state| state.callers.clone());
         let caller = Caller::from_request(req, payload);
         Box::pin(async move {
             // Authenticated first: without a token the answer is 401, whatever the reason says.
@@ -75,6 +83,7 @@ impl FromRequest for WriteCtx {
                 caller,
                 reason: reason?,
                 idempotency,
+                callers,
             })
         })
     }
@@ -243,10 +252,25 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
 {
-    db::run(pool, move |conn| {
+    let callers = ctx.callers.clone();
+    let (out, accounts) = db::run(pool, move |conn| {
         db::write_transaction(conn, |conn| audited(conn, &ctx, f))
     })
-    .await
+    .await?;
+    forget_callers_when(accounts, callers);
+    Ok(out)
+}
+
+/// Whether a write changed accounts (users, integration clients), judged by its audit events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AccountsChanged(bool);
+
+/// Once a write that changed accounts has committed, this instance forgets the access-token
+/// checks it kept: a deactivation or a password change ends access here at once.
+fn forget_callers_when(changed: AccountsChanged, callers: Option<Arc<CallerCache>>) {
+    if let (AccountsChanged(true), Some(callers)) = (changed, callers) {
+        callers.forget_all();
+    }
 }
 
 /// `f` as one write: its audit events stored together at its end, in the same transaction.
@@ -254,7 +278,7 @@ fn audited<T>(
     conn: &mut DbConnection,
     ctx: &WriteCtx,
     f: impl FnOnce(&mut Tx<'_>) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
+) -> Result<(T, AccountsChanged), ApiError> {
     let mut pending = Vec::new();
     let out = f(&mut Tx {
         conn: &mut *conn,
@@ -262,12 +286,15 @@ fn audited<T>(
         pending: &mut pending,
     })?;
     audit::insert_all(conn, &pending)?;
-    Ok(out)
+    let accounts = pending
+        .iter()
+        .any(|e| matches!(e.entity, AuditEntity::User | AuditEntity::Client));
+    Ok((out, AccountsChanged(accounts)))
 }
 
 /// What a write with an answer came to.
 enum Answered {
-    Now(Rendered),
+    Now(Rendered, AccountsChanged),
     Earlier(Earlier),
 }
 
@@ -285,6 +312,7 @@ where
     F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
     R: FnOnce(T) -> Result<HttpResponse, ApiError> + Send + 'static,
 {
+    let callers = ctx.callers.clone();
     let answered = db::run(pool, move |conn| {
         db::write_transaction(conn, |conn| {
             if let Some(key) = &ctx.idempotency {
@@ -292,17 +320,20 @@ where
                     return Ok(Answered::Earlier(earlier));
                 }
             }
-            let out = audited(conn, &ctx, f)?;
+            let (out, accounts) = audited(conn, &ctx, f)?;
             let answer = Rendered::of(respond(out)?)?;
             if let Some(key) = &ctx.idempotency {
                 idempotency::store_in_transaction(conn, key, &answer)?;
             }
-            Ok(Answered::Now(answer))
+            Ok(Answered::Now(answer, accounts))
         })
     })
     .await?;
     match answered {
-        Answered::Now(answer) => Ok(answer.into_response()),
+        Answered::Now(answer, accounts) => {
+            forget_callers_when(accounts, callers);
+            Ok(answer.into_response())
+        }
         Answered::Earlier(earlier) => earlier.into_response(),
     }
 }
@@ -316,7 +347,7 @@ where
 {
     db::run(pool, move |conn| {
         let outcome: Result<(), Rehearsal<T>> = db::write_transaction(conn, |conn| {
-            let answer = audited(conn, &ctx, f).map_err(Rehearsal::Failed)?;
+            let (answer, _) = audited(conn, &ctx, f).map_err(Rehearsal::Failed)?;
             // Any error rolls back: this one carries the answer out.
             Err(Rehearsal::RolledBack(answer))
         });

@@ -8,7 +8,6 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db;
 use crate::domain::auth::Role;
 use crate::error::{ApiError, Problem};
 use crate::policy::{Caller, Principal};
@@ -165,11 +164,7 @@ pub async fn revoke(
     caller: Caller,
     body: Json<RevokeIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = body.0.token;
-    db::run(&state.pool, move |conn| {
-        sessions::revoke(conn, &caller, &token)
-    })
-    .await?;
+    sessions::revoke(state.get_ref(), caller, body.0.token).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())

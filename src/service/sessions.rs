@@ -408,13 +408,19 @@ pub async fn grant(
     Ok(match input.grant_type.as_str() {
         "password" => password_grant(&app, peer, input).await?,
         "refresh_token" | "client_credentials" => {
-            db::run(&state.pool, move |conn| {
+            let grant = db::run(&state.pool, move |conn| {
                 db::write_transaction(conn, |conn| match input.grant_type.as_str() {
                     "refresh_token" => refresh_grant(&app, conn, &input, peer),
                     _ => client_grant(&app, conn, &input),
                 })
             })
-            .await?
+            .await?;
+            // A refused refresh may have revoked its session (a reused token): its access
+            // tokens end at once here too.
+            if !matches!(grant, Grant::Ok(_)) {
+                state.callers.forget_all();
+            }
+            grant
         }
         other => refused(
             400,
@@ -428,13 +434,20 @@ pub async fn grant(
 
 /// Revokes the session of refresh token `token` with all its tokens, when the caller owns it
 /// or is an administrator; anything else changes nothing (RFC 7009 answers 200 either way).
-pub fn revoke(conn: &mut DbConnection, caller: &Caller, token: &str) -> Result<(), ApiError> {
-    let hash = hash_secret(token);
-    if let Some(row) = accounts::refresh_by_hash(conn, &hash)? {
-        if policy::may_revoke_session_of(caller, row.user_id) {
-            accounts::revoke_family(conn, &row.family, now())?;
+/// This instance then forgets the callers it kept, so the session's access tokens end at once
+/// here (within a second elsewhere).
+pub async fn revoke(state: &AppState, caller: Caller, token: String) -> Result<(), ApiError> {
+    db::run(&state.pool, move |conn| {
+        let hash = hash_secret(&token);
+        if let Some(row) = accounts::refresh_by_hash(conn, &hash)? {
+            if policy::may_revoke_session_of(&caller, row.user_id) {
+                accounts::revoke_family(conn, &row.family, now())?;
+            }
         }
-    }
+        Ok(())
+    })
+    .await?;
+    state.callers.forget_all();
     Ok(())
 }
 

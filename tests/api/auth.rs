@@ -524,6 +524,28 @@ on_both_backends! {
         assert_eq!(r.body["error"], "invalid_grant");
     }
 
+    async fn a_deactivation_on_one_instance_ends_access_on_another_within_a_second(app: TestApp) {
+        let other = app.another_instance().await;
+        let token = app.user_token("zhao.viewer", "viewer", None).await;
+        let user = other.get_as(&token, "/api/v1/me").await.expect(200).body;
+        // The other instance has checked the token and keeps what it found.
+        other.get_as(&token, "/api/v1/me").await.expect(200);
+        app.patch(&format!("/api/v1/users/{}", user["id"]), Some("\"1\""), &json!({"active": false}))
+            .await
+            .expect(200);
+        app.get_as(&token, "/api/v1/me").await.expect_problem(401);
+        let since = std::time::Instant::now();
+        while other.get_as(&token, "/api/v1/me").await.status != 401 {
+            assert!(
+                since.elapsed() < std::time::Duration::from_millis(1500),
+                "the other instance still serves a deactivated account after {:?}",
+                since.elapsed()
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        other.get_as(&token, "/api/v1/me").await.expect_problem(401);
+    }
+
     async fn integration_clients_are_revocable_and_their_secret_is_shown_once(app: TestApp) {
         let c = app.county("445302", "县445302", "district").await;
         let (id, client_id, secret) = make_client(&app, c).await;

@@ -179,6 +179,8 @@ pub fn settings_for(database_url: DatabaseUrl) -> Settings {
         session_max_days: 30,
         login_max_failures: 5,
         login_burst_per_ip: 10_000,
+        // As deployed: the cache is on in every test, so each proves access ends when it should.
+        auth_cache: Duration::from_secs(1),
     }
 }
 
@@ -255,6 +257,27 @@ impl TestApp {
         };
         app.admin_token = app.token_for(ADMIN, PASSWORD).await;
         app
+    }
+
+    /// A second instance of the app on this one's database, as behind a load balancer: its own
+    /// pool and its own kept access-token checks; the same signing secret.
+    pub async fn another_instance(&self) -> TestApp {
+        let settings = settings_for(self.database_url.clone());
+        let pool = shuangbai::startup::prepare_pool(&settings).expect("database prepared");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local address").port();
+        let server = shuangbai::startup::run(listener, pool, settings).expect("server starts");
+        actix_web::rt::spawn(server);
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            admin_token: self.admin_token.clone(),
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .finish(),
+            _guard: self._guard.clone(),
+        }
     }
 
     /// Asks for tokens with the password grant (form-encoded, as OAuth2 clients do).
