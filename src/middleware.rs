@@ -66,8 +66,9 @@ pub async fn request_id(
 
 /// `ETag` on every successful `GET`, and `304 Not Modified` when `If-None-Match` matches.
 ///
-/// Versioned resources keep the strong ETag their handler set (`"3"`, what `If-Match` expects);
-/// other answers get a weak one from a hash of the body, so mobile clients on slow links can
+/// Versioned resources keep the strong ETag their handler set (`"3"`, what `If-Match` expects),
+/// and lists the weak one `Page::respond` made from what decides them; other answers get a weak
+/// one from a hash of the body, so mobile clients on slow links can
 /// revalidate lists and reports too. Runs inside compression, so the hash is of the plain body.
 pub async fn conditional_get(
     req: ServiceRequest,
@@ -85,12 +86,19 @@ pub async fn conditional_get(
     }
     let (req, res) = res.into_parts();
     let (mut res, body) = res.into_parts();
-    let bytes = to_bytes(body)
-        .await
-        .map_err(|e| actix_web::error::ErrorInternalServerError(e.into()))?;
-    let tag = match res.headers().get(header::ETAG) {
-        Some(existing) => existing.to_str().unwrap_or_default().to_string(),
-        None => weak_etag(&bytes),
+    // A tag the handler set (a version, a list's) needs no look at the body; only other answers
+    // (reports, exports) are read whole and hashed.
+    let (tag, body) = match res.headers().get(header::ETAG) {
+        Some(existing) => (
+            existing.to_str().unwrap_or_default().to_string(),
+            BoxBody::new(body),
+        ),
+        None => {
+            let bytes = to_bytes(body)
+                .await
+                .map_err(|e| actix_web::error::ErrorInternalServerError(e.into()))?;
+            (weak_etag(&bytes), BoxBody::new(bytes))
+        }
     };
     if let Ok(value) = HeaderValue::from_str(&tag) {
         res.headers_mut().insert(header::ETAG, value);
@@ -108,7 +116,7 @@ pub async fn conditional_get(
         }
         return Ok(ServiceResponse::new(req, not_modified.finish()));
     }
-    Ok(ServiceResponse::new(req, res.set_body(BoxBody::new(bytes))))
+    Ok(ServiceResponse::new(req, res.set_body(body)))
 }
 
 /// A query string whose decoded names or values hold a NUL character is refused, 422 naming

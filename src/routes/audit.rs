@@ -1,6 +1,8 @@
 //! `/api/v1/audit-events`: who changed what, when, before and after (administrators only).
 
-use actix_web::{get, web, HttpResponse};
+use std::hash::{Hash, Hasher};
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -9,6 +11,7 @@ use crate::db::audit::AuditFilter;
 use crate::db::{self};
 use crate::error::{ApiError, Problem};
 use crate::policy::Admin;
+use crate::routes::common::Tagged;
 use crate::routes::common::{Page, Paging};
 use crate::routes::responses::*;
 use crate::service::audit::{self, AuditEventOut};
@@ -76,6 +79,12 @@ fn time_bound(
         .map(|t| t.with_timezone(&Utc).naive_utc())
         .ok_or_else(|| ApiError::invalid(field, "is not a time in the bureau's time zone"))
 }
+/// The list's ETag: an audit event never changes.
+impl Tagged for AuditEventOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        self.id.hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "audit",
@@ -93,6 +102,7 @@ fn time_bound(
 )]
 #[get("/audit-events")]
 pub async fn list_audit_events(
+    req: HttpRequest,
     state: web::Data<AppState>,
     Admin(caller): Admin,
     query: web::Query<AuditListQuery>,
@@ -121,7 +131,7 @@ pub async fn list_audit_events(
         audit::list(conn, &caller, &filter, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

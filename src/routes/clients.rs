@@ -1,5 +1,7 @@
 //! `/api/v1/clients` (admin): integration clients, the credentials of a county's scripts.
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::http::header;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -8,6 +10,7 @@ use utoipa::IntoParams;
 use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::policy::Admin;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, expected_version, ok_versioned, Json, Page, Paging,
 };
@@ -21,6 +24,19 @@ use crate::write::{write, AdminWrite};
 pub struct ClientPath {
     /// The client's id (the number, not `client_id`).
     pub id: i32,
+}
+/// The list's ETag: its last use changes without its version.
+impl Tagged for ClientOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (
+            self.id,
+            self.version,
+            self.updated_at,
+            self.active,
+            self.last_used_at,
+        )
+            .hash(into);
+    }
 }
 
 #[utoipa::path(
@@ -38,6 +54,7 @@ pub struct ClientPath {
 )]
 #[get("/clients")]
 pub async fn list_clients(
+    req: HttpRequest,
     state: web::Data<AppState>,
     Admin(caller): Admin,
     paging: web::Query<Paging>,
@@ -47,7 +64,7 @@ pub async fn list_clients(
         clients::list(conn, &caller, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

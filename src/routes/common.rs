@@ -2,12 +2,14 @@
 //! and the version-based `ETag` / `If-Match` handshake.
 
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
@@ -122,6 +124,63 @@ impl<T> Page<T> {
             limit,
             offset,
         }
+    }
+}
+
+/// What a list item shows beyond its id and version (a site's check as of the date, a county's
+/// plan status, whether personal data is masked for this caller, the actions this caller may
+/// take), fed to its list's `ETag`: whatever can change the item's JSON must be in its tag.
+pub trait Tagged {
+    fn tag<H: Hasher>(&self, into: &mut H);
+}
+
+impl<T: Serialize + Tagged> Page<T> {
+    /// The page as a `200` whose weak `ETag` comes from what decides its content (this build,
+    /// the request's path and query, the total and paging, each item's [`Tagged::tag`]), not
+    /// from hashing the body: revalidating a list costs its query, and `304` sends nothing.
+    pub fn respond(self, req: &HttpRequest) -> HttpResponse {
+        let mut digest = TagDigest::default();
+        (
+            env!("CARGO_PKG_VERSION"),
+            req.path(),
+            req.query_string(),
+            self.total,
+            self.limit,
+            self.offset,
+            self.items.len(),
+        )
+            .hash(&mut digest);
+        for item in &self.items {
+            item.tag(&mut digest);
+        }
+        HttpResponse::Ok()
+            .insert_header((header::ETAG, digest.weak_etag()))
+            .json(self)
+    }
+}
+
+/// SHA-256 fed through `Hash`, so a tag is written as a tuple of the fields that make it.
+#[derive(Default)]
+struct TagDigest(Sha256);
+
+impl Hasher for TagDigest {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_be_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ])
+    }
+}
+
+impl TagDigest {
+    fn weak_etag(self) -> String {
+        let digest = self.0.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("W/\"l{hex}\"")
     }
 }
 

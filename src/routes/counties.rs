@@ -1,5 +1,7 @@
 //! `/api/v1/counties`: counties and the city level, with their plan-status history.
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -10,6 +12,7 @@ use crate::db::{self};
 use crate::domain::county::CountyKind;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, expected_version, ok_versioned, parse_q, parse_sort, Json, Page, Paging,
 };
@@ -49,6 +52,20 @@ pub struct CountyPath {
     /// The county's id.
     pub id: i32,
 }
+/// The list's ETag: its plan status is as of the date.
+impl Tagged for CountyOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (
+            self.id,
+            self.version,
+            self.updated_at,
+            self.plan_status.stage,
+            self.plan_status.effective_on,
+            &self.plan_status.note,
+        )
+            .hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "counties",
@@ -64,6 +81,7 @@ pub struct CountyPath {
 )]
 #[get("/counties")]
 pub async fn list_counties(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
     query: web::Query<CountyListQuery>,
@@ -90,7 +108,7 @@ pub async fn list_counties(
         counties::list(conn, &filter, &sort, limit, offset, as_of)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

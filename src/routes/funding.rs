@@ -1,6 +1,8 @@
 //! `/api/v1/funding-requests`: a county's requests for funding (落实经费情况), moved through their
 //! stages only by dated transitions, every one kept. Money is integer fen (分) everywhere.
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::http::header;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -11,6 +13,7 @@ use crate::db::funding::{FundingFilter, FundingSort};
 use crate::domain::funding::FundingStage;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, etag, expected_version, ok_versioned, parse_sort, Json, Page, Paging,
 };
@@ -41,6 +44,18 @@ pub struct FundingPath {
     /// The funding request's id.
     pub id: i32,
 }
+/// The list's ETag: the actions shown are this caller's.
+impl Tagged for FundingRequestOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (
+            self.id,
+            self.version,
+            self.updated_at,
+            &self.allowed_actions,
+        )
+            .hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "funding",
@@ -56,6 +71,7 @@ pub struct FundingPath {
 )]
 #[get("/funding-requests")]
 pub async fn list_funding_requests(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
     query: web::Query<FundingListQuery>,
@@ -80,7 +96,7 @@ pub async fn list_funding_requests(
         funding::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

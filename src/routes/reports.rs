@@ -1,6 +1,8 @@
 //! `/api/v1/reports/progress`: the progress table (进度情况一览表) as of any date, computed from
 //! the records, as JSON or in the bureau's layout (CSV).
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{Datelike, NaiveDate};
@@ -12,6 +14,7 @@ use crate::domain::export::{layout, to_csv, to_xlsx};
 use crate::domain::report::ProgressTable;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
+use crate::routes::common::Tagged;
 use crate::routes::common::{Json, Page, Paging};
 use crate::routes::responses::*;
 use crate::service::reports::{
@@ -363,6 +366,12 @@ pub async fn publish_snapshot(
     )
     .await
 }
+/// The list's ETag: a snapshot changes only when withdrawn.
+impl Tagged for SnapshotSummaryOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (self.id, self.withdrawn_at, &self.withdrawn_by).hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "reports",
@@ -378,6 +387,7 @@ pub async fn publish_snapshot(
 )]
 #[get("/reports/progress/snapshots")]
 pub async fn list_snapshots(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
     query: web::Query<SnapshotListQuery>,
@@ -389,7 +399,7 @@ pub async fn list_snapshots(
         reports::list(conn, include, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

@@ -1,6 +1,8 @@
 //! `/api/v1/staff`: social workers, their postings over time, and the counts in post.
 //! Phone and ID numbers are masked for everyone but admins and the employing county.
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -12,6 +14,7 @@ use crate::domain::site::SiteKind;
 use crate::domain::staff::Certification;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, expected_version, ok_versioned, parse_q, parse_sort, Json, Page, Paging,
 };
@@ -66,6 +69,18 @@ pub struct PostingPath {
     /// The posting's id.
     pub posting_id: i32,
 }
+/// The list's ETag: masking depends on the caller.
+impl Tagged for StaffOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (
+            self.id,
+            self.version,
+            self.updated_at,
+            self.personal_data_masked,
+        )
+            .hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "staff",
@@ -81,6 +96,7 @@ pub struct PostingPath {
 )]
 #[get("/staff")]
 pub async fn list_staff(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<StaffListQuery>,
@@ -108,7 +124,7 @@ pub async fn list_staff(
         staff::list(conn, &caller, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

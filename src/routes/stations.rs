@@ -1,6 +1,8 @@
 //! `/api/v1/stations`: sites, both stations (社工站) and points (社工点), told apart by `kind`,
 //! with their dated equipment checks.
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -11,6 +13,7 @@ use crate::db::sites::{LevelFilter, SiteFilter, SiteSort};
 use crate::domain::site::{EquipmentLevel, SiteKind, SiteStatus};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, expected_version, ok_versioned, parse_q, parse_sort, Json, Page, Paging,
 };
@@ -53,6 +56,20 @@ pub struct SitePath {
     /// The site's id.
     pub id: i32,
 }
+/// The list's ETag: its status and equipment are as of the date.
+impl Tagged for SiteOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (
+            self.id,
+            self.version,
+            self.updated_at,
+            self.as_of,
+            self.equipment.checked_on,
+            &self.equipment.items,
+        )
+            .hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "stations",
@@ -68,6 +85,7 @@ pub struct SitePath {
 )]
 #[get("/stations")]
 pub async fn list_stations(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
     query: web::Query<SiteListQuery>,
@@ -107,7 +125,7 @@ pub async fn list_stations(
         sites::list(conn, &filter, &sort, limit, offset, day)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

@@ -1,5 +1,7 @@
 //! `/api/v1/towns`: towns, townships and streets of a county (镇/乡/街道).
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -9,6 +11,7 @@ use crate::db::towns::{TownFilter, TownSort};
 use crate::domain::town::TownKind;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, expected_version, ok_versioned, parse_q, parse_sort, Json, Page, Paging,
 };
@@ -38,6 +41,11 @@ pub struct TownPath {
     /// The town's id.
     pub id: i32,
 }
+impl Tagged for TownOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (self.id, self.version, self.updated_at).hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "towns",
@@ -53,6 +61,7 @@ pub struct TownPath {
 )]
 #[get("/towns")]
 pub async fn list_towns(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
     query: web::Query<TownListQuery>,
@@ -79,7 +88,7 @@ pub async fn list_towns(
         towns::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

@@ -1,5 +1,7 @@
 //! `/api/v1/trainings`: social-work training sessions (社工业务培训), pre-job or professional.
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -10,6 +12,7 @@ use crate::db::trainings::{TrainingFilter, TrainingSort};
 use crate::domain::training::TrainingKind;
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, expected_version, ok_versioned, parse_sort, Json, Page, Paging,
 };
@@ -38,6 +41,11 @@ pub struct TrainingPath {
     /// The training session's id.
     pub id: i32,
 }
+impl Tagged for TrainingOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (self.id, self.version, self.updated_at).hash(into);
+    }
+}
 
 #[utoipa::path(
     tag = "trainings",
@@ -53,6 +61,7 @@ pub struct TrainingPath {
 )]
 #[get("/trainings")]
 pub async fn list_trainings(
+    req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
     query: web::Query<TrainingListQuery>,
@@ -77,7 +86,7 @@ pub async fn list_trainings(
         trainings::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

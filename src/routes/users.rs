@@ -1,5 +1,7 @@
 //! `/api/v1/users` (admin): the people who use the API.
 
+use std::hash::{Hash, Hasher};
+
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -7,6 +9,7 @@ use utoipa::IntoParams;
 use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::policy::Admin;
+use crate::routes::common::Tagged;
 use crate::routes::common::{
     created_versioned, expected_version, ok_versioned, Json, Page, Paging,
 };
@@ -20,6 +23,11 @@ use crate::write::{write, write_then, AdminWrite};
 pub struct UserPath {
     /// The user's id.
     pub id: i32,
+}
+impl Tagged for UserOut {
+    fn tag<H: Hasher>(&self, into: &mut H) {
+        (self.id, self.version, self.updated_at, self.active).hash(into);
+    }
 }
 
 #[utoipa::path(
@@ -37,6 +45,7 @@ pub struct UserPath {
 )]
 #[get("/users")]
 pub async fn list_users(
+    req: HttpRequest,
     state: web::Data<AppState>,
     Admin(caller): Admin,
     paging: web::Query<Paging>,
@@ -46,7 +55,7 @@ pub async fn list_users(
         accounts::list_users(conn, &caller, limit, offset)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::of(listed, limit, offset)))
+    Ok(Page::of(listed, limit, offset).respond(&req))
 }
 
 #[utoipa::path(

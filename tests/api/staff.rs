@@ -170,6 +170,11 @@ on_both_backends! {
             assert_eq!(listed["items"][0]["phone"], "138****5678");
         }
         assert_eq!(app.get_as(&insider, &path).await.body["id_number"], "445381198506120024");
+        // The same list shown masked and unmasked has two ETags: one never revalidates the other.
+        let masked = app.get_as(&viewer, "/api/v1/staff").await.expect(200).header("etag");
+        let plain = app.get_as(&insider, "/api/v1/staff").await.expect(200).header("etag");
+        assert!(masked.is_some() && plain.is_some());
+        assert_ne!(masked, plain);
         app.patch_as(&outsider, &path, Some("\"1\""), &json!({"name": "改"})).await.expect_problem(403);
     }
 

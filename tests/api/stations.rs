@@ -60,6 +60,47 @@ fn station(town: i64, reference: &str) -> Value {
 }
 
 on_both_backends! {
+    async fn a_list_etag_changes_with_what_its_items_show_and_only_then(app: TestApp) {
+        let p = place(&app).await;
+        let site = app.post("/api/v1/stations", &station(p.town, "LD-ST-01")).await.expect(201).body;
+        let path = format!("/api/v1/stations/{}", site["id"]);
+        let list = format!("/api/v1/stations?county_id={}", p.county);
+        let tag_of = |r: &crate::helpers::Resp| r.header("etag").expect("a list carries an ETag");
+        let first = tag_of(&app.get(&list).await.expect(200));
+        assert!(first.starts_with("W/\""), "a list's ETag is weak: {first}");
+        assert_eq!(tag_of(&app.get(&list).await.expect(200)), first, "the same answer, the same tag");
+        let revalidate = |tag: String| {
+            let req = app
+                .request(awc::http::Method::GET, &list)
+                .insert_header(("if-none-match", tag));
+            app.send(req, None)
+        };
+        assert!(revalidate(first.clone()).await.expect(304).raw.is_empty());
+
+        // A check changes what the site shows, whether or not it changes the site's version.
+        app.post(&format!("{path}/equipment-checks"), &json!({"checked_on": "2021-03-01", "items": ALL}))
+            .await
+            .expect(201);
+        let checked = app.get(&list).await.expect(200);
+        assert_eq!(checked.body["items"][0]["equipment"]["level"], "full");
+        let after_check = tag_of(&checked);
+        assert_ne!(after_check, first);
+        revalidate(first.clone()).await.expect(200);
+        // The list as of a date before the check shows it as it was then, under its own tag.
+        let earlier = app.get(&format!("{list}&as_of=2021-02-15")).await.expect(200);
+        assert_eq!(earlier.body["items"][0]["equipment"]["level"], "incomplete");
+        assert_ne!(tag_of(&earlier), after_check);
+
+        // A change to the site itself.
+        let version = app.get(&path).await.expect(200).header("etag").expect("version");
+        app.patch(&path, Some(&version), &json!({"address": "太平镇政府大院"})).await.expect(200);
+        let renamed = tag_of(&app.get(&list).await.expect(200));
+        assert_ne!(renamed, after_check);
+        revalidate(renamed).await.expect(304);
+        // Another page of the same filter is another answer.
+        assert_ne!(tag_of(&app.get(&format!("{list}&limit=1&offset=1")).await.expect(200)), after_check);
+    }
+
     async fn equipment_levels_follow_the_checks_and_answer_earlier_dates(app: TestApp) {
         let p = place(&app).await;
         let site = app.post("/api/v1/stations", &station(p.town, "LD-ST-01")).await.expect(201).body;
