@@ -1,14 +1,27 @@
 -- National-scale data for the benchmark, made inside PostgreSQL: 3,000 counties, 39,000 towns,
 -- 640,000 sites (39,000 stations, 601,000 points), equipment checks, 200,000 staff with postings,
 -- plan changes, funding requests and trainings. Dates are spread over 2021.
--- Run against a database migrated by `shuangbai migrate`.
+-- Run against a database migrated by `shuangbai migrate`. The scale is psql variables, national by
+-- default: `psql -v counties=122 -v points=20000 -v staff=8100 …` makes a province (21,586 sites).
+\if :{?counties}
+\else
+  \set counties 3000
+\endif
+\if :{?points}
+\else
+  \set points 601000
+\endif
+\if :{?staff}
+\else
+  \set staff 200000
+\endif
 BEGIN;
 INSERT INTO counties (division_code, name, kind, coordination_established_on, management_established_on, version, created_at, updated_at)
 SELECT (440000 + ((n - 1) / 99 + 1) * 100 + ((n - 1) % 99 + 1))::text, '基准县' || n,
        (ARRAY['district', 'county', 'county_city'])[n % 3 + 1],
        DATE '2021-01-01' + (n % 200), CASE WHEN n % 2 = 0 THEN DATE '2021-02-01' + (n % 150) END,
        1, now(), now()
-FROM generate_series(1, 3000) n;
+FROM generate_series(1, :counties) n;
 
 INSERT INTO plan_status_changes (county_id, stage, effective_on, note, created_at)
 SELECT id, 'drafting', DATE '2021-01-05', NULL, now() FROM counties;
@@ -42,8 +55,8 @@ SELECT s.county_id, s.town_id, 'point', s.id, '村' || p, '村' || p || '社工�
        CASE WHEN p % 10 < 4 THEN DATE '2021-08-01' + (p % 120) END, NULL,
        CASE WHEN p % 97 = 0 THEN DATE '2021-11-30' END,
        NULL, NULL, 1, now(), now()
-FROM generate_series(1, 601000) p
-JOIN sites s ON s.kind = 'station' AND s.town_id = (SELECT min(id) FROM towns) + (p % 39000);
+FROM generate_series(1, :points) p
+JOIN sites s ON s.kind = 'station' AND s.town_id = (SELECT min(id) FROM towns) + (p % (:counties * 13));
 
 -- Equipment checks: one or two per site with premises.
 INSERT INTO equipment_checks (site_id, checked_on, items, item_count, created_at)
@@ -52,15 +65,15 @@ FROM sites WHERE premises_secured_on IS NOT NULL AND id % 5 <> 0;
 INSERT INTO equipment_checks (site_id, checked_on, items, item_count, created_at)
 SELECT id, premises_secured_on + 40, 'desks_chairs,air_conditioner,computer,printer,telephone,file_cabinet,stationery,fire_safety', 8, now()
 FROM sites WHERE premises_secured_on IS NOT NULL AND id % 3 = 0;
-UPDATE sites s SET equipment_checked_on = c.checked_on, equipment_item_count = c.item_count
+UPDATE sites s SET equipment_checked_on = c.checked_on, equipment_item_count = c.item_count, equipment_items = c.items
 FROM equipment_checks c
 WHERE c.site_id = s.id AND c.checked_on = (SELECT max(checked_on) FROM equipment_checks x WHERE x.site_id = s.id);
 
 -- 200,000 social workers, each posted once at a site of their county.
 INSERT INTO staff (county_id, name, gender, phone, id_number, education, certification, hired_via, ref, version, created_at, updated_at)
-SELECT (n % 3000) + (SELECT min(id) FROM counties), '社工' || n, CASE WHEN n % 3 = 0 THEN 'male' ELSE 'female' END,
+SELECT (n % :counties) + (SELECT min(id) FROM counties), '社工' || n, CASE WHEN n % 3 = 0 THEN 'male' ELSE 'female' END,
        NULL, NULL, NULL, CASE WHEN n % 4 = 0 THEN 'social_worker' ELSE 'none' END, 'public_exam', 'SW-' || n, 1, now(), now()
-FROM generate_series(1, 200000) n;
+FROM generate_series(1, :staff) n;
 INSERT INTO postings (staff_id, station_id, county_id, site_kind, role, from_on, to_on, created_at)
 SELECT st.id, si.id, si.county_id, si.kind, 'social_worker', DATE '2021-03-01' + (st.id % 200),
        CASE WHEN st.id % 17 = 0 THEN DATE '2021-10-01' END, now()

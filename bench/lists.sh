@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
-# A list under load, at national scale: GET /api/v1/stations?county_id=X&limit=50 from 64 and 256
-# connections (wrk), beside pgbench running the list's own single statement at the same
-# concurrency, and the service's resident memory idle after warm-up and at its peak under load.
+# A list under load: GET /api/v1/stations?county_id=X&limit=50 from 64 and 256 connections (wrk), on
+# the national data and on a province-sized set, beside pgbench running the list's own single
+# statement and the cheapest SQL that gives the same page, at the same concurrency; and the
+# service's resident memory idle after warm-up and at its peak under load.
 #
-#   BENCH_REUSE=1 bash bench/lists.sh       # reuse the national data bench/run.sh generated
+#   BENCH_REUSE=1 bash bench/lists.sh       # reuse data generated before
 #   BENCH_BIN=path/to/shuangbai bash ...    # measure another build (say, an older commit's)
 #
-# BENCH_SECS (default 15) per run; BENCH_POOLS (default "8 16") the pool sizes tried. Nothing here
-# is pass/fail. Needs wrk and pgbench.
+# BENCH_SECS (default 15) per run; BENCH_POOLS (default "8 16") the pool sizes tried;
+# BENCH_SCALES (default "national province"). Nothing here is pass/fail. Needs wrk and pgbench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ADMIN_URL=${BENCH_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-DB=shuangbai_bench
-URL="${ADMIN_URL%/*}/$DB"
 PORT=${BENCH_PORT:-18097}
 SECS=${BENCH_SECS:-15}
 POOLS=${BENCH_POOLS:-8 16}
+SCALES=${BENCH_SCALES:-national province}
 export SHUANGBAI_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123
 export RUST_LOG=warn
 
@@ -26,11 +26,24 @@ if [ -z "${BENCH_BIN:-}" ]; then
 fi
 BIN=$BENCH_BIN
 
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+TODAY=$(date -u +%F)
+echo "binary: $BIN"
+
+for scale in $SCALES; do
+case $scale in
+  national) DB=shuangbai_bench; SIZE=() ;;
+  # About a province: 122 counties, 21,586 sites, 8,100 staff.
+  province) DB=shuangbai_bench_province; SIZE=(-v counties=122 -v points=20000 -v staff=8100) ;;
+  *) echo "unknown scale $scale" >&2; exit 2 ;;
+esac
+URL="${ADMIN_URL%/*}/$DB"
 if [ "${BENCH_REUSE:-0}" != 1 ] || ! psql -qAt "$URL" -c "SELECT 1 FROM sites LIMIT 1" >/dev/null 2>&1; then
   psql -q "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
   DATABASE_URL="$URL" "$BIN" migrate
-  echo "generating national-scale data (a few minutes)…"
-  psql -q "$URL" -f bench/generate.sql
+  echo "generating $scale data…"
+  psql -q "$URL" "${SIZE[@]}" -f bench/generate.sql
 fi
 DATABASE_URL="$URL" "$BIN" migrate
 DATABASE_URL="$URL" SHUANGBAI_PASSWORD=bench-password-0123 "$BIN" user add bench.lists --role admin >/dev/null 2>&1 || true
@@ -39,22 +52,24 @@ DATABASE_URL="$URL" SHUANGBAI_PASSWORD=bench-password-0123 "$BIN" user add bench
 COUNTY=$(psql -qAt "$URL" -c "SELECT county_id FROM sites GROUP BY county_id ORDER BY count(*) DESC, county_id LIMIT 1")
 SITES=$(psql -qAt "$URL" -c "SELECT count(*) FROM sites WHERE county_id = $COUNTY")
 PATH_Q="/api/v1/stations?county_id=$COUNTY&limit=50"
-TODAY=$(date -u +%F)
 
 # The statement the service sends for that page (src/db/sites.rs, `list`), as diesel writes it.
 cat > /tmp/shuangbai-list.sql <<SQL
 SELECT sites.*,
-       (SELECT MAX(c.checked_on) FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= '$TODAY'),
-       (SELECT c.items FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= '$TODAY' ORDER BY c.checked_on DESC LIMIT 1),
+       (CASE WHEN sites.equipment_checked_on IS NULL OR sites.equipment_checked_on <= '$TODAY' THEN sites.equipment_checked_on
+        ELSE (SELECT MAX(c.checked_on) FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= '$TODAY') END),
+       (CASE WHEN sites.equipment_checked_on IS NULL OR sites.equipment_checked_on <= '$TODAY' THEN sites.equipment_items
+        ELSE (SELECT c.items FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= '$TODAY' ORDER BY c.checked_on DESC LIMIT 1) END),
        (SELECT COUNT(*) FROM sites WHERE sites.county_id = $COUNTY)
 FROM sites WHERE sites.county_id = $COUNTY ORDER BY sites.id ASC LIMIT 50 OFFSET 0;
 SQL
+# The cheapest SQL giving the same page: the rows as stored (each holds its latest check) and the total.
+cat > /tmp/shuangbai-cheapest.sql <<SQL
+SELECT sites.*, (SELECT COUNT(*) FROM sites WHERE sites.county_id = $COUNTY)
+FROM sites WHERE sites.county_id = $COUNTY ORDER BY sites.id LIMIT 50;
+SQL
 
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-
-echo "data: $(psql -qAt "$URL" -c "SELECT count(*) FROM counties") counties, $(psql -qAt "$URL" -c "SELECT count(*) FROM sites") sites; county $COUNTY has $SITES sites"
-echo "binary: $BIN"
+echo "$scale data: $(psql -qAt "$URL" -c "SELECT count(*) FROM counties") counties, $(psql -qAt "$URL" -c "SELECT count(*) FROM sites") sites; county $COUNTY has $SITES sites"
 for pool in $POOLS; do
   DATABASE_URL="$URL" SHUANGBAI_BIND="127.0.0.1:$PORT" SHUANGBAI_POOL_SIZE=$pool "$BIN" serve &
   SERVER=$!
@@ -76,11 +91,13 @@ for pool in $POOLS; do
     # pgbench goes up to what is left, less a few.
     room=$(( 95 - pool ))
     clients=$(( conns < room ? conns : room ))
-    pg=$(pgbench -n -f /tmp/shuangbai-list.sql -c $clients -j 2 -T "$SECS" -M prepared "$URL" 2>/dev/null \
-      | awk '/^tps/ {print $3; exit}')
-    printf 'pool %-3s %3s connections: service %8s req/s, p99 %8s, peak RSS %6d KiB %s| pgbench, %s clients, on its statement %8s tps\n' \
-      "$pool" "$conns" "$rps" "$p99" "$peak" "${errors:+($errors) }" "$clients" "$pg"
+    bench() { pgbench -n -f "$1" -c $clients -j 2 -T "$SECS" -M prepared "$URL" 2>/dev/null | awk '/^tps/ {print $3; exit}'; }
+    pg=$(bench /tmp/shuangbai-list.sql)
+    cheapest=$(bench /tmp/shuangbai-cheapest.sql)
+    printf '%s pool %-3s %3s connections: service %8s req/s, p99 %8s, peak RSS %6d KiB %s| pgbench, %s clients: its statement %8s tps, the cheapest SQL %8s tps\n' \
+      "$scale" "$pool" "$conns" "$rps" "$p99" "$peak" "${errors:+($errors) }" "$clients" "$pg" "$cheapest"
   done
-  printf 'pool %-3s idle after warm-up: RSS %d KiB\n' "$pool" "$idle"
+  printf '%s pool %-3s idle after warm-up: RSS %d KiB\n' "$scale" "$pool" "$idle"
   kill $SERVER; wait $SERVER 2>/dev/null || true
+done
 done

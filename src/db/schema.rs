@@ -130,6 +130,7 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        equipment_items -> Nullable<Text>,
     }
 }
 

@@ -35,6 +35,8 @@ pub struct SiteRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The items of the check on `equipment_checked_on` (added last, as the column was).
+    pub equipment_items: Option<EquipmentItems>,
 }
 
 /// Every writable column; used for inserts and (with `AsChangeset`) whole-row updates.
@@ -189,8 +191,10 @@ pub struct LatestCheck {
 }
 
 /// A page of sites in one statement: the page, each site's latest check on or before `as_of`
-/// (two correlated lookups on the `(site_id, checked_on)` key, run for the page's rows only) and
-/// the filter's total (see [`page_and_total`]).
+/// and the filter's total (see [`page_and_total`]). A site's own row holds its latest check, which
+/// is the one as of any date on or after it (checks are never dated in the future); only for a
+/// site checked again after an earlier `as_of` is the check looked up, on the `(site_id,
+/// checked_on)` key. As of today, the default, a page is then one index range and nothing else.
 pub fn list(
     conn: &mut DbConnection,
     filter: &SiteFilter,
@@ -201,13 +205,23 @@ pub fn list(
 ) -> QueryResult<(Vec<ListedSite>, i64)> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Date, Nullable, Text};
+    const OWN: &str =
+        "(CASE WHEN sites.equipment_checked_on IS NULL OR sites.equipment_checked_on <= ";
     const LATEST: &str = "FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= ";
-    let checked_on = sql::<Nullable<Date>>(&format!("(SELECT MAX(c.checked_on) {LATEST}"))
+    let checked_on = sql::<Nullable<Date>>(OWN)
         .bind::<Date, _>(as_of)
-        .sql(")");
-    let items = sql::<Nullable<Text>>(&format!("(SELECT c.items {LATEST}"))
+        .sql(&format!(
+            " THEN sites.equipment_checked_on ELSE (SELECT MAX(c.checked_on) {LATEST}"
+        ))
         .bind::<Date, _>(as_of)
-        .sql(" ORDER BY c.checked_on DESC LIMIT 1)");
+        .sql(") END)");
+    let items = sql::<Nullable<Text>>(OWN)
+        .bind::<Date, _>(as_of)
+        .sql(&format!(
+            " THEN sites.equipment_items ELSE (SELECT c.items {LATEST}"
+        ))
+        .bind::<Date, _>(as_of)
+        .sql(" ORDER BY c.checked_on DESC LIMIT 1) END)");
     let total = filtered(filter).count().single_value();
     let mut q = filtered(filter).select((SiteRow::as_select(), checked_on, items, total));
     for &(field, desc) in sort {
@@ -420,6 +434,7 @@ pub fn refresh_latest_check(
         .set((
             sites::equipment_checked_on.eq(latest.as_ref().map(|c| c.checked_on)),
             sites::equipment_item_count.eq(latest.as_ref().map(|c| c.item_count)),
+            sites::equipment_items.eq(latest.as_ref().map(|c| c.items.clone())),
             sites::version.eq(sites::version + 1),
             sites::updated_at.eq(at),
         ))
