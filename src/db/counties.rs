@@ -99,15 +99,55 @@ fn filtered(filter: &CountyFilter) -> counties::BoxedQuery<'static, MultiBackend
     query
 }
 
+/// The plan status in force on a date: what the latest change on or before it says.
+#[derive(Debug, Clone)]
+pub struct PlanInForce {
+    pub stage: PlanStage,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+}
+
+impl From<&PlanChangeRow> for PlanInForce {
+    fn from(change: &PlanChangeRow) -> Self {
+        PlanInForce {
+            stage: change.stage,
+            effective_on: change.effective_on,
+            note: change.note.clone(),
+        }
+    }
+}
+
+/// A county of a list page, with its plan status in force on the page's date.
+pub type ListedCounty = (CountyRow, Option<PlanInForce>);
+
+/// A page of counties in one statement: each with its plan status in force on `as_of` (three
+/// correlated lookups on the `(county_id, effective_on, id)` index, for the page's rows only;
+/// the later-written change wins a tie, as in [`plan_status_as_of`]) and the filter's total.
 pub fn list(
     conn: &mut DbConnection,
     filter: &CountyFilter,
     sort: &[(CountySort, bool)],
     limit: i64,
     offset: i64,
-) -> QueryResult<(Vec<CountyRow>, i64)> {
+    as_of: NaiveDate,
+) -> QueryResult<(Vec<ListedCounty>, i64)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Date, Nullable, Text};
+    const IN_FORCE: &str =
+        " FROM plan_status_changes p WHERE p.county_id = counties.id AND p.effective_on <= ";
+    const LATEST: &str = " ORDER BY p.effective_on DESC, p.id DESC LIMIT 1)";
+    let stage = sql::<Nullable<Text>>(&format!("(SELECT p.stage{IN_FORCE}"))
+        .bind::<Date, _>(as_of)
+        .sql(LATEST);
+    let effective_on = sql::<Nullable<Date>>(&format!("(SELECT p.effective_on{IN_FORCE}"))
+        .bind::<Date, _>(as_of)
+        .sql(LATEST);
+    let note = sql::<Nullable<Text>>(&format!("(SELECT p.note{IN_FORCE}"))
+        .bind::<Date, _>(as_of)
+        .sql(LATEST);
     let total = filtered(filter).count().single_value();
-    let mut query = filtered(filter).select((CountyRow::as_select(), total));
+    let mut query =
+        filtered(filter).select((CountyRow::as_select(), stage, effective_on, note, total));
     for &(field, descending) in sort {
         query = match (field, descending) {
             (CountySort::Id, false) => query.then_order_by(counties::id.asc()),
@@ -122,12 +162,34 @@ pub fn list(
             (CountySort::CreatedAt, true) => query.then_order_by(counties::created_at.desc()),
         };
     }
+    // A county, the stage, day and note of its plan in force, and the total.
+    type Listed = (
+        CountyRow,
+        Option<PlanStage>,
+        Option<NaiveDate>,
+        Option<String>,
+        Option<i64>,
+    );
     // A stable tie-break, so pages never skip or repeat rows.
-    let rows = query
+    let rows: Vec<Listed> = query
         .then_order_by(counties::id.asc())
         .limit(limit)
         .offset(offset)
         .load(conn)?;
+    let rows = rows
+        .into_iter()
+        .map(|(row, stage, effective_on, note, total)| {
+            let plan = match (stage, effective_on) {
+                (Some(stage), Some(effective_on)) => Some(PlanInForce {
+                    stage,
+                    effective_on,
+                    note,
+                }),
+                _ => None,
+            };
+            ((row, plan), total)
+        })
+        .collect();
     page_and_total(rows, offset, || filtered(filter).count().get_result(conn))
 }
 

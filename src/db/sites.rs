@@ -191,10 +191,11 @@ pub struct LatestCheck {
 }
 
 /// A page of sites in one statement: the page, each site's latest check on or before `as_of`
-/// and the filter's total (see [`page_and_total`]). A site's own row holds its latest check, which
-/// is the one as of any date on or after it (checks are never dated in the future); only for a
-/// site checked again after an earlier `as_of` is the check looked up, on the `(site_id,
-/// checked_on)` key. As of today, the default, a page is then one index range and nothing else.
+/// and the filter's total (see [`page_and_total`]). A site's own row holds its latest check, and
+/// checks are never dated after today, so as of today or later (the default) that is the one:
+/// the page is then one index range and the total, the cheapest SQL that gives it. For an
+/// earlier date, a site checked again since has its check looked up on the `(site_id,
+/// checked_on)` key, for the page's rows only.
 pub fn list(
     conn: &mut DbConnection,
     filter: &SiteFilter,
@@ -202,26 +203,42 @@ pub fn list(
     limit: i64,
     offset: i64,
     as_of: NaiveDate,
+    today: NaiveDate,
 ) -> QueryResult<(Vec<ListedSite>, i64)> {
     use diesel::dsl::sql;
+    use diesel::expression::is_aggregate::Never;
     use diesel::sql_types::{Date, Nullable, Text};
-    const OWN: &str =
-        "(CASE WHEN sites.equipment_checked_on IS NULL OR sites.equipment_checked_on <= ";
-    const LATEST: &str = "FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= ";
-    let checked_on = sql::<Nullable<Date>>(OWN)
-        .bind::<Date, _>(as_of)
-        .sql(&format!(
-            " THEN sites.equipment_checked_on ELSE (SELECT MAX(c.checked_on) {LATEST}"
-        ))
-        .bind::<Date, _>(as_of)
-        .sql(") END)");
-    let items = sql::<Nullable<Text>>(OWN)
-        .bind::<Date, _>(as_of)
-        .sql(&format!(
-            " THEN sites.equipment_items ELSE (SELECT c.items {LATEST}"
-        ))
-        .bind::<Date, _>(as_of)
-        .sql(" ORDER BY c.checked_on DESC LIMIT 1) END)");
+    type Column<T> = Box<dyn BoxableExpression<sites::table, MultiBackend, (), Never, SqlType = T>>;
+    let current = as_of >= today;
+    let (checked_on, items): (Column<Nullable<Date>>, Column<Nullable<Text>>) = if current {
+        // Read from the row itself; nothing to send twice.
+        (Box::new(sql("NULL")), Box::new(sql("NULL")))
+    } else {
+        const OWN: &str =
+            "(CASE WHEN sites.equipment_checked_on IS NULL OR sites.equipment_checked_on <= ";
+        const LATEST: &str =
+            "FROM equipment_checks c WHERE c.site_id = sites.id AND c.checked_on <= ";
+        (
+            Box::new(
+                sql(OWN)
+                    .bind::<Date, _>(as_of)
+                    .sql(&format!(
+                        " THEN sites.equipment_checked_on ELSE (SELECT MAX(c.checked_on) {LATEST}"
+                    ))
+                    .bind::<Date, _>(as_of)
+                    .sql(") END)"),
+            ),
+            Box::new(
+                sql(OWN)
+                    .bind::<Date, _>(as_of)
+                    .sql(&format!(
+                        " THEN sites.equipment_items ELSE (SELECT c.items {LATEST}"
+                    ))
+                    .bind::<Date, _>(as_of)
+                    .sql(" ORDER BY c.checked_on DESC LIMIT 1) END)"),
+            ),
+        )
+    };
     let total = filtered(filter).count().single_value();
     let mut q = filtered(filter).select((SiteRow::as_select(), checked_on, items, total));
     for &(field, desc) in sort {
@@ -261,6 +278,10 @@ pub fn list(
     let rows = rows
         .into_iter()
         .map(|(row, checked_on, items, total)| {
+            let (checked_on, items) = match current {
+                true => (row.equipment_checked_on, row.equipment_items.clone()),
+                false => (checked_on, items),
+            };
             let check = match (checked_on, items) {
                 (Some(checked_on), Some(items)) => Some(LatestCheck { checked_on, items }),
                 _ => None,

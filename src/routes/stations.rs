@@ -120,9 +120,10 @@ pub async fn list_stations(
         }),
         q: parse_q(query.q.as_deref())?,
     };
-    let day = as_of.as_of.unwrap_or_else(|| state.today());
+    let today = state.today();
+    let day = as_of.as_of.unwrap_or(today);
     let listed = db::run(&state.pool, move |conn| {
-        sites::list(conn, &filter, &sort, limit, offset, day)
+        sites::list(conn, &filter, &sort, limit, offset, day, today)
     })
     .await?;
     Ok(Page::of(listed, limit, offset).respond(&req))

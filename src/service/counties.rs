@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::clock::now;
 use crate::db::counties::{
     self as q, CountyFilter, CountyRow, CountySort, CountyUpdate, NewCounty, NewPlanChange,
-    PlanChangeRow,
+    PlanChangeRow, PlanInForce,
 };
 use crate::db::DbConnection;
 use crate::domain::audit::{AuditAction, AuditEntity};
@@ -104,7 +104,7 @@ pub struct PlanChangeOut {
     pub created_at: DateTime<Utc>,
 }
 
-fn plan_status_out(change: Option<&PlanChangeRow>) -> PlanStatusOut {
+fn plan_status_out(change: Option<&PlanInForce>) -> PlanStatusOut {
     match change {
         None => PlanStatusOut {
             stage: PlanStage::NotStarted,
@@ -124,7 +124,7 @@ fn plan_status_out(change: Option<&PlanChangeRow>) -> PlanStatusOut {
     }
 }
 
-fn county_out(row: CountyRow, plan: Option<&PlanChangeRow>) -> CountyOut {
+fn county_out(row: CountyRow, plan: Option<&PlanInForce>) -> CountyOut {
     let kind = row.kind;
     CountyOut {
         id: row.id,
@@ -158,7 +158,10 @@ fn plan_change_out(row: PlanChangeRow) -> PlanChangeOut {
 pub fn load_out(conn: &mut DbConnection, id: i32, as_of: NaiveDate) -> Result<CountyOut, ApiError> {
     let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
     let plan = q::plan_status_as_of(conn, Some(&[id]), as_of)?;
-    Ok(county_out(row, plan.first()))
+    Ok(county_out(
+        row,
+        plan.first().map(PlanInForce::from).as_ref(),
+    ))
 }
 
 pub fn check_plan_change(
@@ -216,15 +219,10 @@ pub fn list(
     offset: i64,
     as_of: NaiveDate,
 ) -> Result<Listed<CountyOut>, ApiError> {
-    let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
-    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
-    let plans = q::plan_status_as_of(conn, Some(&ids), as_of)?;
+    let (rows, total) = q::list(conn, filter, sort, limit, offset, as_of)?;
     let items = rows
         .into_iter()
-        .map(|row| {
-            let plan = plans.iter().find(|p| p.county_id == row.id);
-            county_out(row, plan)
-        })
+        .map(|(row, plan)| county_out(row, plan.as_ref()))
         .collect::<Vec<_>>();
     Ok(Listed { items, total })
 }
@@ -284,7 +282,7 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
         )?),
         None => None,
     };
-    let out = county_out(row, plan.as_ref());
+    let out = county_out(row, plan.as_ref().map(PlanInForce::from).as_ref());
     tx.audit(
         AuditAction::Create,
         AuditEntity::County,

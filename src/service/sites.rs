@@ -526,7 +526,8 @@ pub fn record_check(
     Ok(row)
 }
 
-/// A page of sites, each as of `day`.
+/// A page of sites, each as of `day` (`today` is the bureau's, which no check is dated after).
+#[allow(clippy::too_many_arguments)]
 pub fn list(
     conn: &mut DbConnection,
     filter: &SiteFilter,
@@ -534,8 +535,9 @@ pub fn list(
     limit: i64,
     offset: i64,
     day: NaiveDate,
+    today: NaiveDate,
 ) -> Result<Listed<SiteOut>, ApiError> {
-    let (rows, total) = q::list(conn, filter, sort, limit, offset, day)?;
+    let (rows, total) = q::list(conn, filter, sort, limit, offset, day, today)?;
     let items = rows
         .into_iter()
         .map(|site| site_out_with(site.row, site.check.as_ref(), day))

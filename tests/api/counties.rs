@@ -191,6 +191,19 @@ on_both_backends! {
 
         let listed = app.get("/api/v1/counties?as_of=2021-02-01").await.body;
         assert_eq!(listed["items"][0]["plan_status"]["stage"], "drafting");
+        for date in ["2021-01-09", "2021-01-10", "2021-03-01", "2021-06-09", "2021-07-01"] {
+            let listed = app.get(&format!("/api/v1/counties?as_of={date}")).await.body;
+            let own = app.get(&on(date)).await.body;
+            assert_eq!(listed["items"][0]["plan_status"], own["plan_status"], "the list as of {date}");
+        }
+        // Two changes on one day: the later written is in force, in the list as in the county.
+        app.post(&changes, &json!({"stage": "drafting", "effective_on": "2021-07-01", "note": "重新起草"}))
+            .await
+            .expect(201);
+        let listed = app.get("/api/v1/counties").await.body;
+        assert_eq!(listed["items"][0]["plan_status"]["note"], "重新起草");
+        let own = app.get(&format!("/api/v1/counties/{id}")).await.body;
+        assert_eq!(listed["items"][0]["plan_status"], own["plan_status"]);
     }
 
     async fn a_plan_change_in_the_future_is_refused_and_changes_nothing(app: TestApp) {

@@ -143,6 +143,10 @@ on_both_backends! {
             assert_eq!(listed["items"][0]["equipment"]["level"], level, "the list as of {day}");
             assert_eq!(listed["items"][0]["equipment"]["checked_on"], day);
         }
+        // As of today (the default), what the site itself holds of its latest check.
+        let listed = app.get("/api/v1/stations").await.expect(200).body;
+        assert_eq!(listed["items"][0]["equipment"], app.get(&path).await.body["equipment"]);
+        assert_eq!(listed["items"][0]["equipment"]["checked_on"], "2021-03-08");
         let past_the_end = app.get("/api/v1/stations?offset=10").await.expect(200).body;
         assert_eq!(past_the_end["total"], 1, "a page past the end still tells the total");
         assert_eq!(past_the_end["items"], json!([]));
