@@ -131,7 +131,7 @@ pub async fn list_audit_events(
         audit::list(conn, &caller, &filter, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -64,7 +64,7 @@ pub async fn list_clients(
         clients::list(conn, &caller, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

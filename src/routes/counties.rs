@@ -108,7 +108,7 @@ pub async fn list_counties(
         counties::list(conn, &filter, &sort, limit, offset, as_of)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

@@ -96,7 +96,7 @@ pub async fn list_funding_requests(
         funding::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

@@ -399,7 +399,7 @@ pub async fn list_snapshots(
         reports::list(conn, include, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

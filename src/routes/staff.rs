@@ -124,7 +124,7 @@ pub async fn list_staff(
         staff::list(conn, &caller, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

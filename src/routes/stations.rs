@@ -126,7 +126,7 @@ pub async fn list_stations(
         sites::list(conn, &filter, &sort, limit, offset, day, today)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

@@ -88,7 +88,7 @@ pub async fn list_towns(
         towns::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

@@ -86,7 +86,7 @@ pub async fn list_trainings(
         trainings::list(conn, &filter, &sort, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

@@ -55,7 +55,7 @@ pub async fn list_users(
         accounts::list_users(conn, &caller, limit, offset)
     })
     .await?;
-    Ok(Page::of(listed, limit, offset).respond(&req))
+    Page::of(listed, limit, offset).respond(&req)
 }
 
 #[utoipa::path(

@@ -408,6 +408,7 @@ pub async fn grant(
     Ok(match input.grant_type.as_str() {
         "password" => password_grant(&app, peer, input).await?,
         "refresh_token" | "client_credentials" => {
+            let refresh = input.grant_type == "refresh_token";
             let grant = db::run(&state.pool, move |conn| {
                 db::write_transaction(conn, |conn| match input.grant_type.as_str() {
                     "refresh_token" => refresh_grant(&app, conn, &input, peer),
@@ -416,8 +417,8 @@ pub async fn grant(
             })
             .await?;
             // A refused refresh may have revoked its session (a reused token): its access
-            // tokens end at once here too.
-            if !matches!(grant, Grant::Ok(_)) {
+            // tokens end at once here too. (A refused client secret revokes nothing.)
+            if refresh && !matches!(grant, Grant::Ok(_)) {
                 state.callers.forget_all();
             }
             grant

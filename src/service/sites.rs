@@ -92,14 +92,14 @@ pub struct EquipmentOut {
     pub missing: Vec<EquipmentItem>,
     pub level: EquipmentLevel,
     /// The Chinese label of `level` (全部配备, 基本配备, 未配备齐全, 未落实场所).
-    pub label: String,
+    pub label: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SiteOut {
     pub id: i32,
     pub kind: SiteKind,
-    pub kind_label: String,
+    pub kind_label: &'static str,
     pub county_id: i32,
     pub town_id: i32,
     pub station_id: Option<i32>,
@@ -113,7 +113,7 @@ pub struct SiteOut {
     pub ref_: String,
     /// As of the date asked for (today by default), derived from the dates.
     pub status: SiteStatus,
-    pub status_label: String,
+    pub status_label: &'static str,
     pub planned_on: NaiveDate,
     pub premises_secured_on: Option<NaiveDate>,
     pub completed_on: Option<NaiveDate>,
@@ -207,7 +207,7 @@ pub fn site_out_with(row: SiteRow, check: Option<&q::LatestCheck>, as_of: NaiveD
     SiteOut {
         id: row.id,
         kind,
-        kind_label: kind.label().into(),
+        kind_label: kind.label(),
         county_id: row.county_id,
         town_id: row.town_id,
         station_id: row.station_id,
@@ -218,7 +218,7 @@ pub fn site_out_with(row: SiteRow, check: Option<&q::LatestCheck>, as_of: NaiveD
         longitude: row.longitude,
         ref_: row.ref_,
         status,
-        status_label: status.label().into(),
+        status_label: status.label(),
         planned_on: row.planned_on,
         premises_secured_on: row.premises_secured_on,
         completed_on: row.completed_on,
@@ -230,7 +230,7 @@ pub fn site_out_with(row: SiteRow, check: Option<&q::LatestCheck>, as_of: NaiveD
             missing: missing(&items),
             items,
             level,
-            label: level.label().into(),
+            label: level.label(),
         },
         as_of,
         version: row.version,
