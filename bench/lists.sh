@@ -19,6 +19,8 @@ POOLS=${BENCH_POOLS:-8 16}
 SCALES=${BENCH_SCALES:-national province}
 export SHUANGBAI_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123
 export RUST_LOG=warn
+# As the Docker image runs it (docker/Dockerfile); BENCH_MALLOC_ARENA_MAX= (empty) for glibc's default.
+if [ -n "${BENCH_MALLOC_ARENA_MAX-2}" ]; then export MALLOC_ARENA_MAX=${BENCH_MALLOC_ARENA_MAX-2}; fi
 
 if [ -z "${BENCH_BIN:-}" ]; then
   cargo build --release --quiet
@@ -28,7 +30,7 @@ BIN=$BENCH_BIN
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-echo "binary: $BIN"
+echo "binary: $BIN; MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-unset}"
 
 for scale in $SCALES; do
 case $scale in

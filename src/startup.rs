@@ -114,8 +114,26 @@ where
 /// The OpenAPI document, generated from the code (served at `/openapi.json`, committed under
 /// `openapi/`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = mount(App::new().into_utoipa_app()).split_for_parts();
-    finish(api)
+    document().clone()
+}
+
+/// The document, generated once per process and shared: the workers, `/openapi.json`, the `405`
+/// and query-string checks and the body checks read this one copy rather than each its own.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, api) = mount(App::new().into_utoipa_app()).split_for_parts();
+        finish(api)
+    })
+}
+
+/// `/openapi.json`: the document as compact JSON, written once.
+async fn served_document() -> HttpResponse {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let json = JSON.get_or_init(|| serde_json::to_string(document()).unwrap_or_default());
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(json.as_str())
 }
 
 /// What utoipa cannot say by itself: a page's items refer to the item's own schema
@@ -209,8 +227,8 @@ pub fn build_app(
     >,
 > {
     let settings = state.settings.clone();
-    let (app, api) = mount(App::new().into_utoipa_app()).split_for_parts();
-    let api = finish(api);
+    // Each worker mounts the routes; the document they describe is the process's one copy.
+    let app = mount(App::new().into_utoipa_app()).into_app();
     app.app_data(web::Data::new(state))
         .app_data(metrics)
         .app_data(web::PayloadConfig::new(settings.body_limit))
@@ -238,11 +256,11 @@ pub fn build_app(
                     .finish()
             }),
         )
+        .route("/openapi.json", web::get().to(served_document))
         .service(
             SwaggerUi::new("/docs/{_:.*}")
-                .url("/openapi.json", api)
                 // Offline, swagger.io's validator is unreachable: no broken badge.
-                .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+                .config(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none")),
         )
         .default_service(web::to(not_found))
         // Innermost first: stored idempotent responses and ETags see the plain body, which is
@@ -301,7 +319,7 @@ struct SpecPath {
 fn spec_paths() -> &'static [SpecPath] {
     static PATHS: std::sync::OnceLock<Vec<SpecPath>> = std::sync::OnceLock::new();
     PATHS.get_or_init(|| {
-        let doc = serde_json::to_value(openapi()).unwrap_or_default();
+        let doc = serde_json::to_value(document()).unwrap_or_default();
         let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
             return Vec::new();
         };

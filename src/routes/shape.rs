@@ -18,7 +18,7 @@ use crate::domain::Violation;
 fn schemas() -> &'static Map<String, Value> {
     static SCHEMAS: OnceLock<Map<String, Value>> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        serde_json::to_value(crate::startup::openapi())
+        serde_json::to_value(crate::startup::document())
             .ok()
             .and_then(|spec| spec.pointer("/components/schemas").cloned())
             .and_then(|s| match s {
