@@ -119,10 +119,10 @@ pub struct Claims {
     pub aud: String,
     pub jti: String,
     /// The principal's auth version when issued: a password change or deactivation bumps it,
-    /// and older tokens stop working at once.
+    /// and older tokens stop working within a second (`caller_cache.rs`).
     pub av: i32,
     /// A user's session (the family of its refresh tokens): revoking the session ends its
-    /// access tokens at once. Integration clients have none.
+    /// access tokens within a second. Integration clients have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
 }
