@@ -260,11 +260,35 @@ pub async fn security_headers(
     Ok(res)
 }
 
+/// A weak `ETag` from what is fed to it: a body here, the fields that decide a list in
+/// `Page::respond` (fed through `Hash`, so a tag is written as a tuple of them).
+#[derive(Default)]
+pub struct WeakTag(sha2::Sha256);
+
+impl std::hash::Hasher for WeakTag {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = sha2::Digest::finalize(self.0.clone());
+        digest[..8].iter().fold(0, |n, b| (n << 8) | u64::from(*b))
+    }
+}
+
+impl WeakTag {
+    /// `W/"…"`: the first 16 bytes of the digest in hex.
+    pub fn etag(self) -> String {
+        let digest = sha2::Digest::finalize(self.0);
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("W/\"{hex}\"")
+    }
+}
+
 fn weak_etag(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(body);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("W/\"{hex}\"")
+    let mut tag = WeakTag::default();
+    std::hash::Hasher::write(&mut tag, body);
+    tag.etag()
 }
 
 /// Weak comparison (RFC 9110 §13.1.2): `W/` is ignored; `*` matches anything.

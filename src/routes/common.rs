@@ -9,10 +9,10 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
+use crate::middleware::WeakTag;
 
 /// A JSON request body. Unlike actix's own, its errors are problem+json: 415 for another content
 /// type, 413 past the body limit, 400 for malformed JSON, 422 naming the field whose value does
@@ -139,7 +139,7 @@ impl<T: Serialize + Tagged> Page<T> {
     /// the request's path and query, the total and paging, each item's [`Tagged::tag`]), not
     /// from hashing the body: revalidating a list costs its query, and `304` sends nothing.
     pub fn respond(self, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
-        let mut digest = TagDigest::default();
+        let mut digest = WeakTag::default();
         (
             env!("CARGO_PKG_VERSION"),
             req.path(),
@@ -159,33 +159,8 @@ impl<T: Serialize + Tagged> Page<T> {
             .map_err(|e| ApiError::internal(format!("a list's body: {e}")))?;
         Ok(HttpResponse::Ok()
             .content_type(header::ContentType::json())
-            .insert_header((header::ETAG, digest.weak_etag()))
+            .insert_header((header::ETAG, digest.etag()))
             .body(body))
-    }
-}
-
-/// SHA-256 fed through `Hash`, so a tag is written as a tuple of the fields that make it.
-#[derive(Default)]
-struct TagDigest(Sha256);
-
-impl Hasher for TagDigest {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    fn finish(&self) -> u64 {
-        let digest = self.0.clone().finalize();
-        u64::from_be_bytes([
-            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-        ])
-    }
-}
-
-impl TagDigest {
-    fn weak_etag(self) -> String {
-        let digest = self.0.finalize();
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        format!("W/\"l{hex}\"")
     }
 }
 
