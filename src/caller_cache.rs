@@ -151,6 +151,7 @@ mod tests {
             },
             role: Role::Viewer,
             county_id: None,
+            city_id: None,
         }
     }
 

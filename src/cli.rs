@@ -57,6 +57,9 @@ enum UserCommand {
         /// Required for county_officer and integration.
         #[arg(long)]
         county_id: Option<i32>,
+        /// Required for city_admin.
+        #[arg(long)]
+        city_id: Option<i32>,
     },
     /// List users.
     List,
@@ -150,6 +153,7 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
             role,
             display_name,
             county_id,
+            city_id,
         } => {
             let password = read_password()?;
             let input = NewAccount {
@@ -157,6 +161,7 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
                 username,
                 role,
                 county_id,
+                city_id,
                 password,
             };
             let row = db::write_transaction(&mut conn, |c| {
@@ -182,7 +187,7 @@ fn user_command(settings: &Settings, command: UserCommand) -> Result<(), String>
         }
         UserCommand::List => {
             let (rows, _) =
-                accounts::list_users(&mut conn, i64::MAX, 0).map_err(|e| e.to_string())?;
+                accounts::list_users(&mut conn, None, i64::MAX, 0).map_err(|e| e.to_string())?;
             for u in rows {
                 println!(
                     "{}\t{}\t{}\tcounty={}\t{}",

@@ -267,6 +267,7 @@ pub async fn load(state: AppState) -> Result<Summary, String> {
                         display_name: "演示数据导入".into(),
                         role: Role::Admin,
                         county_id: None,
+                        city_id: None,
                         password: random_token(32),
                     },
                 )

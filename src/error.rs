@@ -270,7 +270,16 @@ fn duplicate_field(constraint: Option<&str>, message: &str) -> Option<String> {
     let constraint = constraint?;
     let known = [
         ("counties_division_code_key", "division_code"),
-        ("counties_one_city_level", "kind (there is one city level)"),
+        (
+            "counties_one_city_level",
+            "kind (a city has one city level)",
+        ),
+        (
+            "counties_one_province_level",
+            "kind (a province has one province level)",
+        ),
+        ("provinces_division_code_key", "division_code"),
+        ("cities_division_code_key", "division_code"),
         ("towns_code_key", "code"),
         ("towns_county_id_name_key", "county_id, name"),
         ("funding_requests_county_id_ref_key", "county_id, ref"),

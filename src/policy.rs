@@ -15,7 +15,6 @@ use crate::clock::now;
 use crate::db::counties::{self, CountyRow};
 use crate::db::{self, accounts, DbConnection};
 use crate::domain::auth::Role;
-use crate::domain::county::CountyKind;
 use crate::domain::funding::FundingAction;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,28 +26,69 @@ pub enum Principal {
     Client { id: i32, client_id: String },
 }
 
-/// An authenticated caller: a user or an integration client, with its role and county.
+/// An authenticated caller: a user or an integration client, with its role, and its county (a
+/// county officer's or a client's) or city (a city administrator's).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub role: Role,
     pub county_id: Option<i32>,
+    pub city_id: Option<i32>,
 }
 
 /// The county a write touches, as far as permissions care.
 #[derive(Debug, Clone, Copy)]
 pub struct CountyScope {
     pub county_id: i32,
-    pub is_city_level: bool,
+    /// Its city; none for a province's own level.
+    pub city_id: Option<i32>,
+    /// A city's or a province's own level (市本级, 省本级), which county roles never write.
+    pub is_level: bool,
 }
 
 impl CountyScope {
-    /// The scope of a stored county: whether it is the city level is read from its row, never
-    /// asserted by the caller.
+    /// The scope of a stored county: its city and whether it is a level row are read from its
+    /// row, never asserted by the caller.
     pub fn of(row: &CountyRow) -> Self {
         CountyScope {
             county_id: row.id,
-            is_city_level: row.kind == CountyKind::CityLevel,
+            city_id: row.city_id,
+            is_level: row.kind.is_level(),
+        }
+    }
+}
+
+/// Whose staff's personal data (phone and ID numbers) a caller sees unmasked.
+#[derive(Debug, Clone)]
+pub enum PersonalData {
+    /// Administrators: everyone's.
+    All,
+    /// A city administrator: its city's counties'; a county role: its own county's.
+    Of(Vec<i32>),
+    /// Viewers: nobody's.
+    Nobody,
+}
+
+impl PersonalData {
+    /// What `caller` sees; a city administrator's counties are read as they are now.
+    pub fn of(conn: &mut DbConnection, caller: &Caller) -> Result<Self, ApiError> {
+        Ok(match (caller.role, caller.county_id, caller.city_id) {
+            (Role::Admin, _, _) => PersonalData::All,
+            (Role::CityAdmin, _, Some(city)) => {
+                PersonalData::Of(counties::ids_of_city(conn, city)?)
+            }
+            (Role::CountyOfficer | Role::Integration, Some(county), _) => {
+                PersonalData::Of(vec![county])
+            }
+            _ => PersonalData::Nobody,
+        })
+    }
+
+    pub fn covers(&self, county_id: i32) -> bool {
+        match self {
+            PersonalData::All => true,
+            PersonalData::Of(ids) => ids.contains(&county_id),
+            PersonalData::Nobody => false,
         }
     }
 }
@@ -67,10 +107,10 @@ pub fn writable_county(
     Ok(county)
 }
 
-/// Only administrators change a county's division code or kind; officers may change its name
-/// and mechanisms' dates.
+/// Only administrators (and a city's, within it) change a county's division code or kind;
+/// officers may change its name and mechanisms' dates.
 pub fn may_recode_county(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin() {
+    if matches!(caller.role, Role::Admin | Role::CityAdmin) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
@@ -79,15 +119,79 @@ pub fn may_recode_county(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// Decisions on funding requests (approve, reject, return) are the city bureau's
-/// administrators'; the county moves its own requests through the other actions.
-pub fn may_take_funding_action(caller: &Caller, action: FundingAction) -> Result<(), ApiError> {
-    if action.is_admin_only() && !caller.is_admin() {
-        return Err(ApiError::Forbidden(format!(
-            "only the city bureau's administrators {action} funding requests"
-        )));
+/// Decisions on funding requests (approve, reject, return) are the administrators': a city's
+/// on its counties' requests, the deployment's on any, and on a city level's own (so nobody
+/// decides on their own request); the county moves its own requests through the other actions.
+pub fn may_take_funding_action(
+    caller: &Caller,
+    action: FundingAction,
+    scope: CountyScope,
+) -> Result<(), ApiError> {
+    if !action.is_admin_only() || caller.is_admin() {
+        return Ok(());
     }
-    Ok(())
+    if caller.role == Role::CityAdmin && caller.city_id.is_some() && caller.city_id == scope.city_id
+    {
+        if scope.is_level {
+            return Err(ApiError::Forbidden(format!(
+                "the city level's own requests are decided by the province's administrators, \
+                 who {action} them"
+            )));
+        }
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "only the city bureau's administrators {action} funding requests"
+    )))
+}
+
+/// Who manages an account of `role` bound to county `county_id`: the deployment's
+/// administrators any; a city's administrators only county officers and integration accounts
+/// of their city's counties (never `admin`, `city_admin` or `viewer`).
+pub fn may_manage_account(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    role: Role,
+    county_id: Option<i32>,
+) -> Result<(), ApiError> {
+    match caller.role {
+        Role::Admin => Ok(()),
+        Role::CityAdmin => {
+            let refused = || {
+                ApiError::Forbidden(
+                    "a city's administrators manage only county officers and integration \
+                     accounts of its own counties"
+                        .into(),
+                )
+            };
+            let county = county_id
+                .filter(|_| role.is_county_bound())
+                .ok_or_else(refused)?;
+            let row = counties::find(conn, county)?.ok_or_else(|| {
+                ApiError::invalid("county_id", format!("county {county} does not exist"))
+            })?;
+            if row.city_id.is_some() && row.city_id == caller.city_id {
+                Ok(())
+            } else {
+                Err(refused())
+            }
+        }
+        _ => Err(ApiError::Forbidden(
+            "only administrators manage accounts".into(),
+        )),
+    }
+}
+
+/// The counties whose accounts, audit events and such a caller is limited to: a city
+/// administrator's city's; `None` (no limit) for the deployment's administrators.
+pub fn limited_to_counties(
+    conn: &mut DbConnection,
+    caller: &Caller,
+) -> Result<Option<Vec<i32>>, ApiError> {
+    match caller.city_limit() {
+        Some(city) => Ok(Some(counties::ids_of_city(conn, city)?)),
+        None => Ok(None),
+    }
 }
 
 /// A session is revoked by the user it belongs to, or by an administrator.
@@ -96,8 +200,9 @@ pub fn may_revoke_session_of(caller: &Caller, user_id: i32) -> bool {
     owner || caller.is_admin()
 }
 
-/// A caller who is an administrator: extracting it answers 401 without a valid token and 403
-/// for any other role, before the request's query or body is read.
+/// A caller who is an administrator, of the deployment or of a city: extracting it answers 401
+/// without a valid token and 403 for any other role, before the request's query or body is
+/// read. The service then checks the city's bounds.
 #[derive(Debug, Clone)]
 pub struct Admin(pub Caller);
 
@@ -109,7 +214,7 @@ impl FromRequest for Admin {
         let caller = Caller::from_request(req, payload);
         Box::pin(async move {
             let caller = caller.await?;
-            caller.require_admin()?;
+            caller.require_some_admin()?;
             Ok(Admin(caller))
         })
     }
@@ -133,40 +238,72 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::Forbidden(
-                "only the city bureau's administrators may do this".into(),
+                "only the deployment's administrators may do this".into(),
             ))
         }
     }
 
-    /// Writes to a county's data: admins anywhere; county officers and integration clients in
-    /// their own county, except the city level, which only admins write.
-    pub fn require_county_write(&self, scope: CountyScope) -> Result<(), ApiError> {
-        if self.is_admin() {
-            return Ok(());
-        }
+    /// Administrators of the deployment or of some city: 403 for anyone else.
+    pub fn require_some_admin(&self) -> Result<(), ApiError> {
         match self.role {
+            Role::Admin | Role::CityAdmin => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "only administrators may do this".into(),
+            )),
+        }
+    }
+
+    /// Administrators of the deployment, or of city `city_id`.
+    pub fn require_city_admin_of(&self, city_id: i32) -> Result<(), ApiError> {
+        if self.is_admin() || (self.role == Role::CityAdmin && self.city_id == Some(city_id)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only the administrators of city {city_id} may do this"
+            )))
+        }
+    }
+
+    /// The city whose records a city administrator is limited to; none for anyone else.
+    pub fn city_limit(&self) -> Option<i32> {
+        match self.role {
+            Role::CityAdmin => Some(self.city_id.unwrap_or(0)),
+            _ => None,
+        }
+    }
+
+    /// Writes to a county's data: admins anywhere; a city's admins in their city (its counties
+    /// and its city level); county officers and integration clients in their own county, except
+    /// a city's or province's own level.
+    pub fn require_county_write(&self, scope: CountyScope) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
             Role::Viewer => Err(ApiError::Forbidden("viewers may only read".into())),
+            Role::CityAdmin => {
+                if self.city_id.is_some() && self.city_id == scope.city_id {
+                    Ok(())
+                } else {
+                    Err(ApiError::Forbidden(format!(
+                        "you may write only your own city's data, not county {}'s",
+                        scope.county_id
+                    )))
+                }
+            }
             Role::CountyOfficer | Role::Integration => {
                 if self.county_id != Some(scope.county_id) {
                     Err(ApiError::Forbidden(format!(
                         "you may write only your own county's data, not county {}'s",
                         scope.county_id
                     )))
-                } else if scope.is_city_level {
+                } else if scope.is_level {
                     Err(ApiError::Forbidden(
-                        "only administrators write the city level".into(),
+                        "only administrators write a city's or province's own level".into(),
                     ))
                 } else {
                     Ok(())
                 }
             }
-            Role::Admin => Ok(()),
         }
-    }
-
-    /// Personal data (phone and ID numbers) is shown to admins and the employing county.
-    pub fn sees_personal_data_of(&self, county_id: i32) -> bool {
-        self.is_admin() || (self.role.is_county_bound() && self.county_id == Some(county_id))
     }
 }
 
@@ -232,6 +369,7 @@ fn check_subject(
             let caller = Caller {
                 role: user.role,
                 county_id: user.county_id,
+                city_id: user.city_id,
                 principal: Principal::User {
                     id: user.id,
                     username: user.username,
@@ -247,6 +385,7 @@ fn check_subject(
             let caller = Caller {
                 role: Role::Integration,
                 county_id: Some(client.county_id),
+                city_id: None,
                 principal: Principal::Client {
                     id: client.id,
                     client_id: client.client_id,
@@ -307,20 +446,24 @@ mod tests {
             },
             role,
             county_id,
+            city_id: (role == Role::CityAdmin).then_some(1),
         }
     }
 
     const OWN: CountyScope = CountyScope {
         county_id: 3,
-        is_city_level: false,
+        city_id: Some(1),
+        is_level: false,
     };
     const OTHER: CountyScope = CountyScope {
         county_id: 4,
-        is_city_level: false,
+        city_id: Some(2),
+        is_level: false,
     };
     const CITY: CountyScope = CountyScope {
         county_id: 3,
-        is_city_level: true,
+        city_id: Some(1),
+        is_level: true,
     };
 
     #[test]
@@ -342,10 +485,20 @@ mod tests {
     }
 
     #[test]
-    fn personal_data_is_for_admins_and_the_employing_county() {
-        assert!(caller(Role::Admin, None).sees_personal_data_of(4));
-        assert!(caller(Role::CountyOfficer, Some(4)).sees_personal_data_of(4));
-        assert!(!caller(Role::CountyOfficer, Some(3)).sees_personal_data_of(4));
-        assert!(!caller(Role::Viewer, None).sees_personal_data_of(4));
+    fn city_admins_write_their_own_city_and_its_level_and_nothing_else() {
+        let c = caller(Role::CityAdmin, None);
+        assert!(c.require_county_write(OWN).is_ok());
+        assert!(c.require_county_write(CITY).is_ok());
+        assert!(c.require_county_write(OTHER).is_err());
+    }
+
+    #[test]
+    fn a_city_admin_decides_its_counties_funding_but_never_its_own_city_levels() {
+        let c = caller(Role::CityAdmin, None);
+        let approve = FundingAction::Approve;
+        assert!(may_take_funding_action(&c, approve, OWN).is_ok());
+        assert!(may_take_funding_action(&c, approve, CITY).is_err());
+        assert!(may_take_funding_action(&c, approve, OTHER).is_err());
+        assert!(may_take_funding_action(&caller(Role::Admin, None), approve, CITY).is_ok());
     }
 }

@@ -89,8 +89,8 @@ impl FromRequest for WriteCtx {
     }
 }
 
-/// A [`WriteCtx`] whose caller is an administrator: 403 for any other role, before the body is
-/// read.
+/// A [`WriteCtx`] whose caller is an administrator, of the deployment or of a city: 403 for
+/// any other role, before the body is read. The service then checks the city's bounds.
 #[derive(Debug, Clone)]
 pub struct AdminWrite(pub WriteCtx);
 
@@ -102,7 +102,7 @@ impl FromRequest for AdminWrite {
         let ctx = WriteCtx::from_request(req, payload);
         Box::pin(async move {
             let ctx = ctx.await?;
-            ctx.caller.require_admin()?;
+            ctx.caller.require_some_admin()?;
             Ok(AdminWrite(ctx))
         })
     }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{clients, login_failures, refresh_tokens, sessions, users};
-use super::DbConnection;
+use super::{DbConnection, MultiBackend};
 use crate::domain::auth::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -21,6 +21,8 @@ pub struct UserRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// A city administrator's city.
+    pub city_id: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -36,6 +38,7 @@ pub struct NewUser {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub city_id: Option<i32>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -44,6 +47,7 @@ pub struct UserChanges {
     pub display_name: Option<String>,
     pub role: Option<Role>,
     pub county_id: Option<Option<i32>>,
+    pub city_id: Option<Option<i32>>,
     pub password_hash: Option<String>,
     pub active: Option<bool>,
     pub auth_version: Option<i32>,
@@ -147,13 +151,22 @@ pub fn user_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<
         .optional()
 }
 
+/// A page of users, of `counties` only when given.
 pub fn list_users(
     conn: &mut DbConnection,
+    counties: Option<&[i32]>,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<UserRow>, i64)> {
-    let total = users::table.count().get_result(conn)?;
-    let rows = users::table
+    let of = || {
+        let mut q = users::table.into_boxed::<MultiBackend>();
+        if let Some(ids) = counties {
+            q = q.filter(users::county_id.eq_any(ids.to_vec()));
+        }
+        q
+    };
+    let total = of().count().get_result(conn)?;
+    let rows = of()
         .order(users::id.asc())
         .limit(limit)
         .offset(offset)
@@ -199,13 +212,22 @@ pub fn client_by_client_id(
         .optional()
 }
 
+/// A page of clients, of `counties` only when given.
 pub fn list_clients(
     conn: &mut DbConnection,
+    counties: Option<&[i32]>,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<ClientRow>, i64)> {
-    let total = clients::table.count().get_result(conn)?;
-    let rows = clients::table
+    let of = || {
+        let mut q = clients::table.into_boxed::<MultiBackend>();
+        if let Some(ids) = counties {
+            q = q.filter(clients::county_id.eq_any(ids.to_vec()));
+        }
+        q
+    };
+    let total = of().count().get_result(conn)?;
+    let rows = of()
         .order(clients::id.asc())
         .limit(limit)
         .offset(offset)
@@ -334,6 +356,7 @@ pub struct Principal {
     pub username: String,
     pub role: Role,
     pub county_id: Option<i32>,
+    pub city_id: Option<i32>,
     pub active: bool,
     pub auth_version: i32,
 }

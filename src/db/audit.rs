@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::audit_events;
+use super::schema::{audit_events, counties};
 use super::{DbConnection, MultiBackend};
 use crate::domain::audit::{AuditAction, AuditEntity};
 
@@ -43,6 +43,8 @@ pub struct AuditFilter {
     pub entity: Option<String>,
     pub entity_id: Option<i32>,
     pub county_id: Option<i32>,
+    /// Events of this city's rows.
+    pub city_id: Option<i32>,
     pub actor: Option<String>,
     /// Inclusive.
     pub from: Option<NaiveDateTime>,
@@ -60,6 +62,12 @@ fn filtered(filter: &AuditFilter) -> audit_events::BoxedQuery<'static, MultiBack
     }
     if let Some(county_id) = filter.county_id {
         query = query.filter(audit_events::county_id.eq(county_id));
+    }
+    if let Some(city) = filter.city_id {
+        let rows = counties::table
+            .filter(counties::city_id.eq(city))
+            .select(counties::id.nullable());
+        query = query.filter(audit_events::county_id.eq_any(rows));
     }
     if let Some(actor) = &filter.actor {
         query = query.filter(audit_events::actor.eq(actor.clone()));

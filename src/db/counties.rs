@@ -20,6 +20,9 @@ pub struct CountyRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub province_id: i32,
+    /// The city it belongs to; none only for a province's own level.
+    pub city_id: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -33,6 +36,8 @@ pub struct NewCounty {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub province_id: i32,
+    pub city_id: Option<i32>,
 }
 
 /// Changed columns; `None` leaves a column alone, `Some(None)` clears a nullable one.
@@ -46,6 +51,8 @@ pub struct CountyUpdate {
     pub management_established_on: Option<Option<NaiveDate>>,
     pub version: Option<i32>,
     pub updated_at: Option<NaiveDateTime>,
+    pub province_id: Option<i32>,
+    pub city_id: Option<Option<i32>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -71,6 +78,8 @@ pub struct NewPlanChange {
 
 #[derive(Debug, Default, Clone)]
 pub struct CountyFilter {
+    pub city_id: Option<i32>,
+    pub province_id: Option<i32>,
     pub kind: Option<CountyKind>,
     pub division_code: Option<String>,
     pub q: Option<String>,
@@ -87,6 +96,12 @@ pub enum CountySort {
 
 fn filtered(filter: &CountyFilter) -> counties::BoxedQuery<'static, MultiBackend> {
     let mut query = counties::table.into_boxed();
+    if let Some(city) = filter.city_id {
+        query = query.filter(counties::city_id.eq(city));
+    }
+    if let Some(province) = filter.province_id {
+        query = query.filter(counties::province_id.eq(province));
+    }
     if let Some(kind) = &filter.kind {
         query = query.filter(counties::kind.eq(*kind));
     }
@@ -232,9 +247,50 @@ pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryR
     Ok(n == 1)
 }
 
-/// Every county, for the table.
-pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<CountyRow>> {
-    counties::table.load(conn)
+/// Every county-level row of city `city_id` (its counties and its city level), for its table.
+pub fn of_city(conn: &mut DbConnection, city_id: i32) -> QueryResult<Vec<CountyRow>> {
+    counties::table
+        .filter(counties::city_id.eq(city_id))
+        .order(counties::id.asc())
+        .load(conn)
+}
+
+/// The ids of city `city_id`'s county-level rows.
+pub fn ids_of_city(conn: &mut DbConnection, city_id: i32) -> QueryResult<Vec<i32>> {
+    counties::table
+        .filter(counties::city_id.eq(city_id))
+        .select(counties::id)
+        .load(conn)
+}
+
+/// The level row of city `city_id` (市本级, or its one `city_direct` row), if it has one yet.
+pub fn level_of_city(conn: &mut DbConnection, city_id: i32) -> QueryResult<Option<CountyRow>> {
+    counties::table
+        .filter(counties::city_id.eq(city_id))
+        .filter(counties::kind.eq_any([CountyKind::CityLevel, CountyKind::CityDirect]))
+        .first(conn)
+        .optional()
+}
+
+/// The level row of province `province_id` (省本级).
+pub fn level_of_province(
+    conn: &mut DbConnection,
+    province_id: i32,
+) -> QueryResult<Option<CountyRow>> {
+    counties::table
+        .filter(counties::province_id.eq(province_id))
+        .filter(counties::kind.eq(CountyKind::ProvinceLevel))
+        .first(conn)
+        .optional()
+}
+
+/// How many rows of city `city_id` are not its level row: its counties.
+pub fn count_in_city_beside_level(conn: &mut DbConnection, city_id: i32) -> QueryResult<i64> {
+    counties::table
+        .filter(counties::city_id.eq(city_id))
+        .filter(counties::kind.ne_all([CountyKind::CityLevel, CountyKind::CityDirect]))
+        .count()
+        .get_result(conn)
 }
 
 pub fn has_towns(conn: &mut DbConnection, county_id: i32) -> QueryResult<bool> {

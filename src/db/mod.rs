@@ -6,9 +6,11 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cities;
 pub mod counties;
 pub mod funding;
 pub mod idempotency;
+pub mod provinces;
 pub mod report;
 pub mod schema;
 pub mod sites;

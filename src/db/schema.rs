@@ -11,6 +11,31 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        province_id -> Integer,
+        city_id -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    provinces (id) {
+        id -> Integer,
+        division_code -> Text,
+        name -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cities (id) {
+        id -> Integer,
+        province_id -> Integer,
+        division_code -> Text,
+        name -> Text,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -54,6 +79,7 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        city_id -> Nullable<Integer>,
     }
 }
 
@@ -245,6 +271,7 @@ diesel::table! {
         withdrawn_at -> Nullable<Timestamp>,
         withdrawn_by -> Nullable<Text>,
         withdrawal_reason -> Nullable<Text>,
+        city_id -> Nullable<Integer>,
     }
 }
 
@@ -279,6 +306,10 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(counties -> provinces (province_id));
+diesel::joinable!(counties -> cities (city_id));
+diesel::joinable!(cities -> provinces (province_id));
+diesel::joinable!(progress_snapshots -> cities (city_id));
 diesel::joinable!(staff -> counties (county_id));
 diesel::joinable!(postings -> staff (staff_id));
 diesel::joinable!(postings -> sites (station_id));
@@ -290,6 +321,8 @@ diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    provinces,
+    cities,
     counties,
     plan_status_changes,
     towns,

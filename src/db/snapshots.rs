@@ -21,6 +21,8 @@ pub struct SnapshotRow {
     pub withdrawn_at: Option<NaiveDateTime>,
     pub withdrawn_by: Option<String>,
     pub withdrawal_reason: Option<String>,
+    /// The city whose table it is.
+    pub city_id: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -34,6 +36,7 @@ pub struct NewSnapshot {
     pub table_json: String,
     pub published_by: String,
     pub published_at: NaiveDateTime,
+    pub city_id: Option<i32>,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewSnapshot) -> QueryResult<SnapshotRow> {
@@ -49,12 +52,16 @@ pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<SnapshotRow>
 /// Newest first; the frozen table itself is not loaded for lists.
 pub fn list(
     conn: &mut DbConnection,
+    city_id: Option<i32>,
     include_withdrawn: bool,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<SnapshotRow>, i64)> {
     let filtered = || {
         let mut q = snapshots::table.into_boxed();
+        if let Some(city) = city_id {
+            q = q.filter(snapshots::city_id.eq(city));
+        }
         if !include_withdrawn {
             q = q.filter(snapshots::withdrawn_at.is_null());
         }

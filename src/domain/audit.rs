@@ -35,6 +35,8 @@ text_enum! {
         ProgressSnapshot = "progress_snapshot": "进度快照",
         User = "user": "用户",
         Client = "client": "接口客户端",
+        Province = "province": "省",
+        City = "city": "地级市",
     }
 }
 
@@ -74,7 +76,9 @@ mod tests {
                 "training",
                 "progress_snapshot",
                 "user",
-                "client"
+                "client",
+                "province",
+                "city"
             ]
         );
     }

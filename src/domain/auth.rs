@@ -6,11 +6,14 @@ use std::sync::OnceLock;
 use crate::text_enum;
 
 text_enum! {
-    /// What a caller may do: `admin` 管理员 (the city bureau: everything), `county_officer`
-    /// 县级经办人 and `integration` 县级接口 (read everything non-personal and their own county's
-    /// personal data; write only their own county), `viewer` 查看者 (read only, personal data masked).
+    /// What a caller may do: `admin` 管理员 (the province's department, owner of the whole
+    /// deployment: everything), `city_admin` 市级管理员 (a city bureau: what `admin` may do, within
+    /// its city), `county_officer` 县级经办人 and `integration` 县级接口 (read everything
+    /// non-personal and their own county's personal data; write only their own county), `viewer`
+    /// 查看者 (read only, personal data masked).
     Role {
         Admin = "admin": "管理员",
+        CityAdmin = "city_admin": "市级管理员",
         CountyOfficer = "county_officer": "县级经办人",
         Integration = "integration": "县级接口",
         Viewer = "viewer": "查看者",
@@ -86,6 +89,15 @@ pub fn check_role_county(role: Role, county_id: Option<i32>) -> Result<(), Strin
     }
 }
 
+/// A city administrator needs a city; the others must not have one.
+pub fn check_role_city(role: Role, city_id: Option<i32>) -> Result<(), String> {
+    match (role == Role::CityAdmin, city_id) {
+        (true, None) => Err(format!("required for the role {role}")),
+        (false, Some(_)) => Err(format!("must be absent for the role {role}")),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +141,14 @@ mod tests {
         assert!(check_role_county(Role::Integration, None).is_err());
         assert!(check_role_county(Role::Viewer, Some(1)).is_err());
         assert!(check_role_county(Role::Admin, None).is_ok());
+        assert!(check_role_county(Role::CityAdmin, Some(1)).is_err());
+    }
+
+    #[test]
+    fn only_city_admins_carry_a_city() {
+        assert!(check_role_city(Role::CityAdmin, Some(1)).is_ok());
+        assert!(check_role_city(Role::CityAdmin, None).is_err());
+        assert!(check_role_city(Role::CountyOfficer, Some(1)).is_err());
+        assert!(check_role_city(Role::Admin, None).is_ok());
     }
 }

@@ -5,13 +5,17 @@ use chrono::NaiveDate;
 use crate::text_enum;
 
 text_enum! {
-    /// Kind of county-level division: `district` 区, `county` 县, `county_city` 县级市, or
-    /// `city_level` 市本级 (the city itself: no towns or sites of its own).
+    /// Kind of county-level row: `district` 区, `county` 县, `county_city` 县级市,
+    /// `city_level` 市本级 (a city itself: no towns or sites of its own), `city_direct` 不设区的市
+    /// (a city without counties, such as 东莞: its one row, with its towns and its own city-level
+    /// facts), or `province_level` 省本级 (a province itself).
     CountyKind {
         District = "district": "区",
         County = "county": "县",
         CountyCity = "county_city": "县级市",
         CityLevel = "city_level": "市本级",
+        CityDirect = "city_direct": "不设区的市",
+        ProvinceLevel = "province_level": "省本级",
     }
 }
 
@@ -33,8 +37,20 @@ impl CountyKind {
             CountyKind::District => 0,
             CountyKind::CountyCity => 1,
             CountyKind::County => 2,
-            CountyKind::CityLevel => 3,
+            CountyKind::CityDirect => 3,
+            CountyKind::CityLevel => 4,
+            CountyKind::ProvinceLevel => 5,
         }
+    }
+
+    /// The level rows of a city or a province: made with it, and holding its own facts.
+    pub fn is_level(self) -> bool {
+        matches!(self, CountyKind::CityLevel | CountyKind::ProvinceLevel)
+    }
+
+    /// Whether rows of this kind hold towns and sites: not the city and province levels.
+    pub fn has_sites(self) -> bool {
+        !self.is_level()
     }
 }
 
@@ -58,26 +74,71 @@ impl DivisionCode {
         if !PROVINCES.contains(&province) {
             return Err(format!("{province:02} is not a GB/T 2260 province code"));
         }
-        if &raw[2..4] == "00" {
-            return Err("names a province, not a county or city level".into());
+        if &raw[2..4] == "00" && &raw[4..] != "00" {
+            return Err(
+                "a code whose 3rd and 4th digits are 00 names a province and ends in 0000".into(),
+            );
         }
         Ok(DivisionCode(raw.to_string()))
+    }
+
+    /// A province's code, e.g. `440000`.
+    pub fn parse_province(raw: &str) -> Result<DivisionCode, String> {
+        let code = DivisionCode::parse(raw)?;
+        if !code.is_province() {
+            return Err("a province's code ends in 0000".into());
+        }
+        Ok(code)
+    }
+
+    /// A city's code, e.g. `445300`.
+    pub fn parse_city(raw: &str) -> Result<DivisionCode, String> {
+        let code = DivisionCode::parse(raw)?;
+        if code.is_province() || !code.is_city() {
+            return Err("a city's code ends in 00 (and not in 0000)".into());
+        }
+        Ok(code)
+    }
+
+    /// Whether this is a province's own code (ends in `0000`).
+    pub fn is_province(&self) -> bool {
+        self.0.ends_with("0000")
+    }
+
+    /// Whether this is a city's own code (ends in `00`, not `0000`).
+    pub fn is_city(&self) -> bool {
+        self.0.ends_with("00") && !self.is_province()
+    }
+
+    /// The code of the province this code lies in (its first two digits + `0000`).
+    pub fn province_code(&self) -> String {
+        format!("{}0000", &self.0[..2])
+    }
+
+    /// The code of the city this code lies in (its first four digits + `00`).
+    pub fn city_code(&self) -> String {
+        format!("{}00", &self.0[..4])
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// A city's own code ends in `00`; its counties' codes do not.
-    pub fn is_city_level(&self) -> bool {
-        self.0.ends_with("00")
-    }
-
-    /// Whether this code fits a division of `kind`.
+    /// Whether this code fits a row of `kind`: a province level has its province's code, a city
+    /// level or a city without counties its city's, a county a code of its own.
     pub fn fits(&self, kind: CountyKind) -> Result<(), String> {
-        match (kind == CountyKind::CityLevel, self.is_city_level()) {
-            (true, false) => Err("the city level's code ends in 00".into()),
-            (false, true) => Err("a code ending in 00 names the city level, not a county".into()),
+        match kind {
+            CountyKind::ProvinceLevel if !self.is_province() => {
+                Err("the province level's code is its province's, ending in 0000".into())
+            }
+            CountyKind::CityLevel | CountyKind::CityDirect if !self.is_city() => {
+                Err("a city's own row has the city's code, ending in 00".into())
+            }
+            CountyKind::District | CountyKind::County | CountyKind::CountyCity
+                if self.0.ends_with("00") =>
+            {
+                Err("a code ending in 00 names a city or a province, not a county".into())
+            }
             _ => Ok(()),
         }
     }
@@ -115,7 +176,27 @@ mod tests {
         assert!(DivisionCode::parse("44530").is_err());
         assert!(DivisionCode::parse("44530a").is_err());
         assert!(DivisionCode::parse("995302").is_err());
-        assert!(DivisionCode::parse("440000").is_err());
+        assert!(DivisionCode::parse("440100").is_ok());
+        assert!(DivisionCode::parse("440000").is_ok());
+        assert!(DivisionCode::parse("440001").is_err());
+    }
+
+    #[test]
+    fn codes_nest_province_city_county() {
+        let county = DivisionCode::parse("445302").expect("a code");
+        assert_eq!(county.city_code(), "445300");
+        assert_eq!(county.province_code(), "440000");
+        assert!(DivisionCode::parse_city("445300").is_ok());
+        assert!(DivisionCode::parse_city("440000").is_err());
+        assert!(DivisionCode::parse_city("445302").is_err());
+        assert!(DivisionCode::parse_province("440000").is_ok());
+        assert!(DivisionCode::parse_province("445300").is_err());
+        let province = DivisionCode::parse("440000").expect("a code");
+        assert!(province.fits(CountyKind::ProvinceLevel).is_ok());
+        assert!(province.fits(CountyKind::CityLevel).is_err());
+        let city = DivisionCode::parse("441900").expect("a code");
+        assert!(city.fits(CountyKind::CityDirect).is_ok());
+        assert!(city.fits(CountyKind::ProvinceLevel).is_err());
     }
 
     #[test]

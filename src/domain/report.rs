@@ -198,7 +198,7 @@ pub fn build(as_of: NaiveDate, fiscal_year: i32, counted: Vec<Counted>) -> Progr
     let mut rows: Vec<ProgressRow> = counted
         .into_iter()
         .map(|c| {
-            let city = c.county.kind == CountyKind::CityLevel;
+            let city = c.county.kind.is_level();
             let (stage, note) = c
                 .county
                 .plan

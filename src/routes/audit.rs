@@ -25,6 +25,8 @@ pub struct AuditListQuery {
     /// The record's id (with `entity`).
     pub entity_id: Option<i32>,
     pub county_id: Option<i32>,
+    /// Events of this city's counties and city level.
+    pub city_id: Option<i32>,
     /// `user:<username>` or `client:<client_id>`.
     pub actor: Option<String>,
     /// From this time (RFC 3339, inclusive) or date (its start in the bureau's time zone).
@@ -115,6 +117,7 @@ pub async fn list_audit_events(
         entity: query.entity.filter(|e| !e.trim().is_empty()),
         entity_id: query.entity_id,
         county_id: query.county_id,
+        city_id: query.city_id,
         actor: query.actor.filter(|a| !a.trim().is_empty()),
         from: query
             .from

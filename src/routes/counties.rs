@@ -26,6 +26,10 @@ use crate::write::{write, write_then, AdminWrite, WriteCtx};
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CountyListQuery {
+    /// Rows of this city (its counties and its city level).
+    pub city_id: Option<i32>,
+    /// Rows of this province (its cities' rows and its own level).
+    pub province_id: Option<i32>,
     pub kind: Option<CountyKind>,
     pub division_code: Option<String>,
     /// Text search on names.
@@ -99,6 +103,8 @@ pub async fn list_counties(
         ],
     )?;
     let filter = CountyFilter {
+        city_id: query.city_id,
+        province_id: query.province_id,
         kind: query.kind,
         division_code: query.division_code.clone(),
         q: parse_q(query.q.as_deref())?,

@@ -3,11 +3,13 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cities;
 pub mod clients;
 pub mod common;
 pub mod counties;
 pub mod funding;
 pub mod health;
+pub mod provinces;
 pub mod reports;
 pub mod responses;
 pub mod shape;
@@ -23,6 +25,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// Everything under `/api/v1` that needs an access token.
 pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(auth::revoke).service(auth::me);
+    provinces::configure(cfg);
+    cities::configure(cfg);
     counties::configure(cfg);
     towns::configure(cfg);
     stations::configure(cfg);

@@ -70,6 +70,8 @@ impl utoipa::ToSchema for ExportFile {}
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
+    /// The city whose table it is; may be left out in a deployment with one city.
+    pub city_id: Option<i32>,
     /// The date the table is computed as of; default today in the bureau's time zone.
     pub as_of: Option<NaiveDate>,
     /// Whose funding requests are shown; default the year of `as_of`.
@@ -81,6 +83,7 @@ pub struct ProgressQuery {
 /// older callers (`format`, `issuing_unit`, `title`).
 #[derive(Debug, Deserialize)]
 pub struct ProgressQueryKept {
+    pub city_id: Option<i32>,
     pub as_of: Option<NaiveDate>,
     pub fiscal_year: Option<i32>,
     pub format: Option<ReportFormat>,
@@ -93,14 +96,16 @@ pub struct ProgressQueryKept {
 pub struct ProgressExportQuery {
     /// `csv` or `xlsx`.
     pub format: ExportFormat,
+    /// The city whose table it is; may be left out in a deployment with one city.
+    pub city_id: Option<i32>,
     /// The date the table is computed as of; default today in the bureau's time zone.
     pub as_of: Option<NaiveDate>,
     /// Whose funding requests are shown; default the year of `as_of`.
     #[param(minimum = 2000, maximum = 2100)]
     pub fiscal_year: Option<i32>,
-    /// 制表单位, the issuing unit printed above the table; default 市民政局.
+    /// 制表单位, the issuing unit printed above the table; default the city's bureau (云浮市民政局).
     pub issuing_unit: Option<String>,
-    /// The title row; default the year's standard title.
+    /// The title row; default the city's standard title for the year.
     pub title: Option<String>,
 }
 
@@ -173,6 +178,7 @@ fn disposition(plain: &str, title: &str, ext: &str) -> String {
 /// standard title) for `unit` (default the bureau): what both table operations answer.
 async fn live(
     state: &AppState,
+    city_id: Option<i32>,
     as_of: Option<NaiveDate>,
     fiscal_year: Option<i32>,
     title: Option<&str>,
@@ -182,16 +188,17 @@ async fn live(
     let unit = bounded("issuing_unit", unit)?;
     let title = bounded("title", title)?;
     let today = state.today();
-    let table = db::run(&state.pool, move |conn| {
-        reports::live_table(conn, as_of, fiscal_year, today)
+    let live = db::run(&state.pool, move |conn| {
+        reports::live_table(conn, city_id, as_of, fiscal_year, today)
     })
     .await?;
+    let (table, city) = (live.table, live.city_name.unwrap_or_default());
     let as_of = table.as_of;
     render(
         &table,
         format,
-        &title.unwrap_or_else(|| default_title(as_of)),
-        &unit.unwrap_or_else(|| DEFAULT_UNIT.to_string()),
+        &title.unwrap_or_else(|| default_title(&city, as_of)),
+        &unit.unwrap_or_else(|| format!("{city}{DEFAULT_UNIT}")),
         &format!("progress-{as_of}"),
     )
 }
@@ -208,11 +215,16 @@ fn render_snapshot(out: &SnapshotOut, format: ReportFormat) -> Result<HttpRespon
     )
 }
 
-/// The issuing unit printed on live exports when none is given.
-const DEFAULT_UNIT: &str = "市民政局";
+/// The issuing unit printed on live exports when none is given, after the city's name (a city
+/// still named by its code gets none: 市民政局).
+const DEFAULT_UNIT: &str = "民政局";
 
-pub fn default_title(as_of: NaiveDate) -> String {
-    format!("{}年“双百工程”社工站（点）建设进度情况一览表", as_of.year())
+/// The city's standard title for the year, e.g. 云浮市2021年“双百工程”社工站（点）建设进度情况一览表.
+pub fn default_title(city: &str, as_of: NaiveDate) -> String {
+    format!(
+        "{city}{}年“双百工程”社工站（点）建设进度情况一览表",
+        as_of.year()
+    )
 }
 
 fn bounded(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
@@ -252,7 +264,16 @@ pub async fn progress_report(
     let format = wanted(&req, query.format);
     let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
     let (title, unit) = (query.title.as_deref(), query.issuing_unit.as_deref());
-    live(&state, as_of, fiscal_year, title, unit, format).await
+    live(
+        &state,
+        query.city_id,
+        as_of,
+        fiscal_year,
+        title,
+        unit,
+        format,
+    )
+    .await
 }
 
 /// The table in the bureau's layout, as a file to download.
@@ -283,12 +304,24 @@ pub async fn progress_export(
     let query = query.into_inner();
     let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
     let (title, unit) = (query.title.as_deref(), query.issuing_unit.as_deref());
-    live(&state, as_of, fiscal_year, title, unit, query.format.into()).await
+    let format = query.format.into();
+    live(
+        &state,
+        query.city_id,
+        as_of,
+        fiscal_year,
+        title,
+        unit,
+        format,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SnapshotListQuery {
+    /// Only this city's bulletins.
+    pub city_id: Option<i32>,
     /// Include withdrawn snapshots; default false.
     pub include_withdrawn: Option<bool>,
 }
@@ -316,6 +349,8 @@ pub struct SnapshotPath {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
+    /// The city whose live tables are compared; may be left out in a deployment with one city.
+    pub city_id: Option<i32>,
     /// Compare the live table from this date…
     pub from: Option<NaiveDate>,
     /// …to this one (default today).
@@ -395,8 +430,9 @@ pub async fn list_snapshots(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = paging.resolve()?;
     let include = query.include_withdrawn.unwrap_or(false);
+    let city = query.city_id;
     let listed = db::run(&state.pool, move |conn| {
-        reports::list(conn, include, limit, offset)
+        reports::list(conn, city, include, limit, offset)
     })
     .await?;
     Page::of(listed, limit, offset).respond(&req)
@@ -508,6 +544,7 @@ pub async fn progress_changes(
             .from
             .ok_or_else(|| ApiError::invalid("from", "is required (or compare two snapshots)"))?;
         Comparison::Dates {
+            city_id: q.city_id,
             from,
             to: q.to,
             fiscal_year: q.fiscal_year,

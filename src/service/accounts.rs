@@ -7,13 +7,14 @@ use utoipa::ToSchema;
 
 use crate::auth::hash_password;
 use crate::clock::now;
-use crate::db::{accounts, counties as county_q, DbConnection};
+use crate::db::{accounts, cities as city_q, counties as county_q, DbConnection};
 use crate::domain::audit::{AuditAction, AuditEntity};
-use crate::domain::auth::{check_password, check_role_county, parse_username, Role};
-use crate::domain::county::CountyKind;
+use crate::domain::auth::{
+    check_password, check_role_city, check_role_county, parse_username, Role,
+};
 use crate::domain::{Name, Violations};
 use crate::error::ApiError;
-use crate::policy::Caller;
+use crate::policy::{self, Caller};
 use crate::service::{double_option, Listed};
 use crate::write::{Tx, NOTHING};
 
@@ -24,6 +25,7 @@ pub struct NewAccount {
     pub display_name: String,
     pub role: Role,
     pub county_id: Option<i32>,
+    pub city_id: Option<i32>,
     pub password: String,
 }
 
@@ -34,6 +36,8 @@ pub struct UserOut {
     pub display_name: String,
     pub role: Role,
     pub county_id: Option<i32>,
+    /// A city administrator's city.
+    pub city_id: Option<i32>,
     pub active: bool,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -47,6 +51,7 @@ pub fn user_out(row: accounts::UserRow) -> UserOut {
         display_name: row.display_name,
         role: row.role,
         county_id: row.county_id,
+        city_id: row.city_id,
         active: row.active,
         version: row.version,
         created_at: row.created_at.and_utc(),
@@ -54,8 +59,8 @@ pub fn user_out(row: accounts::UserRow) -> UserOut {
     }
 }
 
-/// A county-bound account needs a county that exists and is not the city level (which only
-/// administrators run).
+/// A county-bound account needs a county that exists and is not a city's or province's own
+/// level (which administrators run).
 pub fn check_account_county(
     conn: &mut DbConnection,
     county_id: Option<i32>,
@@ -63,12 +68,21 @@ pub fn check_account_county(
     if let Some(id) = county_id {
         let county = county_q::find(conn, id)?
             .ok_or_else(|| ApiError::invalid("county_id", format!("county {id} does not exist")))?;
-        if county.kind == CountyKind::CityLevel {
+        if county.kind.is_level() {
             return Err(ApiError::invalid(
                 "county_id",
-                "the city level is run by administrators; give this person the admin role",
+                "a city's or province's own level is run by its administrators; give this person the city_admin or admin role",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A city administrator's city must exist.
+fn check_account_city(conn: &mut DbConnection, city_id: Option<i32>) -> Result<(), ApiError> {
+    if let Some(id) = city_id {
+        city_q::find(conn, id)?
+            .ok_or_else(|| ApiError::invalid("city_id", format!("city {id} does not exist")))?;
     }
     Ok(())
 }
@@ -82,12 +96,14 @@ pub fn create_user(
     let username = v.check("username", parse_username(&input.username));
     let display_name = v.check("display_name", Name::parse(&input.display_name, 100));
     v.check("county_id", check_role_county(input.role, input.county_id));
+    v.check("city_id", check_role_city(input.role, input.city_id));
     v.check("password", check_password(&input.password));
     v.into_result()?;
     let (Some(username), Some(display_name)) = (username, display_name) else {
         return Err(ApiError::internal("validated fields missing"));
     };
     check_account_county(conn, input.county_id)?;
+    check_account_city(conn, input.city_id)?;
     let at = now();
     let row = accounts::insert_user(
         conn,
@@ -96,6 +112,7 @@ pub fn create_user(
             display_name: display_name.into(),
             role: input.role,
             county_id: input.county_id,
+            city_id: input.city_id,
             password_hash: hash_password(&input.password).map_err(ApiError::internal)?,
             active: true,
             auth_version: 1,
@@ -116,6 +133,8 @@ pub struct UserIn {
     pub role: Role,
     /// Required for `county_officer` and `integration`, absent otherwise.
     pub county_id: Option<i32>,
+    /// Required for `city_admin`, absent otherwise.
+    pub city_id: Option<i32>,
     /// At least 12 characters. Stored as an argon2id hash, never returned.
     #[schema(format = Password)]
     pub password: String,
@@ -128,6 +147,7 @@ impl From<UserIn> for NewAccount {
             display_name: i.display_name,
             role: i.role,
             county_id: i.county_id,
+            city_id: i.city_id,
             password: i.password,
         }
     }
@@ -142,37 +162,42 @@ pub struct UserPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i32>)]
     pub county_id: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i32>)]
+    pub city_id: Option<Option<i32>>,
     pub active: Option<bool>,
     #[schema(format = Password)]
     pub password: Option<String>,
 }
 
-/// A page of users (administrators only).
+/// A page of users (administrators; a city's see its counties' accounts).
 pub fn list_users(
     conn: &mut DbConnection,
     caller: &Caller,
     limit: i64,
     offset: i64,
 ) -> Result<Listed<UserOut>, ApiError> {
-    caller.require_admin()?;
-    let (rows, total) = accounts::list_users(conn, limit, offset)?;
+    caller.require_some_admin()?;
+    let counties = policy::limited_to_counties(conn, caller)?;
+    let (rows, total) = accounts::list_users(conn, counties.as_deref(), limit, offset)?;
     Ok(Listed {
         items: rows.into_iter().map(user_out).collect(),
         total,
     })
 }
 
-/// User `id` (administrators only).
+/// User `id` (administrators; a city's, of its counties' accounts).
 pub fn get_user(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<UserOut, ApiError> {
-    caller.require_admin()?;
-    Ok(user_out(
-        accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?,
-    ))
+    caller.require_some_admin()?;
+    let row = accounts::user_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?;
+    policy::may_manage_account(conn, caller, row.role, row.county_id)?;
+    Ok(user_out(row))
 }
 
-/// Creates a user through the API (administrators only), audited.
+/// Creates a user through the API (administrators; a city's, for its counties), audited.
 pub fn add_user(tx: &mut Tx<'_>, input: UserIn) -> Result<UserOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
+    policy::may_manage_account(tx.conn, &tx.ctx.caller, input.role, input.county_id)?;
     let out = user_out(create_user(tx.conn, input.into())?);
     tx.audit(
         AuditAction::Create,
@@ -193,7 +218,7 @@ pub fn update_user(
     expected: i32,
     patch: UserPatch,
 ) -> Result<UserOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
     let mut v = Violations::new();
     let display_name = match &patch.display_name {
         Some(raw) => v.check("display_name", Name::parse(raw, 100)),
@@ -205,6 +230,7 @@ pub fn update_user(
     v.into_result()?;
     let current =
         accounts::user_by_id(tx.conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?;
+    policy::may_manage_account(tx.conn, &tx.ctx.caller, current.role, current.county_id)?;
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }
@@ -213,9 +239,16 @@ pub fn update_user(
         None => current.role,
     };
     let county_id = patch.county_id.unwrap_or(current.county_id);
+    let city_id = patch.city_id.unwrap_or(current.city_id);
+    // A city's administrators manage the account as it is (above) and as it becomes.
+    policy::may_manage_account(tx.conn, &tx.ctx.caller, role, county_id)?;
     check_role_county(role, county_id).map_err(|m| ApiError::invalid("county_id", m))?;
+    check_role_city(role, city_id).map_err(|m| ApiError::invalid("city_id", m))?;
     if patch.county_id.is_some() {
         check_account_county(tx.conn, county_id)?;
+    }
+    if patch.city_id.is_some() {
+        check_account_city(tx.conn, city_id)?;
     }
     let password_hash = match &patch.password {
         Some(pw) => Some(hash_password(pw).map_err(ApiError::internal)?),
@@ -225,11 +258,13 @@ pub fn update_user(
     let ends_sessions = password_hash.is_some()
         || patch.active == Some(false)
         || role != current.role
-        || county_id != current.county_id;
+        || county_id != current.county_id
+        || city_id != current.city_id;
     let changes = accounts::UserChanges {
         display_name: display_name.map(String::from),
         role: patch.role,
         county_id: patch.county_id,
+        city_id: patch.city_id,
         password_hash,
         active: patch.active,
         auth_version: ends_sessions.then_some(current.auth_version + 1),

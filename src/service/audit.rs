@@ -76,8 +76,19 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Listed<AuditEventOut>, ApiError> {
-    caller.require_admin()?;
-    let (rows, total) = q::list(conn, filter, limit, offset)?;
+    caller.require_some_admin()?;
+    // A city's administrators see their city's events only.
+    let mut filter = filter.clone();
+    if let Some(city) = caller.city_limit() {
+        if filter.city_id.is_some_and(|c| c != city) {
+            return Err(ApiError::Forbidden(format!(
+                "you may read only your own city's audit events, not city {}'s",
+                filter.city_id.unwrap_or_default()
+            )));
+        }
+        filter.city_id = Some(city);
+    }
+    let (rows, total) = q::list(conn, &filter, limit, offset)?;
     Ok(Listed {
         items: rows
             .into_iter()

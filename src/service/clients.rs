@@ -1,4 +1,5 @@
-//! Integration clients: the credentials of a county's scripts (administrators only). A secret
+//! Integration clients: the credentials of a county's scripts (administrators; a city's for
+//! its counties). A secret
 //! is shown once, when it is made.
 
 use chrono::{DateTime, Utc};
@@ -9,9 +10,10 @@ use crate::auth::hash_secret;
 use crate::clock::now;
 use crate::db::{accounts, DbConnection};
 use crate::domain::audit::{AuditAction, AuditEntity};
+use crate::domain::auth::Role;
 use crate::domain::{random_token, Name};
 use crate::error::ApiError;
-use crate::policy::Caller;
+use crate::policy::{self, Caller};
 use crate::service::accounts::check_account_county;
 use crate::service::{utc, Listed};
 use crate::write::{Tx, NOTHING};
@@ -75,8 +77,9 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Listed<ClientOut>, ApiError> {
-    caller.require_admin()?;
-    let (rows, total) = accounts::list_clients(conn, limit, offset)?;
+    caller.require_some_admin()?;
+    let counties = policy::limited_to_counties(conn, caller)?;
+    let (rows, total) = accounts::list_clients(conn, counties.as_deref(), limit, offset)?;
     Ok(Listed {
         items: rows.into_iter().map(client_out).collect(),
         total,
@@ -85,16 +88,22 @@ pub fn list(
 
 /// Client `id`.
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<ClientOut, ApiError> {
-    caller.require_admin()?;
-    Ok(client_out(
-        accounts::client_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("client", id))?,
-    ))
+    caller.require_some_admin()?;
+    let row = accounts::client_by_id(conn, id)?.ok_or_else(|| ApiError::not_found("client", id))?;
+    policy::may_manage_account(conn, caller, Role::Integration, Some(row.county_id))?;
+    Ok(client_out(row))
 }
 
 /// Makes a client for a county, with its secret (shown this once).
 pub fn create(tx: &mut Tx<'_>, input: ClientIn) -> Result<ClientSecretOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
     let name = Name::parse(&input.name, 100).map_err(|m| ApiError::invalid("name", m))?;
+    policy::may_manage_account(
+        tx.conn,
+        &tx.ctx.caller,
+        Role::Integration,
+        Some(input.county_id),
+    )?;
     check_account_county(tx.conn, Some(input.county_id))?;
     let secret = random_token(43);
     let at = now();
@@ -135,13 +144,19 @@ pub fn update(
     expected: i32,
     patch: ClientPatch,
 ) -> Result<ClientOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
     let name = match &patch.name {
         Some(raw) => Some(Name::parse(raw, 100).map_err(|m| ApiError::invalid("name", m))?),
         None => None,
     };
     let current =
         accounts::client_by_id(tx.conn, id)?.ok_or_else(|| ApiError::not_found("client", id))?;
+    policy::may_manage_account(
+        tx.conn,
+        &tx.ctx.caller,
+        Role::Integration,
+        Some(current.county_id),
+    )?;
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }
@@ -170,9 +185,15 @@ pub fn update(
 
 /// Gives client `id` a new secret (shown this once); the old one and its tokens stop working.
 pub fn rotate_secret(tx: &mut Tx<'_>, id: i32) -> Result<ClientSecretOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
     let current =
         accounts::client_by_id(tx.conn, id)?.ok_or_else(|| ApiError::not_found("client", id))?;
+    policy::may_manage_account(
+        tx.conn,
+        &tx.ctx.caller,
+        Role::Integration,
+        Some(current.county_id),
+    )?;
     let secret = random_token(43);
     let changes = accounts::ClientChanges {
         secret_hash: Some(hash_secret(&secret)),

@@ -16,7 +16,7 @@ use crate::domain::county::{parse_note, plan_cell, CountyKind, DivisionCode, Pla
 use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy;
-use crate::service::{double_option, still_in_use, utc, Listed};
+use crate::service::{cities, double_option, still_in_use, utc, Listed};
 use crate::write::{Tx, NOTHING};
 
 const NAME_MAX: usize = 50;
@@ -31,6 +31,10 @@ pub struct CountyIn {
     #[schema(example = "云城区", min_length = 1, max_length = 50)]
     pub name: String,
     pub kind: CountyKind,
+    /// The city it belongs to: by default the one its code names (its first four digits +
+    /// `00`), which must exist (in a deployment with no city yet, the first county makes its
+    /// province and city from its code). A given `city_id` must agree with the code.
+    pub city_id: Option<i32>,
     /// The first plan status, if there is one yet.
     pub plan_status: Option<PlanChangeIn>,
     /// When the work-coordination mechanism (工作协调机制) was set up.
@@ -63,6 +67,9 @@ pub struct CountyOut {
     pub kind: CountyKind,
     /// The Chinese label of `kind`.
     pub kind_label: String,
+    /// The city it belongs to; `null` only for a province's own level (省本级).
+    pub city_id: Option<i32>,
+    pub province_id: i32,
     /// The plan status in force on the date asked for (today by default).
     pub plan_status: PlanStatusOut,
     pub coordination_established_on: Option<NaiveDate>,
@@ -132,6 +139,8 @@ fn county_out(row: CountyRow, plan: Option<&PlanInForce>) -> CountyOut {
         name: row.name,
         kind,
         kind_label: kind.label().to_string(),
+        city_id: row.city_id,
+        province_id: row.province_id,
         plan_status: plan_status_out(plan),
         coordination_established_on: row.coordination_established_on,
         management_established_on: row.management_established_on,
@@ -227,9 +236,10 @@ pub fn list(
     Ok(Listed { items, total })
 }
 
-/// Creates a county (administrators only), with its first plan status when given.
+/// Creates a county (administrators; a city's, in its city), with its first plan status when
+/// given.
 pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<CountyOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
     let mut v = Violations::new();
     let code = v.check("division_code", DivisionCode::parse(&input.division_code));
     if let Some(code) = &code {
@@ -255,6 +265,11 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
     let (Some(code), Some(name)) = (code, name) else {
         return Err(ApiError::internal("validated fields missing"));
     };
+    let (province_id, city) = cities::place_of_county(tx, &code, input.kind, input.city_id)?;
+    match &city {
+        Some(city) => tx.ctx.caller.require_city_admin_of(city.id)?,
+        None => tx.ctx.caller.require_admin()?,
+    }
     let at = now();
     let row = q::insert(
         tx.conn,
@@ -267,6 +282,8 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
             version: 1,
             created_at: at,
             updated_at: at,
+            province_id,
+            city_id: city.map(|c| c.id),
         },
     )?;
     let plan = match &input.plan_status {
@@ -348,7 +365,21 @@ pub fn update(
     final_code
         .fits(kind)
         .map_err(|m| ApiError::invalid(field, m))?;
-    if kind == CountyKind::CityLevel && q::has_towns(tx.conn, id)? {
+    if (kind == CountyKind::ProvinceLevel) != (current.kind == CountyKind::ProvinceLevel) {
+        return Err(ApiError::invalid(
+            "kind",
+            "the province level is made with its province and stays one",
+        ));
+    }
+    // A new code may move the county to the city it names (which must exist).
+    let city = match (&code, current.city_id) {
+        (Some(c), Some(_)) => cities::place_of_county(tx, c, kind, None)?.1,
+        _ => None,
+    };
+    if let Some(city) = &city {
+        tx.ctx.caller.require_city_admin_of(city.id)?;
+    }
+    if kind.is_level() && q::has_towns(tx.conn, id)? {
         return Err(ApiError::Conflict(
             "the city level has no towns; move or delete this county's towns first".into(),
         ));
@@ -362,6 +393,8 @@ pub fn update(
         management_established_on: patch.management_established_on,
         version: Some(current.version + 1),
         updated_at: Some(now()),
+        province_id: city.as_ref().map(|c| c.province_id),
+        city_id: city.as_ref().map(|c| Some(c.id)),
     };
     q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
     let out = load_out(tx.conn, id, today)?;
@@ -376,10 +409,11 @@ pub fn update(
     Ok(out)
 }
 
-/// Deletes county `id` at version `expected` (administrators only), with its plan history.
+/// Deletes county `id` at version `expected` (administrators; a city's, in its city), with its
+/// plan history.
 pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32, today: NaiveDate) -> Result<(), ApiError> {
-    tx.ctx.caller.require_admin()?;
-    let current = q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("county", id))?;
+    tx.ctx.caller.require_some_admin()?;
+    let current = policy::writable_county(tx.conn, &tx.ctx.caller, id)?;
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }

@@ -183,11 +183,13 @@ fn request_county(
     conn: &mut DbConnection,
     caller: &Caller,
     county_id: i32,
-) -> Result<(), ApiError> {
+) -> Result<CountyScope, ApiError> {
     let county = county_q::find(conn, county_id)?.ok_or_else(|| {
         ApiError::invalid("county_id", format!("county {county_id} does not exist"))
     })?;
-    caller.require_county_write(CountyScope::of(&county))
+    let scope = CountyScope::of(&county);
+    caller.require_county_write(scope)?;
+    Ok(scope)
 }
 
 fn check_year(v: &mut Violations, year: i32) {
@@ -493,8 +495,8 @@ pub fn record_transition(
     let id = current.id;
     let action = valid.action;
     let effective_on = valid.effective_on;
-    request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
-    policy::may_take_funding_action(&tx.ctx.caller, action)?;
+    let scope = request_county(tx.conn, &tx.ctx.caller, current.county_id)?;
+    policy::may_take_funding_action(&tx.ctx.caller, action, scope)?;
     if expected.is_some_and(|e| e != current.version) {
         return Err(ApiError::PreconditionFailed);
     }

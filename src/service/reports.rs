@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::now;
+use crate::db::cities::{self as city_q, CityRow};
 use crate::db::counties::{self as counties_q, CountyRow};
 use crate::db::snapshots::{self, NewSnapshot, SnapshotRow};
 use crate::db::DbConnection;
@@ -26,6 +27,8 @@ use crate::write::{Tx, NOTHING};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotIn {
+    /// The city whose table it is; may be left out in a deployment with one city.
+    pub city_id: Option<i32>,
     pub as_of: NaiveDate,
     /// Default the year of `as_of`.
     pub fiscal_year: Option<i32>,
@@ -47,6 +50,8 @@ pub struct WithdrawIn {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SnapshotSummaryOut {
     pub id: i32,
+    /// The city whose table it is.
+    pub city_id: Option<i32>,
     pub as_of: NaiveDate,
     pub fiscal_year: i32,
     pub title: String,
@@ -87,6 +92,7 @@ pub struct ChangesOut {
 fn summary_out(row: &SnapshotRow) -> SnapshotSummaryOut {
     SnapshotSummaryOut {
         id: row.id,
+        city_id: row.city_id,
         as_of: row.as_of,
         fiscal_year: row.fiscal_year,
         title: row.title.clone(),
@@ -115,13 +121,48 @@ fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), Ap
     Ok(())
 }
 
-/// The table as of `as_of` (default today) for `fiscal_year` (default the year of `as_of`).
+/// A city's table, with the city's name when it has one of its own (a city made from a county's
+/// code is named by its code until renamed), for the title and issuing unit.
+#[derive(Debug)]
+pub struct CityTable {
+    pub table: ProgressTable,
+    pub city_name: Option<String>,
+}
+
+/// The city whose table is asked for: `city_id` when given; without it, the deployment's one
+/// city (none in an empty deployment); with several, 422 naming `city_id`.
+pub fn table_city(
+    conn: &mut DbConnection,
+    city_id: Option<i32>,
+) -> Result<Option<CityRow>, ApiError> {
+    if let Some(id) = city_id {
+        return Ok(Some(city_q::find(conn, id)?.ok_or_else(|| {
+            ApiError::invalid("city_id", format!("city {id} does not exist"))
+        })?));
+    }
+    let mut cities = city_q::first(conn, 2)?;
+    if cities.len() > 1 {
+        return Err(ApiError::invalid(
+            "city_id",
+            "this deployment has several cities: say whose table (city_id)",
+        ));
+    }
+    Ok(cities.pop())
+}
+
+fn own_name(city: &CityRow) -> Option<String> {
+    (city.name != city.division_code).then(|| city.name.clone())
+}
+
+/// City `city_id`'s table (see [`table_city`]) as of `as_of` (default today) for
+/// `fiscal_year` (default the year of `as_of`).
 pub fn live_table(
     conn: &mut DbConnection,
+    city_id: Option<i32>,
     as_of: Option<NaiveDate>,
     fiscal_year: Option<i32>,
     today: NaiveDate,
-) -> Result<ProgressTable, ApiError> {
+) -> Result<CityTable, ApiError> {
     let as_of = as_of.unwrap_or(today);
     if as_of > today {
         return Err(ApiError::invalid(
@@ -136,16 +177,21 @@ pub fn live_table(
             "must be between 2000 and 2100",
         ));
     }
-    progress_table(conn, as_of, fiscal_year)
+    let city = table_city(conn, city_id)?;
+    Ok(CityTable {
+        table: progress_table(conn, city.as_ref().map(|c| c.id), as_of, fiscal_year)?,
+        city_name: city.as_ref().and_then(own_name),
+    })
 }
 
-/// Publishes the table as of a date as a frozen snapshot (administrators only).
+/// Publishes a city's table as of a date as a frozen snapshot (administrators; a city's for
+/// its own).
 pub fn publish(
     tx: &mut Tx<'_>,
     input: SnapshotIn,
     today: NaiveDate,
 ) -> Result<SnapshotOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
     let mut v = Violations::new();
     let title = v.check("title", Name::parse(&input.title, 200));
     let unit = v.check("issuing_unit", Name::parse(&input.issuing_unit, 100));
@@ -158,7 +204,13 @@ pub fn publish(
     let (Some(title), Some(unit)) = (title, unit) else {
         return Err(ApiError::internal("validated fields missing"));
     };
-    let table = progress_table(tx.conn, input.as_of, fiscal_year)?;
+    let city = table_city(tx.conn, input.city_id)?;
+    let city_id = city.as_ref().map(|c| c.id);
+    match city_id {
+        Some(id) => tx.ctx.caller.require_city_admin_of(id)?,
+        None => tx.ctx.caller.require_admin()?,
+    }
+    let table = progress_table(tx.conn, city_id, input.as_of, fiscal_year)?;
     let json = serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
     let row = snapshots::insert(
         tx.conn,
@@ -171,28 +223,40 @@ pub fn publish(
             table_json: json,
             published_by: tx.ctx.caller.actor(),
             published_at: now(),
+            city_id,
         },
     )?;
     let summary = summary_out(&row);
+    let level = level_id(tx.conn, city_id)?;
     tx.audit(
         AuditAction::Publish,
         AuditEntity::ProgressSnapshot,
         row.id,
-        None,
+        level,
         NOTHING,
         Some(&summary),
     )?;
     Ok(SnapshotOut { summary, table })
 }
 
-/// A page of snapshots, newest first; withdrawn ones only when asked for.
+/// The level row of a city, which its bulletins' audit events name as their county.
+fn level_id(conn: &mut DbConnection, city_id: Option<i32>) -> Result<Option<i32>, ApiError> {
+    match city_id {
+        Some(c) => Ok(counties_q::level_of_city(conn, c)?.map(|l| l.id)),
+        None => Ok(None),
+    }
+}
+
+/// A page of snapshots (of city `city_id` when given), newest first; withdrawn ones only when
+/// asked for.
 pub fn list(
     conn: &mut DbConnection,
+    city_id: Option<i32>,
     include_withdrawn: bool,
     limit: i64,
     offset: i64,
 ) -> Result<Listed<SnapshotSummaryOut>, ApiError> {
-    let (rows, total) = snapshots::list(conn, include_withdrawn, limit, offset)?;
+    let (rows, total) = snapshots::list(conn, city_id, include_withdrawn, limit, offset)?;
     Ok(Listed {
         items: rows.iter().map(summary_out).collect(),
         total,
@@ -208,16 +272,21 @@ pub fn get(conn: &mut DbConnection, id: i32) -> Result<SnapshotOut, ApiError> {
     })
 }
 
-/// Withdraws snapshot `id` with a reason (administrators only); it stays readable.
+/// Withdraws snapshot `id` with a reason (administrators; a city's, its own); it stays
+/// readable.
 pub fn withdraw(
     tx: &mut Tx<'_>,
     id: i32,
     input: WithdrawIn,
 ) -> Result<SnapshotSummaryOut, ApiError> {
-    tx.ctx.caller.require_admin()?;
+    tx.ctx.caller.require_some_admin()?;
     let reason = Name::parse(&input.reason, 500).map_err(|m| ApiError::invalid("reason", m))?;
     let before =
         snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
+    match before.city_id {
+        Some(city) => tx.ctx.caller.require_city_admin_of(city)?,
+        None => tx.ctx.caller.require_admin()?,
+    }
     if !snapshots::withdraw(tx.conn, id, &tx.ctx.caller.actor(), reason.as_str(), now())? {
         return Err(ApiError::Conflict(format!(
             "snapshot {id} is already withdrawn"
@@ -225,11 +294,12 @@ pub fn withdraw(
     }
     let row = snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
     let after = summary_out(&row);
+    let level = level_id(tx.conn, row.city_id)?;
     tx.audit(
         AuditAction::Withdraw,
         AuditEntity::ProgressSnapshot,
         id,
-        None,
+        level,
         Some(&summary_out(&before)),
         Some(&after),
     )?;
@@ -240,6 +310,7 @@ pub fn withdraw(
 #[derive(Debug, Clone, Copy)]
 pub enum Comparison {
     Dates {
+        city_id: Option<i32>,
         from: NaiveDate,
         to: Option<NaiveDate>,
         fiscal_year: Option<i32>,
@@ -265,6 +336,7 @@ pub fn changes(
             ((frozen(&ra)?, Some(ra.id)), (frozen(&rb)?, Some(rb.id)))
         }
         Comparison::Dates {
+            city_id,
             from,
             to,
             fiscal_year,
@@ -275,8 +347,9 @@ pub fn changes(
             if from > to {
                 return Err(ApiError::invalid("from", "must be on or before to"));
             }
-            let a = progress_table(conn, from, fiscal_year.unwrap_or_else(|| from.year()))?;
-            let b = progress_table(conn, to, fiscal_year.unwrap_or_else(|| to.year()))?;
+            let city = table_city(conn, city_id)?.map(|c| c.id);
+            let a = progress_table(conn, city, from, fiscal_year.unwrap_or_else(|| from.year()))?;
+            let b = progress_table(conn, city, to, fiscal_year.unwrap_or_else(|| to.year()))?;
             ((a, None), (b, None))
         }
     };
@@ -295,14 +368,19 @@ pub fn changes(
     })
 }
 
-/// The whole table as of a date: a handful of queries (counties, plan statuses, site
-/// aggregates, staff in post, funding, trainings), none per county.
+/// City `city_id`'s table as of a date (a row per county, its city level last, and the
+/// totals; none in a deployment without cities): a handful of queries (counties, plan
+/// statuses, site aggregates, staff in post, funding, trainings), none per county.
 pub fn progress_table(
     conn: &mut DbConnection,
+    city_id: Option<i32>,
     as_of: NaiveDate,
     fiscal_year: i32,
 ) -> Result<ProgressTable, ApiError> {
-    let counties: Vec<CountyRow> = counties_q::all(conn)?;
+    let counties: Vec<CountyRow> = match city_id {
+        Some(city) => counties_q::of_city(conn, city)?,
+        None => Vec::new(),
+    };
     let plans = counties_q::plan_status_as_of(conn, None, as_of)?;
     let sites = report::site_aggregates(conn, as_of)?;
     let staff = staff_q::in_post_by_county_and_kind(conn, as_of)?;

@@ -19,7 +19,7 @@ use crate::domain::staff::{
 use crate::domain::Ref;
 use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
-use crate::policy::{self, Caller, CountyScope};
+use crate::policy::{self, Caller, CountyScope, PersonalData};
 use crate::service::{double_option, still_in_use, utc, Listed};
 use crate::write::{Tx, NOTHING};
 
@@ -159,8 +159,9 @@ pub struct StaffCountsOut {
     pub by_site: Vec<SiteCountOut>,
 }
 
-pub fn staff_out(row: StaffRow, caller: &Caller) -> StaffOut {
-    let sees = caller.sees_personal_data_of(row.county_id);
+/// A person as shown: phone and ID numbers masked unless `sees` (a right the caller has over
+/// the employing county: [`PersonalData`]; anyone who may write the county has it).
+pub fn staff_out(row: StaffRow, sees: bool) -> StaffOut {
     let certification = row.certification;
     StaffOut {
         id: row.id,
@@ -343,8 +344,15 @@ pub fn list(
     offset: i64,
 ) -> Result<Listed<StaffOut>, ApiError> {
     let (rows, total) = q::list(conn, filter, sort, limit, offset)?;
+    let sight = PersonalData::of(conn, caller)?;
     Ok(Listed {
-        items: rows.into_iter().map(|r| staff_out(r, caller)).collect(),
+        items: rows
+            .into_iter()
+            .map(|r| {
+                let sees = sight.covers(r.county_id);
+                staff_out(r, sees)
+            })
+            .collect(),
         total,
     })
 }
@@ -391,14 +399,15 @@ pub fn counts(
 /// Person `id`, personal data masked for a caller without the right.
 pub fn get(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<StaffOut, ApiError> {
     let row = q::find(conn, id)?.ok_or_else(|| ApiError::not_found("person", id))?;
-    Ok(staff_out(row, caller))
+    let sees = PersonalData::of(conn, caller)?.covers(row.county_id);
+    Ok(staff_out(row, sees))
 }
 
 /// Adds a person employed by a county the caller may write.
 pub fn create(tx: &mut Tx<'_>, input: StaffIn) -> Result<StaffOut, ApiError> {
     let values = validated_staff(tx.conn, &tx.ctx.caller, &input, None)?;
     let row = q::insert(tx.conn, &values, values.updated_at)?;
-    let out = staff_out(row, &tx.ctx.caller);
+    let out = staff_out(row, true);
     tx.audit(
         AuditAction::Create,
         AuditEntity::Staff,
@@ -444,8 +453,8 @@ pub fn update(
     };
     let values = validated_staff(tx.conn, &tx.ctx.caller, &input, Some(&current))?;
     let row = q::update(tx.conn, id, expected, &values)?.ok_or(ApiError::PreconditionFailed)?;
-    let before = staff_out(current, &tx.ctx.caller);
-    let out = staff_out(row, &tx.ctx.caller);
+    let before = staff_out(current, true);
+    let out = staff_out(row, true);
     tx.audit(
         AuditAction::Update,
         AuditEntity::Staff,
@@ -472,7 +481,7 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
     if !deleted {
         return Err(ApiError::PreconditionFailed);
     }
-    let before = staff_out(current, &tx.ctx.caller);
+    let before = staff_out(current, true);
     tx.audit(
         AuditAction::Delete,
         AuditEntity::Staff,

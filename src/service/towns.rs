@@ -9,7 +9,7 @@ use crate::db::counties as county_q;
 use crate::db::towns::{self as q, NewTown, TownChanges, TownFilter, TownRow, TownSort};
 use crate::db::DbConnection;
 use crate::domain::audit::{AuditAction, AuditEntity};
-use crate::domain::county::{CountyKind, DivisionCode};
+use crate::domain::county::DivisionCode;
 use crate::domain::town::{TownCode, TownKind};
 use crate::domain::{Name, Violations};
 use crate::error::ApiError;
@@ -95,10 +95,10 @@ pub fn town_county(
         ApiError::invalid("county_id", format!("county {county_id} does not exist"))
     })?;
     caller.require_county_write(CountyScope::of(&county))?;
-    if county.kind == CountyKind::CityLevel {
+    if county.kind.is_level() {
         return Err(ApiError::invalid(
             "county_id",
-            "the city level (市本级) has no towns",
+            "a city's or province's own level (市本级, 省本级) has no towns",
         ));
     }
     DivisionCode::parse(&county.division_code).map_err(ApiError::internal)

@@ -14,8 +14,14 @@ enum Rule {
     Public,
     /// Any valid token.
     Read,
+    /// The deployment's administrators only (provinces, making and deleting cities).
     Admin,
-    /// Admins anywhere; county officers and integration clients in their own county only.
+    /// Administrators, and a city's within their city (its accounts, bulletins, counties).
+    CityAdmin,
+    /// Lists a city's administrators see filtered to their city.
+    AnyAdmin,
+    /// Administrators; a city's in their city; county officers and integration clients in
+    /// their own county only.
     CountyWrite,
 }
 
@@ -25,6 +31,10 @@ fn rule(operation: &str) -> Option<Rule> {
         "healthz" | "readyz" | "get_metrics" | "issue_token" => Rule::Public,
         "me"
         | "revoke"
+        | "list_provinces"
+        | "get_province"
+        | "list_cities"
+        | "get_city"
         | "list_counties"
         | "get_county"
         | "list_plan_changes"
@@ -48,20 +58,21 @@ fn rule(operation: &str) -> Option<Rule> {
         | "list_funding_transitions"
         | "list_trainings"
         | "get_training" => Rule::Read,
-        "create_county"
+        "create_province" | "update_province" | "delete_province" | "create_city"
+        | "delete_city" => Rule::Admin,
+        "list_users" | "list_clients" | "list_audit_events" => Rule::AnyAdmin,
+        "update_city"
+        | "create_county"
         | "delete_county"
-        | "list_users"
         | "create_user_route"
         | "get_user"
         | "update_user"
-        | "list_clients"
         | "create_client"
         | "get_client"
         | "update_client"
         | "rotate_client_secret"
         | "publish_snapshot"
-        | "withdraw_snapshot"
-        | "list_audit_events" => Rule::Admin,
+        | "withdraw_snapshot" => Rule::CityAdmin,
         "update_county"
         | "create_plan_change"
         | "create_town"
@@ -88,26 +99,46 @@ fn rule(operation: &str) -> Option<Rule> {
     })
 }
 
-struct World {
-    own_county: i64,
-    other_county: i64,
-    own_town: i64,
-    other_town: i64,
-    own_site: i64,
-    other_site: i64,
-    own_staff: (i64, i64),
-    other_staff: (i64, i64),
-    own_funding: i64,
-    other_funding: i64,
-    own_training: i64,
-    other_training: i64,
-    some_user: i64,
-    some_client: i64,
+/// What a request is aimed at: the callers' own county, another county of their city, or a
+/// county of another city.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    Own,
+    OtherCounty,
+    OtherCity,
+}
+
+const TARGETS: [Target; 3] = [Target::Own, Target::OtherCounty, Target::OtherCity];
+
+/// One county's records, made by the admin.
+struct Kit {
+    code: &'static str,
+    city: i64,
+    county: i64,
+    town: i64,
+    site: i64,
+    staff: (i64, i64),
+    funding: i64,
+    training: i64,
+    user: i64,
+    client: i64,
     snapshot: i64,
+}
+
+struct World {
+    kits: Vec<Kit>,
+    province: i64,
     officer: String,
     integration_user: String,
     client: String,
     viewer: String,
+    city_admin: String,
+}
+
+impl World {
+    fn kit(&self, target: Target) -> &Kit {
+        &self.kits[target as usize]
+    }
 }
 
 async fn make_client(app: &TestApp, county_id: i64) -> (i64, String, String) {
@@ -139,75 +170,108 @@ async fn client_token(app: &TestApp, client_id: &str, secret: &str) -> Resp {
     .await
 }
 
-async fn world(app: &TestApp) -> World {
-    let own_county = app.county("445302", "县445302", "district").await;
-    let other_county = app.county("445303", "县445303", "district").await;
-    app.county("445300", "县445300", "city_level").await;
-    let town = |county_id: i64, code: &'static str| async move {
-        app.post("/api/v1/towns", &json!({"county_id": county_id, "name": format!("镇{code}"), "code": code, "kind": "town"}))
+fn id_of(r: Resp) -> i64 {
+    r.body["id"].as_i64().expect("id")
+}
+
+/// A county with a town, a station, a person posted there, a funding request, a training, a
+/// county officer's account and an integration client.
+async fn kit(app: &TestApp, code: &'static str) -> Kit {
+    let county = app.county(code, &format!("县{code}"), "district").await;
+    let city = app.get(&format!("/api/v1/counties/{county}")).await.body["city_id"]
+        .as_i64()
+        .expect("city");
+    let town = id_of(
+        app.post("/api/v1/towns", &json!({"county_id": county, "name": format!("镇{code}"), "code": format!("{code}101"), "kind": "town"}))
             .await
-            .expect(201)
-            .body["id"]
-            .as_i64()
-            .expect("id")
-    };
-    let own_town = town(own_county, "445302101").await;
-    let other_town = town(other_county, "445303101").await;
-    let site = |town_id: i64| async move {
-        app.post("/api/v1/stations", &json!({"kind": "station", "town_id": town_id, "name": "社工站", "ref": "ST-1", "planned_on": "2021-01-04"}))
+            .expect(201),
+    );
+    let site = id_of(
+        app.post("/api/v1/stations", &json!({"kind": "station", "town_id": town, "name": "社工站", "ref": "ST-1", "planned_on": "2021-01-04"}))
             .await
-            .expect(201)
-            .body["id"]
-            .as_i64()
-            .expect("id")
-    };
-    let funding = |county_id: i64| async move {
+            .expect(201),
+    );
+    let person = id_of(
+        app.post("/api/v1/staff", &json!({"county_id": county, "name": "社工", "gender": "male", "certification": "none", "hired_via": "other", "ref": "P-1"}))
+            .await
+            .expect(201),
+    );
+    let posting = id_of(
         app.post(
-            "/api/v1/funding-requests",
-            &json!({"county_id": county_id, "fiscal_year": 2021, "title": "社工站经费"}),
+            &format!("/api/v1/staff/{person}/postings"),
+            &json!({"station_id": site, "role": "social_worker", "from": "2021-02-01"}),
         )
         .await
-        .expect(201)
-        .body["id"]
-            .as_i64()
-            .expect("id")
-    };
-    let own_funding = funding(own_county).await;
-    let other_funding = funding(other_county).await;
-    let training = |county_id: i64| async move {
-        app.post("/api/v1/trainings", &json!({"county_id": county_id, "kind": "pre_job", "title": "岗前培训", "held_on": "2021-03-01"}))
+        .expect(201),
+    );
+    let funding = id_of(
+        app.post(
+            "/api/v1/funding-requests",
+            &json!({"county_id": county, "fiscal_year": 2021, "title": "社工站经费"}),
+        )
+        .await
+        .expect(201),
+    );
+    let training = id_of(
+        app.post("/api/v1/trainings", &json!({"county_id": county, "kind": "pre_job", "title": "岗前培训", "held_on": "2021-03-01"}))
             .await
-            .expect(201)
-            .body["id"]
-            .as_i64()
-            .expect("id")
-    };
-    let own_site = site(own_town).await;
-    let other_site = site(other_town).await;
-    let person = |county_id: i64, site_id: i64| async move {
-        let id = app
-            .post("/api/v1/staff", &json!({"county_id": county_id, "name": "社工", "gender": "male", "certification": "none", "hired_via": "other", "ref": "P-1"}))
-            .await
-            .expect(201)
-            .body["id"]
-            .as_i64()
-            .expect("id");
-        let posting = app
-            .post(
-                &format!("/api/v1/staff/{id}/postings"),
-                &json!({"station_id": site_id, "role": "social_worker", "from": "2021-02-01"}),
+            .expect(201),
+    );
+    let user = id_of(
+        app.post(
+            "/api/v1/users",
+            &json!({"username": format!("officer.{code}"), "display_name": "经办人", "role": "county_officer", "county_id": county, "password": PASSWORD}),
+        )
+        .await
+        .expect(201),
+    );
+    let (client, _, _) = make_client(app, county).await;
+    Kit {
+        code,
+        city,
+        county,
+        town,
+        site,
+        staff: (person, posting),
+        funding,
+        training,
+        user,
+        client,
+        snapshot: 0,
+    }
+}
+
+async fn world(app: &TestApp) -> World {
+    // City A (云浮, made by its first county) with two counties and its city level, and city B
+    // with one county; a bulletin of each.
+    let mut own = kit(app, "445302").await;
+    app.county("445300", "县445300", "city_level").await;
+    let city_a = own.city;
+    let province = app.get(&format!("/api/v1/cities/{city_a}")).await.body["province_id"]
+        .as_i64()
+        .expect("province");
+    app.post(
+        "/api/v1/cities",
+        &json!({"division_code": "445200", "name": "揭阳市"}),
+    )
+    .await
+    .expect(201);
+    let mut other_county = kit(app, "445303").await;
+    let mut other_city = kit(app, "445202").await;
+    assert_eq!(other_county.city, city_a);
+    assert_ne!(other_city.city, city_a);
+    for k in [&mut own, &mut other_county, &mut other_city] {
+        k.snapshot = id_of(
+            app.post(
+                "/api/v1/reports/progress/snapshots",
+                &json!({"city_id": k.city, "as_of": "2021-06-09", "title": "简报", "issuing_unit": "市民政局"}),
             )
             .await
-            .expect(201)
-            .body["id"]
-            .as_i64()
-            .expect("id");
-        (id, posting)
-    };
-    let own_staff = person(own_county, own_site).await;
-    let other_staff = person(other_county, other_site).await;
-    let own_training = training(own_county).await;
-    let other_training = training(other_county).await;
+            .expect(201),
+        );
+    }
+    let own_county = own.county;
+    let kits = vec![own, other_county, other_city];
     let officer = app
         .user_token("officer.own", "county_officer", Some(own_county))
         .await;
@@ -215,14 +279,13 @@ async fn world(app: &TestApp) -> World {
         .user_token("script.own", "integration", Some(own_county))
         .await;
     let viewer = app.user_token("leader", "viewer", None).await;
-    app.user_token("someone", "viewer", None).await;
-    let some_user = app.get("/api/v1/users?limit=500").await.body["items"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .find(|u| u["username"] == "someone")
-        .and_then(|u| u["id"].as_i64())
-        .expect("someone");
+    app.post(
+        "/api/v1/users",
+        &json!({"username": "yunfu.admin", "display_name": "云浮市民政局", "role": "city_admin", "city_id": city_a, "password": PASSWORD}),
+    )
+    .await
+    .expect(201);
+    let city_admin = app.token_for("yunfu.admin", PASSWORD).await;
     let (_, client_id, secret) = make_client(app, own_county).await;
     let client = client_token(app, &client_id, &secret)
         .await
@@ -231,83 +294,56 @@ async fn world(app: &TestApp) -> World {
         .as_str()
         .expect("token")
         .to_string();
-    let (some_client, _, _) = make_client(app, other_county).await;
-    let snapshot = app
-        .post(
-            "/api/v1/reports/progress/snapshots",
-            &json!({"as_of": "2021-06-09", "title": "简报", "issuing_unit": "市民政局"}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .expect("id");
     World {
-        own_county,
-        other_county,
-        own_town,
-        other_town,
-        own_site,
-        other_site,
-        own_staff,
-        other_staff,
-        own_funding,
-        other_funding,
-        own_training,
-        other_training,
-        some_user,
-        some_client,
-        snapshot,
+        kits,
+        province,
         officer,
         integration_user,
         client,
         viewer,
+        city_admin,
     }
 }
 
-/// A concrete path and a plausible body for an operation, aimed at the own or the other county.
-fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Option<Value>) {
-    let county = if own { w.own_county } else { w.other_county };
-    let town = if own { w.own_town } else { w.other_town };
+/// A concrete path and a plausible body for an operation, aimed at `target`.
+fn request_for(w: &World, operation: &str, path: &str, target: Target) -> (String, Option<Value>) {
+    let k = w.kit(target);
+    let (county, town) = (k.county, k.town);
     let id = if path.starts_with("/api/v1/counties/") {
         county
+    } else if path.starts_with("/api/v1/provinces/") {
+        w.province
+    } else if path.starts_with("/api/v1/cities/") {
+        k.city
     } else if path.starts_with("/api/v1/towns/") {
         town
     } else if path.starts_with("/api/v1/stations/") {
-        if own {
-            w.own_site
-        } else {
-            w.other_site
-        }
+        k.site
     } else if path.starts_with("/api/v1/staff/") {
-        if own {
-            w.own_staff.0
-        } else {
-            w.other_staff.0
-        }
+        k.staff.0
     } else if path.starts_with("/api/v1/funding-requests/") {
-        if own {
-            w.own_funding
-        } else {
-            w.other_funding
-        }
+        k.funding
     } else if path.starts_with("/api/v1/trainings/") {
-        if own {
-            w.own_training
-        } else {
-            w.other_training
-        }
+        k.training
     } else if path.starts_with("/api/v1/reports/") {
-        w.snapshot
+        k.snapshot
     } else if path.starts_with("/api/v1/users/") {
-        w.some_user
+        k.user
     } else {
-        w.some_client
+        k.client
     };
-    let code = if own { "445302" } else { "445303" };
+    let code = k.code;
+    let new_county = if target == Target::OtherCity {
+        "445281"
+    } else {
+        "445381"
+    };
     let body = match operation {
+        "create_province" => Some(json!({"division_code": "450000", "name": "广西壮族自治区"})),
+        "update_province" | "update_city" => Some(json!({"name": "改名"})),
+        "create_city" => Some(json!({"division_code": "445100", "name": "潮州市"})),
         "create_county" => {
-            Some(json!({"division_code": "445381", "name": "罗定市", "kind": "county_city"}))
+            Some(json!({"division_code": new_county, "name": "新县", "kind": "county_city"}))
         }
         "update_county" => Some(json!({"name": "改名"})),
         "create_plan_change" => Some(json!({"stage": "drafting", "effective_on": "2021-01-01"})),
@@ -316,16 +352,16 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
         ),
         "update_town" => Some(json!({"name": "新名"})),
         "create_station" => Some(
-            json!({"kind": "point", "town_id": town, "station_id": if own { w.own_site } else { w.other_site }, "village": "某村", "name": "社工点", "ref": "PT-X", "planned_on": "2021-02-01"}),
+            json!({"kind": "point", "town_id": town, "station_id": k.site, "village": "某村", "name": "社工点", "ref": "PT-X", "planned_on": "2021-02-01"}),
         ),
         "update_station" => Some(json!({"name": "新名"})),
         "create_staff" => Some(
             json!({"county_id": county, "name": "新社工", "gender": "female", "certification": "social_worker", "hired_via": "public_exam", "ref": "P-NEW"}),
         ),
         "update_staff" => Some(json!({"name": "新名"})),
-        "create_posting" => Some(
-            json!({"station_id": if own { w.own_site } else { w.other_site }, "role": "social_worker", "from": "2021-03-01"}),
-        ),
+        "create_posting" => {
+            Some(json!({"station_id": k.site, "role": "social_worker", "from": "2021-03-01"}))
+        }
         "update_posting" => Some(json!({"to": "2021-05-01"})),
         "create_equipment_check" => {
             Some(json!({"checked_on": "2021-03-01", "items": ["computer"]}))
@@ -343,23 +379,22 @@ fn request_for(w: &World, operation: &str, path: &str, own: bool) -> (String, Op
             json!({"towns": [{"code": format!("{code}198"), "name": "批量镇", "kind": "town"}]}),
         ),
         "create_user_route" => Some(
-            json!({"username": "new.user", "display_name": "x", "role": "viewer", "password": PASSWORD}),
+            json!({"username": format!("new.{code}"), "display_name": "x", "role": "county_officer", "county_id": county, "password": PASSWORD}),
         ),
         "update_user" => Some(json!({"display_name": "改名"})),
         "create_client" => Some(json!({"name": "脚本", "county_id": county})),
         "update_client" => Some(json!({"name": "改名"})),
         "revoke" => Some(json!({"token": "not-a-token"})),
-        "publish_snapshot" => {
-            Some(json!({"as_of": "2021-06-09", "title": "简报", "issuing_unit": "市民政局"}))
-        }
+        "publish_snapshot" => Some(
+            json!({"city_id": k.city, "as_of": "2021-06-09", "title": "简报", "issuing_unit": "市民政局"}),
+        ),
         "withdraw_snapshot" => Some(json!({"reason": "测试"})),
         "issue_token" => Some(json!({"grant_type": "password"})),
         _ => None,
     };
-    let posting = if own { w.own_staff.1 } else { w.other_staff.1 };
     let path = path
         .replace("{id}", &id.to_string())
-        .replace("{posting_id}", &posting.to_string());
+        .replace("{posting_id}", &k.staff.1.to_string());
     (path, body)
 }
 
@@ -388,6 +423,22 @@ fn operations() -> Vec<(String, String, String, bool)> {
     ops
 }
 
+/// Whether `who` may call an operation under `rule` aimed at `target`.
+fn allowed(rule: Rule, who: &str, target: Target) -> bool {
+    let in_city = target != Target::OtherCity;
+    match rule {
+        Rule::Public | Rule::Read => true,
+        Rule::Admin => who == "admin",
+        Rule::AnyAdmin => who == "admin" || who == "city admin",
+        Rule::CityAdmin => who == "admin" || (who == "city admin" && in_city),
+        Rule::CountyWrite => {
+            who == "admin"
+                || (who == "city admin" && in_city)
+                || (target == Target::Own && who != "viewer" && who != "city admin")
+        }
+    }
+}
+
 on_both_backends! {
     async fn every_operation_in_the_spec_is_in_the_matrix_and_obeys_it(app: TestApp) {
         let w = world(&app).await;
@@ -399,8 +450,8 @@ on_both_backends! {
             let rule = rule(op).expect("entry");
             assert_eq!(rule == Rule::Public, !secured, "{op}: the spec's security matches the matrix");
             assert_eq!(rule == Rule::Public, PUBLIC.contains(&op.as_str()));
-            for own in [true, false] {
-                let (url, body) = request_for(&w, op, path, own);
+            for target in TARGETS {
+                let (url, body) = request_for(&w, op, path, target);
                 let anonymous = call(&app, None, method, &url, body.as_ref()).await;
                 if rule == Rule::Public {
                     assert!(!matches!(anonymous.status, 401 | 403), "{op} is public: {}", anonymous.status);
@@ -408,26 +459,23 @@ on_both_backends! {
                 }
                 assert_eq!(anonymous.status, 401, "{method} {url} without a token");
                 assert_eq!(anonymous.header("www-authenticate").as_deref(), Some("Bearer"));
-
-                let allowed = |who: &str| match rule {
-                    Rule::Public | Rule::Read => true,
-                    Rule::Admin => who == "admin",
-                    Rule::CountyWrite => who == "admin" || (own && who != "viewer"),
-                };
                 // Refused callers first, so nothing allowed has changed the world before them.
                 let callers = [
                     ("viewer", w.viewer.as_str()),
                     ("officer", w.officer.as_str()),
                     ("integration user", w.integration_user.as_str()),
                     ("integration client", w.client.as_str()),
+                    ("city admin", w.city_admin.as_str()),
                     ("admin", app.admin_token.as_str()),
                 ];
+                let mut callers: Vec<_> = callers.into_iter().collect();
+                callers.sort_by_key(|(who, _)| allowed(rule, who, target));
                 for (who, token) in callers {
                     let r = call(&app, Some(token), method, &url, body.as_ref()).await;
-                    if allowed(who) {
-                        assert!(!matches!(r.status, 401 | 403), "{who} may {method} {url} ({op}); got {}: {}", r.status, r.body);
+                    if allowed(rule, who, target) {
+                        assert!(!matches!(r.status, 401 | 403), "{who} may {method} {url} ({op}, {target:?}); got {}: {}", r.status, r.body);
                     } else {
-                        assert_eq!(r.status, 403, "{who} may not {method} {url} ({op}): {}", r.body);
+                        assert_eq!(r.status, 403, "{who} may not {method} {url} ({op}, {target:?}): {}", r.body);
                     }
                 }
             }
@@ -437,18 +485,18 @@ on_both_backends! {
     async fn a_county_officer_writes_only_their_own_county(app: TestApp) {
         let w = world(&app).await;
         let own = app
-            .post_as(&w.officer, "/api/v1/towns", &json!({"county_id": w.own_county, "name": "本县新镇", "code": "445302150", "kind": "town"}))
+            .post_as(&w.officer, "/api/v1/towns", &json!({"county_id": w.kit(Target::Own).county, "name": "本县新镇", "code": "445302150", "kind": "town"}))
             .await
             .expect(201);
-        assert_eq!(own.body["county_id"], w.own_county);
-        app.post_as(&w.officer, "/api/v1/towns", &json!({"county_id": w.other_county, "name": "外县新镇", "code": "445303150", "kind": "town"}))
+        assert_eq!(own.body["county_id"], w.kit(Target::Own).county);
+        app.post_as(&w.officer, "/api/v1/towns", &json!({"county_id": w.kit(Target::OtherCounty).county, "name": "外县新镇", "code": "445303150", "kind": "town"}))
             .await
             .expect_problem(403);
-        assert_eq!(app.get_as(&w.viewer, "/api/v1/towns").await.expect(200).body["total"], 3);
+        assert_eq!(app.get_as(&w.viewer, "/api/v1/towns").await.expect(200).body["total"], 4);
         let me = app.get_as(&w.client, "/api/v1/me").await.expect(200);
         assert_eq!(me.body["kind"], "client");
         assert_eq!(me.body["role"], "integration");
-        assert_eq!(me.body["county_id"], w.own_county);
+        assert_eq!(me.body["county_id"], w.kit(Target::Own).county);
     }
 
     async fn forged_expired_and_misaddressed_tokens_are_refused(app: TestApp) {

@@ -41,11 +41,18 @@ on_both_backends! {
         assert_eq!(list.body["total"], 1);
     }
 
-    async fn there_is_only_one_city_level(app: TestApp) {
+    // Restated for cities: one city level per city (no longer one in the whole deployment),
+    // and a county-level row whose city does not exist is refused.
+    async fn a_city_has_one_city_level_and_a_row_needs_its_city(app: TestApp) {
         create(&app, json!({"division_code": "445300", "name": "市本级", "kind": "city_level"})).await;
-        app.post("/api/v1/counties", &json!({"division_code": "445200", "name": "又一个", "kind": "city_level"}))
+        app.post("/api/v1/counties", &json!({"division_code": "445300", "name": "又一个", "kind": "city_level"}))
             .await
             .expect_problem(409);
+        let r = app
+            .post("/api/v1/counties", &json!({"division_code": "445200", "name": "又一个", "kind": "city_level"}))
+            .await
+            .expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["division_code"]);
     }
 
     async fn every_broken_rule_is_a_422_naming_its_field(app: TestApp) {

@@ -235,6 +235,7 @@ impl TestApp {
                     display_name: "市民政局管理员".into(),
                     role: shuangbai::domain::auth::Role::Admin,
                     county_id: None,
+                    city_id: None,
                     password: PASSWORD.into(),
                 },
             )

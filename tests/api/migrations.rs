@@ -385,3 +385,171 @@ async fn sqlite_commits_are_durable_on_power_loss() {
         "synchronous = FULL on every pooled connection"
     );
 }
+
+/// Statements that fill the schema as it was before cities (migration 11): the seed's five
+/// counties and city level, their 63 towns with a station each, a person posted, a funding
+/// request, a training, a county officer and a published bulletin.
+fn fill_before_cities() -> Vec<String> {
+    const AT: &str = "'2021-06-01 08:00:00'";
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seed = std::fs::read_to_string(root.join("demo/progress-2021-06-09.csv")).expect("seed");
+    let mut sql = Vec::new();
+    let mut ids = std::collections::HashMap::new();
+    for (i, line) in seed
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        let (name, code) = (f[0], f[1]);
+        if name == "合计" {
+            continue;
+        }
+        let kind = if code.ends_with("00") {
+            "city_level"
+        } else if name.ends_with('区') {
+            "district"
+        } else if name.ends_with('市') {
+            "county_city"
+        } else {
+            "county"
+        };
+        let id = i + 1;
+        ids.insert(code.to_string(), id);
+        sql.push(format!(
+            "INSERT INTO counties (id, division_code, name, kind, coordination_established_on, version, created_at, updated_at) \
+             VALUES ({id}, '{code}', '{name}', '{kind}', '2021-03-01', 1, {AT}, {AT})"
+        ));
+    }
+    let towns = std::fs::read_to_string(root.join("demo/towns.csv")).expect("towns");
+    for (i, line) in towns
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        let (county, name, kind) = (ids[f[0]], f[1], f[2]);
+        let id = i + 1;
+        // Illustrative town codes: the county's code and a number.
+        let code = format!("{}{:03}", f[0], 100 + id);
+        sql.push(format!(
+            "INSERT INTO towns (id, county_id, name, code, kind, version, created_at, updated_at) \
+             VALUES ({id}, {county}, '{name}', '{code}', '{kind}', 1, {AT}, {AT})"
+        ));
+        sql.push(format!(
+            "INSERT INTO sites (id, county_id, town_id, kind, name, ref, status, planned_on, version, created_at, updated_at) \
+             VALUES ({id}, {county}, {id}, 'station', '{name}社工站', 'ST-{id}', 'planned', '2021-01-04', 1, {AT}, {AT})"
+        ));
+    }
+    sql.extend([
+        format!("INSERT INTO staff (id, county_id, name, gender, certification, hired_via, ref, version, created_at, updated_at) VALUES (1, 1, '社工', 'female', 'social_worker', 'public_exam', 'P-1', 1, {AT}, {AT})"),
+        format!("INSERT INTO postings (staff_id, station_id, county_id, site_kind, role, from_on, created_at) VALUES (1, 1, 1, 'station', 'social_worker', '2021-02-01', {AT})"),
+        format!("INSERT INTO funding_requests (id, county_id, fiscal_year, title, status, ref, version, created_at, updated_at) VALUES (1, 1, 2021, '社工站经费', 'estimating', 'F-1', 1, {AT}, {AT})"),
+        format!("INSERT INTO trainings (county_id, kind, title, held_on, ref, version, created_at, updated_at) VALUES (1, 'pre_job', '岗前培训', '2021-03-01', 'T-1', 1, {AT}, {AT})"),
+        format!("INSERT INTO users (username, display_name, role, county_id, password_hash, active, auth_version, version, created_at, updated_at) VALUES ('old.officer', '经办人', 'county_officer', 1, 'x', TRUE, 1, 1, {AT}, {AT})"),
+        format!("INSERT INTO progress_snapshots (as_of, fiscal_year, title, issuing_unit, rules_version, table_json, published_by, published_at) VALUES ('2021-06-09', 2021, '简报', '市民政局', '1', '{{}}', 'user:admin', {AT})"),
+    ]);
+    sql
+}
+
+#[derive(QueryableByName)]
+struct Placed {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    id: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    city_id: Option<i32>,
+}
+
+on_both_backends! {
+    // An existing database becomes one province and one city per code prefix, nothing lost:
+    // filled as it was before cities, migrated, then read back row by row and as the table.
+    async fn a_database_from_before_cities_migrates_without_loss(app: TestApp) {
+        let mut conn = Manager::new(app.database_url.clone(), "public").connect().expect("connect");
+        let conn = &mut *conn;
+        db::revert_all_migrations(conn).expect("revert all");
+        let before_cities = diesel_version("2026-12-01-000011_site_equipment_items");
+        while applied_versions(conn).last() != Some(&before_cities) {
+            run_next_migration(conn);
+        }
+        for statement in fill_before_cities() {
+            diesel::sql_query(&statement).execute(conn).unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        if app.backend == Backend::Postgres {
+            for table in ["counties", "towns", "sites", "staff", "funding_requests"] {
+                diesel::sql_query(format!("SELECT setval('{table}_id_seq', (SELECT MAX(id) FROM {table}))"))
+                    .execute(conn)
+                    .expect("sequence");
+            }
+        }
+        db::run_migrations(conn).expect("the remaining migrations apply");
+
+        let count = |conn: &mut DbConnection, sql: &str| {
+            diesel::sql_query(sql).get_result::<Count>(conn).expect(sql).n
+        };
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM provinces WHERE division_code = '440000' AND name = '440000'"), 1);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM provinces"), 1);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM cities WHERE division_code = '445300' AND name = '445300'"), 1);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM cities"), 1);
+        let placed: Vec<Placed> = diesel::sql_query("SELECT id, city_id FROM counties ORDER BY id").load(conn).expect("counties");
+        assert_eq!(placed.len(), 6, "every county is kept, and no row is added");
+        let city: i32 = placed[0].city_id.expect("the county has its city");
+        assert!(placed.iter().all(|p| p.city_id == Some(city)), "all in the one city");
+        assert_eq!(placed.iter().map(|p| p.id).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM counties c JOIN provinces p ON p.id = c.province_id"), 6);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM towns"), 63);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM sites"), 63);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM staff"), 1);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM postings"), 1);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM funding_requests"), 1);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM trainings"), 1);
+        assert_eq!(count(conn, "SELECT count(*) AS n FROM users WHERE username = 'old.officer' AND county_id = 1 AND city_id IS NULL"), 1);
+        assert_eq!(count(conn, &format!("SELECT count(*) AS n FROM progress_snapshots WHERE city_id = {city}")), 1, "the bulletin is the city's");
+        assert_eq!(count(conn, &format!("SELECT count(*) AS n FROM counties WHERE kind = 'city_level' AND city_id = {city}")), 1, "its city level is the city's");
+
+        // The app reads the migrated data: the city's table has the seed's rows and planned stations.
+        shuangbai::service::accounts::create_user(
+            conn,
+            shuangbai::service::accounts::NewAccount {
+                username: "after.admin".into(),
+                display_name: "管理员".into(),
+                role: shuangbai::domain::auth::Role::Admin,
+                county_id: None,
+                city_id: None,
+                password: crate::helpers::PASSWORD.into(),
+            },
+        )
+        .expect("an admin");
+        let token = app.token_for("after.admin", crate::helpers::PASSWORD).await;
+        let table = app.get_as(&token, "/api/v1/reports/progress?as_of=2021-06-09").await.expect(200).body;
+        let rows = table["rows"].as_array().expect("rows");
+        let planned: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| (r["division_code"].as_str().unwrap_or("").to_string(), r["stations"]["planned"].as_i64().unwrap_or(-1)))
+            .collect();
+        assert_eq!(
+            planned,
+            vec![
+                ("445302".into(), 8),
+                ("445303".into(), 7),
+                ("445381".into(), 21),
+                ("445321".into(), 12),
+                ("445322".into(), 15),
+                ("445300".into(), -1)
+            ],
+            "the seed's stations planned, one per town, the city level last and blank"
+        );
+        let county = app.get_as(&token, "/api/v1/counties/1").await.expect(200).body;
+        assert_eq!(county["city_id"], city);
+        let cities = app.get_as(&token, "/api/v1/cities").await.expect(200).body;
+        assert_eq!(cities["total"], 1);
+        // A new county of the city is placed by its code; one of an unknown city is refused.
+        app.post_as(&token, "/api/v1/counties", &serde_json::json!({"division_code": "445323", "name": "新县", "kind": "county"}))
+            .await
+            .expect(201);
+        app.post_as(&token, "/api/v1/counties", &serde_json::json!({"division_code": "445202", "name": "外市", "kind": "district"}))
+            .await
+            .expect_problem(422);
+    }
+}

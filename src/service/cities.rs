@@ -1,0 +1,538 @@
+//! Provinces and cities above the counties (province → city → county): creating, renaming and
+//! deleting them, with the level rows made with them (省本级, 市本级), and the city a county's
+//! code names.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::clock::now;
+use crate::db::cities::{self as city_q, CityFilter, CityRow, NewCity};
+use crate::db::counties::{self as county_q, CountyRow, NewCounty};
+use crate::db::provinces::{self as province_q, NewProvince, ProvinceRow};
+use crate::db::DbConnection;
+use crate::domain::audit::{AuditAction, AuditEntity};
+use crate::domain::county::{CountyKind, DivisionCode};
+use crate::domain::{Name, Violations};
+use crate::error::ApiError;
+use crate::service::{still_in_use, utc, Listed};
+use crate::write::{Tx, NOTHING};
+
+const NAME_MAX: usize = 50;
+
+/// A new province.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvinceIn {
+    /// GB/T 2260 code ending in `0000`.
+    #[schema(example = "440000", pattern = "^[0-9]{6}$")]
+    pub division_code: String,
+    #[schema(example = "广东省", min_length = 1, max_length = 50)]
+    pub name: String,
+}
+
+/// A new city.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CityIn {
+    /// GB/T 2260 code ending in `00`, its first two digits its province's.
+    #[schema(example = "445300", pattern = "^[0-9]{6}$")]
+    pub division_code: String,
+    #[schema(example = "云浮市", min_length = 1, max_length = 50)]
+    pub name: String,
+    /// The province it belongs to; by default the one its code names, which must exist.
+    pub province_id: Option<i32>,
+    /// `false` for a city without counties (东莞, 中山): it gets one `city_direct` row, holding
+    /// its towns, instead of a city level. Default `true`.
+    pub has_counties: Option<bool>,
+}
+
+/// A new name for a province or a city (its code is fixed: create another and move the counties).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DivisionPatch {
+    #[schema(min_length = 1, max_length = 50)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvinceOut {
+    pub id: i32,
+    pub division_code: String,
+    pub name: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CityOut {
+    pub id: i32,
+    pub province_id: i32,
+    pub division_code: String,
+    pub name: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn province_out(row: ProvinceRow) -> ProvinceOut {
+    ProvinceOut {
+        id: row.id,
+        division_code: row.division_code,
+        name: row.name,
+        version: row.version,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    }
+}
+
+fn city_out(row: CityRow) -> CityOut {
+    CityOut {
+        id: row.id,
+        province_id: row.province_id,
+        division_code: row.division_code,
+        name: row.name,
+        version: row.version,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    }
+}
+
+pub fn list_provinces(
+    conn: &mut DbConnection,
+    limit: i64,
+    offset: i64,
+) -> Result<Listed<ProvinceOut>, ApiError> {
+    let (rows, total) = province_q::list(conn, limit, offset)?;
+    let items = rows.into_iter().map(province_out).collect();
+    Ok(Listed { items, total })
+}
+
+pub fn list_cities(
+    conn: &mut DbConnection,
+    filter: &CityFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Listed<CityOut>, ApiError> {
+    let (rows, total) = city_q::list(conn, filter, limit, offset)?;
+    let items = rows.into_iter().map(city_out).collect();
+    Ok(Listed { items, total })
+}
+
+pub fn get_province(conn: &mut DbConnection, id: i32) -> Result<ProvinceOut, ApiError> {
+    let row = province_q::find(conn, id)?.ok_or_else(|| ApiError::not_found("province", id))?;
+    Ok(province_out(row))
+}
+
+pub fn get_city(conn: &mut DbConnection, id: i32) -> Result<CityOut, ApiError> {
+    let row = city_q::find(conn, id)?.ok_or_else(|| ApiError::not_found("city", id))?;
+    Ok(city_out(row))
+}
+
+/// Stores a province, with its own level row (省本级) when `with_level`.
+fn insert_province(
+    tx: &mut Tx<'_>,
+    code: &str,
+    name: &str,
+    with_level: bool,
+) -> Result<ProvinceRow, ApiError> {
+    let at = now();
+    let row = province_q::insert(
+        tx.conn,
+        &NewProvince {
+            division_code: code.to_string(),
+            name: name.to_string(),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+    if with_level {
+        insert_level(tx, code, "省本级", CountyKind::ProvinceLevel, row.id, None)?;
+    }
+    let out = province_out(row.clone());
+    tx.audit(
+        AuditAction::Create,
+        AuditEntity::Province,
+        out.id,
+        None,
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(row)
+}
+
+/// Stores a city, with its city level (or its one `city_direct` row) when `level` says so.
+fn insert_city(
+    tx: &mut Tx<'_>,
+    province_id: i32,
+    code: &str,
+    name: &str,
+    level: Option<CountyKind>,
+) -> Result<CityRow, ApiError> {
+    let at = now();
+    let row = city_q::insert(
+        tx.conn,
+        &NewCity {
+            province_id,
+            division_code: code.to_string(),
+            name: name.to_string(),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        },
+    )?;
+    let level_id = match level {
+        Some(kind) => {
+            let level_name = if kind == CountyKind::CityDirect {
+                name
+            } else {
+                "市本级"
+            };
+            Some(insert_level(tx, code, level_name, kind, province_id, Some(row.id))?.id)
+        }
+        None => None,
+    };
+    let out = city_out(row.clone());
+    tx.audit(
+        AuditAction::Create,
+        AuditEntity::City,
+        out.id,
+        level_id,
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(row)
+}
+
+fn insert_level(
+    tx: &mut Tx<'_>,
+    code: &str,
+    name: &str,
+    kind: CountyKind,
+    province_id: i32,
+    city_id: Option<i32>,
+) -> Result<CountyRow, ApiError> {
+    let at = now();
+    let row = county_q::insert(
+        tx.conn,
+        &NewCounty {
+            division_code: code.to_string(),
+            name: name.to_string(),
+            kind,
+            coordination_established_on: None,
+            management_established_on: None,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            province_id,
+            city_id,
+        },
+    )?;
+    let out = serde_json::json!({"id": row.id, "division_code": code, "name": name, "kind": kind});
+    tx.audit(
+        AuditAction::Create,
+        AuditEntity::County,
+        row.id,
+        Some(row.id),
+        NOTHING,
+        Some(&out),
+    )?;
+    Ok(row)
+}
+
+/// Creates a province with its level row (administrators only).
+pub fn create_province(tx: &mut Tx<'_>, input: ProvinceIn) -> Result<ProvinceOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let mut v = Violations::new();
+    let code = v.check(
+        "division_code",
+        DivisionCode::parse_province(&input.division_code),
+    );
+    let name = v.check("name", Name::parse(&input.name, NAME_MAX));
+    v.into_result()?;
+    let (Some(code), Some(name)) = (code, name) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let name: String = name.into();
+    Ok(province_out(insert_province(
+        tx,
+        code.as_str(),
+        &name,
+        true,
+    )?))
+}
+
+/// Creates a city in its province, with its city level (administrators only).
+pub fn create_city(tx: &mut Tx<'_>, input: CityIn) -> Result<CityOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let mut v = Violations::new();
+    let code = v.check(
+        "division_code",
+        DivisionCode::parse_city(&input.division_code),
+    );
+    let name = v.check("name", Name::parse(&input.name, NAME_MAX));
+    v.into_result()?;
+    let (Some(code), Some(name)) = (code, name) else {
+        return Err(ApiError::internal("validated fields missing"));
+    };
+    let province = province_q::by_code(tx.conn, &code.province_code())?.ok_or_else(|| {
+        ApiError::invalid(
+            "division_code",
+            format!(
+                "province {} does not exist; create it first",
+                code.province_code()
+            ),
+        )
+    })?;
+    if input.province_id.is_some_and(|p| p != province.id) {
+        return Err(ApiError::invalid(
+            "division_code",
+            format!(
+                "the code lies in province {}, not in province {}",
+                province.division_code,
+                input.province_id.unwrap_or_default()
+            ),
+        ));
+    }
+    let level = if input.has_counties.unwrap_or(true) {
+        CountyKind::CityLevel
+    } else {
+        CountyKind::CityDirect
+    };
+    let name: String = name.into();
+    Ok(city_out(insert_city(
+        tx,
+        province.id,
+        code.as_str(),
+        &name,
+        Some(level),
+    )?))
+}
+
+/// Renames province `id` at version `expected` (administrators only).
+pub fn update_province(
+    tx: &mut Tx<'_>,
+    id: i32,
+    expected: i32,
+    patch: DivisionPatch,
+) -> Result<ProvinceOut, ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let name = parse_patch(&patch)?;
+    let current =
+        province_q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("province", id))?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let name = name.unwrap_or_else(|| current.name.clone());
+    let row = province_q::rename(tx.conn, id, expected, &name, now())?
+        .ok_or(ApiError::PreconditionFailed)?;
+    let (before, after) = (province_out(current), province_out(row));
+    tx.audit(
+        AuditAction::Update,
+        AuditEntity::Province,
+        id,
+        None,
+        Some(&before),
+        Some(&after),
+    )?;
+    Ok(after)
+}
+
+/// Renames city `id` at version `expected` (administrators, and the city's own).
+pub fn update_city(
+    tx: &mut Tx<'_>,
+    id: i32,
+    expected: i32,
+    patch: DivisionPatch,
+) -> Result<CityOut, ApiError> {
+    let name = parse_patch(&patch)?;
+    let current = city_q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("city", id))?;
+    tx.ctx.caller.require_city_admin_of(id)?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let name = name.unwrap_or_else(|| current.name.clone());
+    let row =
+        city_q::rename(tx.conn, id, expected, &name, now())?.ok_or(ApiError::PreconditionFailed)?;
+    let level = county_q::level_of_city(tx.conn, id)?.map(|l| l.id);
+    let (before, after) = (city_out(current), city_out(row));
+    tx.audit(
+        AuditAction::Update,
+        AuditEntity::City,
+        id,
+        level,
+        Some(&before),
+        Some(&after),
+    )?;
+    Ok(after)
+}
+
+fn parse_patch(patch: &DivisionPatch) -> Result<Option<String>, ApiError> {
+    let mut v = Violations::new();
+    let name = match &patch.name {
+        Some(raw) => v
+            .check("name", Name::parse(raw, NAME_MAX))
+            .map(String::from),
+        None => None,
+    };
+    v.into_result()?;
+    Ok(name)
+}
+
+/// Deletes an empty province (no cities) with its level row (administrators only).
+pub fn delete_province(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let current =
+        province_q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("province", id))?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    if city_q::count_in_province(tx.conn, id)? > 0 {
+        return Err(ApiError::Conflict(format!(
+            "province {id} still has cities; delete or move them first"
+        )));
+    }
+    if let Some(level) = county_q::level_of_province(tx.conn, id)? {
+        delete_level(tx, &level)?;
+    }
+    let in_use = || format!("province {id} still has records; delete them first");
+    if !province_q::delete(tx.conn, id, expected).map_err(|e| still_in_use(e, in_use))? {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let before = province_out(current);
+    tx.audit(
+        AuditAction::Delete,
+        AuditEntity::Province,
+        id,
+        None,
+        Some(&before),
+        NOTHING,
+    )
+}
+
+/// Deletes an empty city (no counties beside its level row) with its level row (administrators
+/// only).
+pub fn delete_city(tx: &mut Tx<'_>, id: i32, expected: i32) -> Result<(), ApiError> {
+    tx.ctx.caller.require_admin()?;
+    let current = city_q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("city", id))?;
+    if current.version != expected {
+        return Err(ApiError::PreconditionFailed);
+    }
+    if county_q::count_in_city_beside_level(tx.conn, id)? > 0 {
+        return Err(ApiError::Conflict(format!(
+            "city {id} still has counties; delete or move them first"
+        )));
+    }
+    if let Some(level) = county_q::level_of_city(tx.conn, id)? {
+        delete_level(tx, &level)?;
+    }
+    let in_use = || format!("city {id} still has records; delete them first");
+    if !city_q::delete(tx.conn, id, expected).map_err(|e| still_in_use(e, in_use))? {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let before = city_out(current);
+    tx.audit(
+        AuditAction::Delete,
+        AuditEntity::City,
+        id,
+        None,
+        Some(&before),
+        NOTHING,
+    )
+}
+
+fn delete_level(tx: &mut Tx<'_>, level: &CountyRow) -> Result<(), ApiError> {
+    let id = level.id;
+    let in_use = || format!("its level row (county {id}) still has records; delete them first");
+    county_q::delete(tx.conn, id, level.version).map_err(|e| still_in_use(e, in_use))?;
+    let before =
+        serde_json::json!({"id": id, "division_code": level.division_code, "kind": level.kind});
+    tx.audit(
+        AuditAction::Delete,
+        AuditEntity::County,
+        id,
+        Some(id),
+        Some(&before),
+        NOTHING,
+    )
+}
+
+/// Where a new county-level row of `kind` with `code` belongs: its province, and the city its
+/// code names (none for a province's own level), which `given` (the body's `city_id`) must
+/// agree with. In a deployment with no city yet, the first county makes its province and city
+/// from its code, named by their codes until renamed (and without level rows: the first
+/// `city_level` or `province_level` row posted for them is theirs), so a fresh database works
+/// as a single city did.
+pub fn place_of_county(
+    tx: &mut Tx<'_>,
+    code: &DivisionCode,
+    kind: CountyKind,
+    given: Option<i32>,
+) -> Result<(i32, Option<CityRow>), ApiError> {
+    if kind == CountyKind::ProvinceLevel {
+        if given.is_some() {
+            return Err(ApiError::invalid(
+                "city_id",
+                "the province level is in no city",
+            ));
+        }
+        let province = province_q::by_code(tx.conn, code.as_str())?.ok_or_else(|| {
+            ApiError::invalid(
+                "division_code",
+                format!("province {} does not exist", code.as_str()),
+            )
+        })?;
+        return Ok((province.id, None));
+    }
+    let city = city_for_county(tx, code, kind, given)?;
+    Ok((city.province_id, Some(city)))
+}
+
+fn city_for_county(
+    tx: &mut Tx<'_>,
+    code: &DivisionCode,
+    kind: CountyKind,
+    given: Option<i32>,
+) -> Result<CityRow, ApiError> {
+    let city_code = code.city_code();
+    let city = match city_q::by_code(tx.conn, &city_code)? {
+        Some(city) => city,
+        None if city_q::first(tx.conn, 1)?.is_empty() => {
+            let province = match province_q::by_code(tx.conn, &code.province_code())? {
+                Some(p) => p,
+                None => insert_province(tx, &code.province_code(), &code.province_code(), false)?,
+            };
+            insert_city(tx, province.id, &city_code, &city_code, None)?
+        }
+        None => {
+            return Err(ApiError::invalid(
+                "division_code",
+                format!("city {city_code} does not exist; create it first (POST /api/v1/cities)"),
+            ))
+        }
+    };
+    if given.is_some_and(|g| g != city.id) {
+        return Err(ApiError::invalid(
+            "city_id",
+            format!(
+                "the code {} lies in city {} (id {})",
+                code.as_str(),
+                city_code,
+                city.id
+            ),
+        ));
+    }
+    if kind != CountyKind::CityDirect && kind != CountyKind::CityLevel {
+        if let Some(level) = county_q::level_of_city(tx.conn, city.id)? {
+            if level.kind == CountyKind::CityDirect {
+                return Err(ApiError::Conflict(format!(
+                    "city {city_code} has no counties: its one row is county {}",
+                    level.id
+                )));
+            }
+        }
+    }
+    Ok(city)
+}
