@@ -1,0 +1,154 @@
+//! Provinces, cities and city administrators: codes that nest, each city's own table, and a
+//! city administrator's rights bounded by its city.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, PASSWORD};
+
+fn id(v: &Value) -> i64 {
+    v["id"].as_i64().expect("id")
+}
+
+/// Guangdong with Yunfu (445300) and Jieyang (445200), each with one county; answers the
+/// cities' and counties' ids.
+async fn two_cities(app: &TestApp) -> (i64, i64, i64, i64) {
+    app.post(
+        "/api/v1/provinces",
+        &json!({"division_code": "440000", "name": "广东省"}),
+    )
+    .await
+    .expect(201);
+    let yunfu = id(&app
+        .post(
+            "/api/v1/cities",
+            &json!({"division_code": "445300", "name": "云浮市"}),
+        )
+        .await
+        .expect(201)
+        .body);
+    let jieyang = id(&app
+        .post(
+            "/api/v1/cities",
+            &json!({"division_code": "445200", "name": "揭阳市"}),
+        )
+        .await
+        .expect(201)
+        .body);
+    let yuncheng = app.county("445302", "云城区", "district").await;
+    let rongcheng = app.county("445202", "榕城区", "district").await;
+    (yunfu, jieyang, yuncheng, rongcheng)
+}
+
+on_both_backends! {
+    async fn a_city_is_made_with_its_city_level_and_its_counties_are_placed_by_their_code(app: TestApp) {
+        let (yunfu, _, yuncheng, _) = two_cities(&app).await;
+        let county = app.get(&format!("/api/v1/counties/{yuncheng}")).await.expect(200).body;
+        assert_eq!(county["city_id"], yunfu);
+        let rows = app.get(&format!("/api/v1/counties?city_id={yunfu}")).await.expect(200).body;
+        let kinds: Vec<&str> = rows["items"].as_array().expect("items").iter().map(|c| c["kind"].as_str().expect("kind")).collect();
+        assert_eq!(kinds, vec!["city_level", "district"], "the city level came with the city");
+        let level = app.get(&format!("/api/v1/counties?city_id={yunfu}&kind=city_level")).await.body;
+        assert_eq!(level["items"][0]["division_code"], "445300");
+        // The province's own level came with the province.
+        let province = app.get("/api/v1/counties?kind=province_level").await.body;
+        assert_eq!(province["items"][0]["division_code"], "440000");
+        assert_eq!(province["items"][0]["city_id"], Value::Null);
+        // A city with counties is not deleted; an empty one goes with its level row.
+        let jieyang_empty = id(&app.post("/api/v1/cities", &json!({"division_code": "445100", "name": "潮州市"})).await.expect(201).body);
+        app.delete(&format!("/api/v1/cities/{yunfu}"), Some("\"1\"")).await.expect_problem(409);
+        app.delete(&format!("/api/v1/cities/{jieyang_empty}"), Some("\"1\"")).await.expect(204);
+        assert_eq!(app.get("/api/v1/counties?division_code=445100").await.body["total"], 0);
+    }
+
+    async fn codes_that_disagree_with_their_parent_are_refused(app: TestApp) {
+        let (yunfu, jieyang, _, _) = two_cities(&app).await;
+        let field = |r: crate::helpers::Resp| r.error_fields();
+        // A city in a province that does not exist, a province code that is a city's, a city
+        // code that is a county's.
+        assert_eq!(field(app.post("/api/v1/cities", &json!({"division_code": "450100", "name": "南宁市"})).await.expect_problem(422)), vec!["division_code"]);
+        assert_eq!(field(app.post("/api/v1/provinces", &json!({"division_code": "445300", "name": "x"})).await.expect_problem(422)), vec!["division_code"]);
+        assert_eq!(field(app.post("/api/v1/cities", &json!({"division_code": "445381", "name": "x"})).await.expect_problem(422)), vec!["division_code"]);
+        let guangxi = id(&app.post("/api/v1/provinces", &json!({"division_code": "450000", "name": "广西壮族自治区"})).await.expect(201).body);
+        assert_eq!(field(app.post("/api/v1/cities", &json!({"division_code": "441300", "name": "惠州市", "province_id": guangxi})).await.expect_problem(422)), vec!["division_code"]);
+        // A county whose code names another city than the one given, or a city that does not exist.
+        assert_eq!(field(app.post("/api/v1/counties", &json!({"division_code": "445303", "name": "云安区", "kind": "district", "city_id": jieyang})).await.expect_problem(422)), vec!["city_id"]);
+        assert_eq!(field(app.post("/api/v1/counties", &json!({"division_code": "441302", "name": "惠城区", "kind": "district"})).await.expect_problem(422)), vec!["division_code"]);
+        app.post("/api/v1/counties", &json!({"division_code": "445303", "name": "云安区", "kind": "district", "city_id": yunfu})).await.expect(201);
+        // A second city level for a city is a conflict.
+        app.post("/api/v1/counties", &json!({"division_code": "445300", "name": "市本级", "kind": "city_level"})).await.expect_problem(409);
+    }
+
+    async fn a_second_citys_counties_never_appear_in_the_first_citys_table(app: TestApp) {
+        let (yunfu, jieyang, yuncheng, rongcheng) = two_cities(&app).await;
+        for (county, code) in [(yuncheng, "445302101"), (rongcheng, "445202101")] {
+            let town = id(&app.post("/api/v1/towns", &json!({"county_id": county, "name": "某镇", "code": code, "kind": "town"})).await.expect(201).body);
+            app.post("/api/v1/stations", &json!({"kind": "station", "town_id": town, "name": "社工站", "ref": "ST-1", "planned_on": "2021-01-04"})).await.expect(201);
+        }
+        let r = app.get("/api/v1/reports/progress?as_of=2021-06-09").await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["city_id"], "several cities: whose table?");
+        app.get("/api/v1/reports/progress/export?format=csv&as_of=2021-06-09").await.expect_problem(422);
+        for (city, codes) in [(yunfu, ["445302", "445300"]), (jieyang, ["445202", "445200"])] {
+            let t = app.get(&format!("/api/v1/reports/progress?as_of=2021-06-09&city_id={city}")).await.expect(200).body;
+            let rows: Vec<&str> = t["rows"].as_array().expect("rows").iter().map(|r| r["division_code"].as_str().expect("code")).collect();
+            assert_eq!(rows, codes, "a row per county of the city, its city level last");
+            assert_eq!(t["totals"]["stations"]["planned"], 1, "only the city's own stations");
+        }
+        let csv = app.get(&format!("/api/v1/reports/progress/export?format=csv&as_of=2021-06-09&city_id={yunfu}")).await.expect(200);
+        let text = String::from_utf8_lossy(&csv.raw).to_string();
+        assert!(text.contains("云浮市2021年“双百工程”社工站（点）建设进度情况一览表"), "titled with the city's name");
+        assert!(text.contains("制表单位：云浮市民政局"));
+        assert!(!text.contains("榕城区"));
+        let snapshot = app
+            .post("/api/v1/reports/progress/snapshots", &json!({"city_id": jieyang, "as_of": "2021-06-09", "title": "揭阳简报", "issuing_unit": "揭阳市民政局"}))
+            .await
+            .expect(201)
+            .body;
+        assert_eq!(snapshot["city_id"], jieyang);
+        assert_eq!(app.get(&format!("/api/v1/reports/progress/snapshots?city_id={yunfu}")).await.body["total"], 0);
+        assert_eq!(app.get(&format!("/api/v1/reports/progress/snapshots?city_id={jieyang}")).await.body["total"], 1);
+    }
+
+    async fn a_city_admin_works_in_its_city_only_and_never_decides_its_own_city_levels_funding(app: TestApp) {
+        let (yunfu, _, yuncheng, rongcheng) = two_cities(&app).await;
+        app.post("/api/v1/users", &json!({"username": "yunfu.admin", "display_name": "云浮市民政局", "role": "city_admin", "city_id": yunfu, "password": PASSWORD}))
+            .await
+            .expect(201);
+        let token = app.token_for("yunfu.admin", PASSWORD).await;
+        // Personal data: its own city's staff only.
+        let person = |county: i64| json!({"county_id": county, "name": "陈小梅", "gender": "female", "phone": "13812345678", "certification": "none", "hired_via": "other", "ref": "P-1"});
+        let own = id(&app.post("/api/v1/staff", &person(yuncheng)).await.expect(201).body);
+        let other = id(&app.post("/api/v1/staff", &person(rongcheng)).await.expect(201).body);
+        assert_eq!(app.get_as(&token, &format!("/api/v1/staff/{own}")).await.expect(200).body["phone"], "13812345678");
+        assert_eq!(app.get_as(&token, &format!("/api/v1/staff/{other}")).await.expect(200).body["phone"], "138****5678");
+        // Writes in its city, not in another.
+        app.post_as(&token, "/api/v1/towns", &json!({"county_id": yuncheng, "name": "新镇", "code": "445302199", "kind": "town"})).await.expect(201);
+        app.post_as(&token, "/api/v1/towns", &json!({"county_id": rongcheng, "name": "新镇", "code": "445202199", "kind": "town"})).await.expect_problem(403);
+        // Accounts: county officers of its counties, never another role or another city's.
+        app.post_as(&token, "/api/v1/users", &json!({"username": "yc.officer", "display_name": "x", "role": "county_officer", "county_id": yuncheng, "password": PASSWORD})).await.expect(201);
+        app.post_as(&token, "/api/v1/users", &json!({"username": "rc.officer", "display_name": "x", "role": "county_officer", "county_id": rongcheng, "password": PASSWORD})).await.expect_problem(403);
+        app.post_as(&token, "/api/v1/users", &json!({"username": "boss", "display_name": "x", "role": "admin", "password": PASSWORD})).await.expect_problem(403);
+        let users = app.get_as(&token, "/api/v1/users").await.expect(200).body;
+        let names: Vec<&str> = users["items"].as_array().expect("items").iter().map(|u| u["username"].as_str().expect("name")).collect();
+        assert_eq!(names, vec!["yc.officer"], "only its counties' accounts");
+        // Funding: it decides its counties' requests, never its own city level's.
+        let level = app.get(&format!("/api/v1/counties?city_id={yunfu}&kind=city_level")).await.body["items"][0]["id"].as_i64().expect("level");
+        for (county, allowed) in [(yuncheng, true), (level, false)] {
+            let r = id(&app.post_as(&token, "/api/v1/funding-requests", &json!({"county_id": county, "fiscal_year": 2021, "title": "经费", "requested_fen": 100, "effective_on": "2021-03-01"})).await.expect(201).body);
+            let path = format!("/api/v1/funding-requests/{r}/transitions");
+            app.post_as(&token, &path, &json!({"action": "submit", "effective_on": "2021-05-30"})).await.expect(201);
+            let decided = app.post_as(&token, &path, &json!({"action": "approve", "approved_fen": 100, "effective_on": "2021-06-01"})).await;
+            if allowed {
+                decided.expect(201);
+            } else {
+                decided.expect_problem(403);
+                app.post(&path, &json!({"action": "approve", "approved_fen": 100, "effective_on": "2021-06-01"})).await.expect(201);
+            }
+        }
+        // Bulletins of its city only, and its city's audit events only.
+        app.post_as(&token, "/api/v1/reports/progress/snapshots", &json!({"city_id": yunfu, "as_of": "2021-06-09", "title": "简报", "issuing_unit": "云浮市民政局"})).await.expect(201);
+        let events = app.get_as(&token, "/api/v1/audit-events?limit=500").await.expect(200).body;
+        let rows: Vec<i64> = app.get(&format!("/api/v1/counties?city_id={yunfu}")).await.body["items"].as_array().expect("items").iter().map(id).collect();
+        assert!(events["items"].as_array().expect("items").iter().all(|e| e["county_id"].as_i64().is_some_and(|c| rows.contains(&c))));
+        assert!(events["total"].as_i64().expect("total") > 0);
+    }
+}
