@@ -255,6 +255,19 @@ pub fn of_city(conn: &mut DbConnection, city_id: i32) -> QueryResult<Vec<CountyR
         .load(conn)
 }
 
+/// The ids of city `city_id`'s county-level rows as a subquery: the `city_id` filter of the
+/// lists and figures of other tables (`county_id IN (…)`, on the `(city_id, id)` index).
+pub type IdsInCity = diesel::dsl::Select<
+    diesel::dsl::Filter<counties::table, diesel::dsl::Eq<counties::city_id, Option<i32>>>,
+    counties::id,
+>;
+
+pub fn ids_in_city(city_id: i32) -> IdsInCity {
+    counties::table
+        .filter(counties::city_id.eq(Some(city_id)))
+        .select(counties::id)
+}
+
 /// The ids of city `city_id`'s county-level rows.
 pub fn ids_of_city(conn: &mut DbConnection, city_id: i32) -> QueryResult<Vec<i32>> {
     counties::table

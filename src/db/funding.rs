@@ -4,6 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
+use super::counties::ids_in_city;
 use super::schema::{funding_requests, funding_transitions};
 use super::{page_and_total, DbConnection, MultiBackend};
 use crate::domain::funding::{FundingAction, FundingStage};
@@ -91,6 +92,8 @@ pub struct NewTransition {
 #[derive(Debug, Default, Clone)]
 pub struct FundingFilter {
     pub county_id: Option<i32>,
+    /// Rows of this city's counties.
+    pub city_id: Option<i32>,
     pub fiscal_year: Option<i32>,
     pub status: Option<FundingStage>,
 }
@@ -107,6 +110,9 @@ fn filtered(filter: &FundingFilter) -> funding_requests::BoxedQuery<'static, Mul
     let mut query = funding_requests::table.into_boxed();
     if let Some(county_id) = filter.county_id {
         query = query.filter(funding_requests::county_id.eq(county_id));
+    }
+    if let Some(city) = filter.city_id {
+        query = query.filter(funding_requests::county_id.eq_any(ids_in_city(city)));
     }
     if let Some(year) = filter.fiscal_year {
         query = query.filter(funding_requests::fiscal_year.eq(year));
@@ -267,6 +273,7 @@ pub fn funding_as_of(
     conn: &mut DbConnection,
     fiscal_year: i32,
     as_of: NaiveDate,
+    city_id: Option<i32>,
 ) -> QueryResult<Vec<FundingAsOf>> {
     use funding_requests as r;
     use funding_transitions as t;
@@ -287,12 +294,17 @@ pub fn funding_as_of(
     // Each request's current transition (one indexed NOT EXISTS per row), newest first within a
     // county; the county's request is the first of its rows. (A correlated "beaten by a rival"
     // subquery took seconds at national scale.)
-    let mut current: Vec<CurrentRow> = t::table
+    let mut query = t::table
         .inner_join(r::table)
         .filter(r::fiscal_year.eq(fiscal_year))
         .filter(t::effective_on.le(as_of))
         .filter(t::to_status.ne(FundingStage::Withdrawn))
         .filter(not(exists(superseded)))
+        .into_boxed::<MultiBackend>();
+    if let Some(city) = city_id {
+        query = query.filter(r::county_id.eq_any(ids_in_city(city)));
+    }
+    let mut current: Vec<CurrentRow> = query
         .select((
             r::county_id,
             r::id,

@@ -5,12 +5,12 @@ use std::sync::LazyLock;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Integer, Text};
+use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
 
 use super::DbConnection;
 use crate::domain::site::{SiteKind, BASIC_FROM_ITEMS, FULL_FROM_ITEMS};
 
-/// Per county and site kind, as of a date: sites planned and not closed; of them, completed and
+/// Per county and site kind (of one city's counties when given), as of a date: sites planned and not closed; of them, completed and
 /// with premises; and among those with premises, how many are at each equipment level.
 #[derive(Debug, Clone, QueryableByName, PartialEq, Eq)]
 pub struct SiteAggregate {
@@ -60,14 +60,18 @@ LEFT JOIN (SELECT site_id, MAX(checked_on) AS checked_on FROM equipment_checks
 LEFT JOIN equipment_checks c ON c.site_id = latest.site_id AND c.checked_on = latest.checked_on
 WHERE s.planned_on <= $1
   AND (s.closed_on IS NULL OR s.closed_on > $1)
+  AND (CAST($2 AS INTEGER) IS NULL
+       OR s.county_id IN (SELECT id FROM counties WHERE city_id = CAST($2 AS INTEGER)))
 GROUP BY s.county_id, s.kind
 ORDER BY s.county_id, s.kind";
 
 pub fn site_aggregates(
     conn: &mut DbConnection,
     as_of: NaiveDate,
+    city_id: Option<i32>,
 ) -> QueryResult<Vec<SiteAggregate>> {
     diesel::sql_query(SITE_AGGREGATE_SQL.as_str())
         .bind::<Date, _>(as_of)
+        .bind::<Nullable<Integer>, _>(city_id)
         .load(conn)
 }

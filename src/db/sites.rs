@@ -4,6 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
+use super::counties::ids_in_city;
 use super::schema::{equipment_checks, sites};
 use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::site::{
@@ -96,6 +97,8 @@ pub enum LevelFilter {
 #[derive(Debug, Default, Clone)]
 pub struct SiteFilter {
     pub county_id: Option<i32>,
+    /// Rows of this city's counties.
+    pub city_id: Option<i32>,
     pub town_id: Option<i32>,
     pub station_id: Option<i32>,
     pub kind: Option<SiteKind>,
@@ -120,6 +123,9 @@ fn filtered(f: &SiteFilter) -> sites::BoxedQuery<'static, MultiBackend> {
     let mut q = sites::table.into_boxed();
     if let Some(v) = f.county_id {
         q = q.filter(sites::county_id.eq(v));
+    }
+    if let Some(city) = f.city_id {
+        q = q.filter(sites::county_id.eq_any(ids_in_city(city)));
     }
     if let Some(v) = f.town_id {
         q = q.filter(sites::town_id.eq(v));

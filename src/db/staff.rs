@@ -4,6 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
+use super::counties::ids_in_city;
 use super::schema::{postings, staff};
 use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::site::SiteKind;
@@ -73,6 +74,8 @@ pub struct NewPosting {
 #[derive(Debug, Default, Clone)]
 pub struct StaffFilter {
     pub county_id: Option<i32>,
+    /// Rows of this city's counties.
+    pub city_id: Option<i32>,
     pub certification: Option<Certification>,
     /// People in post on this date (with `station_id` / `kind`, there).
     pub in_post_on: Option<NaiveDate>,
@@ -93,6 +96,9 @@ fn filtered(f: &StaffFilter) -> staff::BoxedQuery<'static, MultiBackend> {
     let mut q = staff::table.into_boxed();
     if let Some(v) = f.county_id {
         q = q.filter(staff::county_id.eq(v));
+    }
+    if let Some(city) = f.city_id {
+        q = q.filter(staff::county_id.eq_any(ids_in_city(city)));
     }
     if let Some(v) = &f.certification {
         q = q.filter(staff::certification.eq(*v));
@@ -277,52 +283,61 @@ pub fn set_posting_end(
 pub fn in_post_by_county_and_kind(
     conn: &mut DbConnection,
     day: NaiveDate,
+    city_id: Option<i32>,
 ) -> QueryResult<Vec<(i32, SiteKind, i64)>> {
-    postings::table
+    let mut q = postings::table
         .filter(postings::from_on.le(day))
         .filter(postings::to_on.is_null().or(postings::to_on.gt(day)))
         .group_by((postings::county_id, postings::site_kind))
         .select((postings::county_id, postings::site_kind, count_star()))
-        .load(conn)
+        .into_boxed::<MultiBackend>();
+    if let Some(city) = city_id {
+        q = q.filter(postings::county_id.eq_any(ids_in_city(city)));
+    }
+    q.load(conn)
 }
 
-/// People in post on `day` at each site of a county (or all counties).
+/// People in post on `day` at each site of a county (or all counties, or one city's).
 pub fn in_post_by_site(
     conn: &mut DbConnection,
     day: NaiveDate,
     county_id: Option<i32>,
+    city_id: Option<i32>,
 ) -> QueryResult<Vec<(i32, i64)>> {
-    let in_post = postings::table
+    let mut q = postings::table
         .filter(postings::from_on.le(day))
-        .filter(postings::to_on.is_null().or(postings::to_on.gt(day)));
-    match county_id {
-        Some(c) => in_post
-            .filter(postings::county_id.eq(c))
-            .group_by(postings::station_id)
-            .select((postings::station_id, count_star()))
-            .order(postings::station_id.asc())
-            .load(conn),
-        None => in_post
-            .group_by(postings::station_id)
-            .select((postings::station_id, count_star()))
-            .order(postings::station_id.asc())
-            .load(conn),
+        .filter(postings::to_on.is_null().or(postings::to_on.gt(day)))
+        .group_by(postings::station_id)
+        .select((postings::station_id, count_star()))
+        .order(postings::station_id.asc())
+        .into_boxed::<MultiBackend>();
+    if let Some(c) = county_id {
+        q = q.filter(postings::county_id.eq(c));
     }
+    if let Some(city) = city_id {
+        q = q.filter(postings::county_id.eq_any(ids_in_city(city)));
+    }
+    q.load(conn)
 }
 
 /// People in post on `day` per county and site kind who hold a certificate (any level).
 pub fn certified_in_post(
     conn: &mut DbConnection,
     day: NaiveDate,
+    city_id: Option<i32>,
 ) -> QueryResult<Vec<(i32, SiteKind, i64)>> {
-    postings::table
+    let mut q = postings::table
         .inner_join(staff::table)
         .filter(postings::from_on.le(day))
         .filter(postings::to_on.is_null().or(postings::to_on.gt(day)))
         .filter(staff::certification.ne("none"))
         .group_by((postings::county_id, postings::site_kind))
         .select((postings::county_id, postings::site_kind, count_star()))
-        .load(conn)
+        .into_boxed::<MultiBackend>();
+    if let Some(city) = city_id {
+        q = q.filter(postings::county_id.eq_any(ids_in_city(city)));
+    }
+    q.load(conn)
 }
 
 /// Every person employed by a county (county batches load them once).

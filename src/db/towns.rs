@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::counties::ids_in_city;
 use super::schema::towns;
 use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::town::TownKind;
@@ -45,6 +46,8 @@ pub struct TownChanges {
 #[derive(Debug, Default, Clone)]
 pub struct TownFilter {
     pub county_id: Option<i32>,
+    /// Rows of this city's counties.
+    pub city_id: Option<i32>,
     pub kind: Option<TownKind>,
     pub code: Option<String>,
     pub q: Option<String>,
@@ -63,6 +66,9 @@ fn filtered(filter: &TownFilter) -> towns::BoxedQuery<'static, MultiBackend> {
     let mut query = towns::table.into_boxed();
     if let Some(county_id) = filter.county_id {
         query = query.filter(towns::county_id.eq(county_id));
+    }
+    if let Some(city) = filter.city_id {
+        query = query.filter(towns::county_id.eq_any(ids_in_city(city)));
     }
     if let Some(kind) = &filter.kind {
         query = query.filter(towns::kind.eq(*kind));

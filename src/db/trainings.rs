@@ -4,6 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
+use super::counties::ids_in_city;
 use super::schema::trainings;
 use super::{page_and_total, DbConnection, MultiBackend};
 use crate::domain::training::TrainingKind;
@@ -56,6 +57,8 @@ pub struct TrainingChanges {
 #[derive(Debug, Default, Clone)]
 pub struct TrainingFilter {
     pub county_id: Option<i32>,
+    /// Rows of this city's counties.
+    pub city_id: Option<i32>,
     pub kind: Option<TrainingKind>,
     pub held_from: Option<NaiveDate>,
     pub held_to: Option<NaiveDate>,
@@ -72,6 +75,9 @@ fn filtered(filter: &TrainingFilter) -> trainings::BoxedQuery<'static, MultiBack
     let mut query = trainings::table.into_boxed();
     if let Some(county_id) = filter.county_id {
         query = query.filter(trainings::county_id.eq(county_id));
+    }
+    if let Some(city) = filter.city_id {
+        query = query.filter(trainings::county_id.eq_any(ids_in_city(city)));
     }
     if let Some(kind) = &filter.kind {
         query = query.filter(trainings::kind.eq(*kind));
@@ -166,13 +172,18 @@ pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryR
 pub fn trainings_held_by(
     conn: &mut DbConnection,
     as_of: NaiveDate,
+    city_id: Option<i32>,
 ) -> QueryResult<Vec<(i32, i64)>> {
-    trainings::table
+    let mut q = trainings::table
         .filter(trainings::held_on.le(as_of))
         .group_by(trainings::county_id)
         .select((trainings::county_id, count_star()))
         .order(trainings::county_id.asc())
-        .load(conn)
+        .into_boxed::<MultiBackend>();
+    if let Some(city) = city_id {
+        q = q.filter(trainings::county_id.eq_any(ids_in_city(city)));
+    }
+    q.load(conn)
 }
 
 /// Every training session of a county (county batches load them once).

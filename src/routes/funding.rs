@@ -29,6 +29,8 @@ use crate::write::{write, write_then, WriteCtx};
 #[into_params(parameter_in = Query)]
 pub struct FundingListQuery {
     pub county_id: Option<i32>,
+    /// Only this city's.
+    pub city_id: Option<i32>,
     pub fiscal_year: Option<i32>,
     pub status: Option<FundingStage>,
     /// Comma-separated fields, `-` for descending: `id`, `fiscal_year`, `county_id`, `created_at`.
@@ -89,6 +91,7 @@ pub async fn list_funding_requests(
     )?;
     let filter = FundingFilter {
         county_id: query.county_id,
+        city_id: query.city_id,
         fiscal_year: query.fiscal_year,
         status: query.status,
     };

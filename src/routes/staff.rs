@@ -29,6 +29,8 @@ use crate::write::{write, write_then, WriteCtx};
 #[into_params(parameter_in = Query)]
 pub struct StaffListQuery {
     pub county_id: Option<i32>,
+    /// Only this city's.
+    pub city_id: Option<i32>,
     /// People posted at this site (on `in_post_on` when given, at any time otherwise).
     pub station_id: Option<i32>,
     /// People posted at sites of this kind.
@@ -52,6 +54,8 @@ pub struct CountsQuery {
     pub as_of: Option<NaiveDate>,
     /// Limit the per-site counts to one county.
     pub county_id: Option<i32>,
+    /// Limit all counts to one city's counties.
+    pub city_id: Option<i32>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -114,6 +118,7 @@ pub async fn list_staff(
     )?;
     let filter = StaffFilter {
         county_id: query.county_id,
+        city_id: query.city_id,
         certification: query.certification,
         in_post_on: query.in_post_on,
         station_id: query.station_id,
@@ -146,8 +151,11 @@ pub async fn staff_counts(
     query: web::Query<CountsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let day = query.as_of.unwrap_or_else(|| state.today());
-    let county_id = query.county_id;
-    let out = db::run(&state.pool, move |conn| staff::counts(conn, day, county_id)).await?;
+    let (county_id, city_id) = (query.county_id, query.city_id);
+    let out = db::run(&state.pool, move |conn| {
+        staff::counts(conn, day, county_id, city_id)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(out))
 }
 

@@ -26,6 +26,8 @@ use crate::write::{write, write_then, WriteCtx};
 #[into_params(parameter_in = Query)]
 pub struct SiteListQuery {
     pub county_id: Option<i32>,
+    /// Only this city's.
+    pub city_id: Option<i32>,
     pub town_id: Option<i32>,
     /// Points reporting to this station.
     pub station_id: Option<i32>,
@@ -107,6 +109,7 @@ pub async fn list_stations(
     )?;
     let filter = SiteFilter {
         county_id: query.county_id,
+        city_id: query.city_id,
         town_id: query.town_id,
         station_id: query.station_id,
         kind: query.kind,

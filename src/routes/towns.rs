@@ -24,6 +24,8 @@ use crate::write::{write, write_then, WriteCtx};
 #[into_params(parameter_in = Query)]
 pub struct TownListQuery {
     pub county_id: Option<i32>,
+    /// Only this city's.
+    pub city_id: Option<i32>,
     pub kind: Option<TownKind>,
     pub code: Option<String>,
     /// Text search on names.
@@ -80,6 +82,7 @@ pub async fn list_towns(
     )?;
     let filter = TownFilter {
         county_id: query.county_id,
+        city_id: query.city_id,
         kind: query.kind,
         code: query.code.clone(),
         q: parse_q(query.q.as_deref())?,

@@ -25,6 +25,8 @@ use crate::write::{write, write_then, WriteCtx};
 #[into_params(parameter_in = Query)]
 pub struct TrainingListQuery {
     pub county_id: Option<i32>,
+    /// Only this city's.
+    pub city_id: Option<i32>,
     pub kind: Option<TrainingKind>,
     /// Held on or after this date.
     pub held_from: Option<NaiveDate>,
@@ -78,6 +80,7 @@ pub async fn list_trainings(
     )?;
     let filter = TrainingFilter {
         county_id: query.county_id,
+        city_id: query.city_id,
         kind: query.kind,
         held_from: query.held_from,
         held_to: query.held_to,

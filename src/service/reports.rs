@@ -377,15 +377,17 @@ pub fn progress_table(
     as_of: NaiveDate,
     fiscal_year: i32,
 ) -> Result<ProgressTable, ApiError> {
-    let counties: Vec<CountyRow> = match city_id {
-        Some(city) => counties_q::of_city(conn, city)?,
-        None => Vec::new(),
+    let Some(city) = city_id else {
+        return Ok(build(as_of, fiscal_year, Vec::new()));
     };
-    let plans = counties_q::plan_status_as_of(conn, None, as_of)?;
-    let sites = report::site_aggregates(conn, as_of)?;
-    let staff = staff_q::in_post_by_county_and_kind(conn, as_of)?;
-    let funding = funding_q::funding_as_of(conn, fiscal_year, as_of)?;
-    let trainings = trainings_q::trainings_held_by(conn, as_of)?;
+    // Every figure is counted for the city's own counties only.
+    let counties: Vec<CountyRow> = counties_q::of_city(conn, city)?;
+    let ids: Vec<i32> = counties.iter().map(|c| c.id).collect();
+    let plans = counties_q::plan_status_as_of(conn, Some(&ids), as_of)?;
+    let sites = report::site_aggregates(conn, as_of, city_id)?;
+    let staff = staff_q::in_post_by_county_and_kind(conn, as_of, city_id)?;
+    let funding = funding_q::funding_as_of(conn, fiscal_year, as_of, city_id)?;
+    let trainings = trainings_q::trainings_held_by(conn, as_of, city_id)?;
 
     // Indexed by county, so arranging 3,000 counties is linear.
     let sites: HashMap<(i32, SiteKind), &report::SiteAggregate> =

@@ -357,14 +357,16 @@ pub fn list(
     })
 }
 
-/// People in post on `day`, by county and site kind, and by site (of one county when given).
+/// People in post on `day`, by county and site kind, and by site (of one county, or one
+/// city's, when given).
 pub fn counts(
     conn: &mut DbConnection,
     day: NaiveDate,
     county_id: Option<i32>,
+    city_id: Option<i32>,
 ) -> Result<StaffCountsOut, ApiError> {
-    let in_post = q::in_post_by_county_and_kind(conn, day)?;
-    let certified = q::certified_in_post(conn, day)?;
+    let in_post = q::in_post_by_county_and_kind(conn, day, city_id)?;
+    let certified = q::certified_in_post(conn, day, city_id)?;
     let by_county = in_post
         .into_iter()
         .map(|(county_id, kind, n)| {
@@ -382,7 +384,7 @@ pub fn counts(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    let by_site = q::in_post_by_site(conn, day, county_id)?
+    let by_site = q::in_post_by_site(conn, day, county_id, city_id)?
         .into_iter()
         .map(|(station_id, in_post)| SiteCountOut {
             station_id,

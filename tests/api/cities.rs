@@ -82,8 +82,21 @@ on_both_backends! {
         let (yunfu, jieyang, yuncheng, rongcheng) = two_cities(&app).await;
         for (county, code) in [(yuncheng, "445302101"), (rongcheng, "445202101")] {
             let town = id(&app.post("/api/v1/towns", &json!({"county_id": county, "name": "某镇", "code": code, "kind": "town"})).await.expect(201).body);
-            app.post("/api/v1/stations", &json!({"kind": "station", "town_id": town, "name": "社工站", "ref": "ST-1", "planned_on": "2021-01-04"})).await.expect(201);
+            let station = id(&app.post("/api/v1/stations", &json!({"kind": "station", "town_id": town, "name": "社工站", "ref": "ST-1", "planned_on": "2021-01-04"})).await.expect(201).body);
+            let person = id(&app.post("/api/v1/staff", &json!({"county_id": county, "name": "社工", "gender": "male", "certification": "none", "hired_via": "other", "ref": "P-1"})).await.expect(201).body);
+            app.post(&format!("/api/v1/staff/{person}/postings"), &json!({"station_id": station, "role": "social_worker", "from": "2021-02-01"})).await.expect(201);
+            app.post("/api/v1/trainings", &json!({"county_id": county, "kind": "pre_job", "title": "岗前培训", "held_on": "2021-03-01"})).await.expect(201);
+            app.post("/api/v1/funding-requests", &json!({"county_id": county, "fiscal_year": 2021, "title": "经费", "effective_on": "2021-03-01"})).await.expect(201);
         }
+        // Lists filter by city.
+        for list in ["towns", "stations", "staff", "trainings", "funding-requests"] {
+            assert_eq!(app.get(&format!("/api/v1/{list}?city_id={yunfu}")).await.expect(200).body["total"], 1);
+            assert_eq!(app.get(&format!("/api/v1/{list}")).await.expect(200).body["total"], 2);
+        }
+        let counts = app.get(&format!("/api/v1/staff/counts?as_of=2021-06-09&city_id={yunfu}")).await.expect(200).body;
+        assert_eq!(counts["by_county"].as_array().expect("by county").len(), 1);
+        assert_eq!(counts["by_county"][0]["county_id"], yuncheng);
+        assert_eq!(counts["by_site"].as_array().expect("by site").len(), 1);
         let r = app.get("/api/v1/reports/progress?as_of=2021-06-09").await.expect_problem(422);
         assert_eq!(r.error_fields(), vec!["city_id"], "several cities: whose table?");
         app.get("/api/v1/reports/progress/export?format=csv&as_of=2021-06-09").await.expect_problem(422);
@@ -92,6 +105,8 @@ on_both_backends! {
             let rows: Vec<&str> = t["rows"].as_array().expect("rows").iter().map(|r| r["division_code"].as_str().expect("code")).collect();
             assert_eq!(rows, codes, "a row per county of the city, its city level last");
             assert_eq!(t["totals"]["stations"]["planned"], 1, "only the city's own stations");
+            assert_eq!(t["totals"]["stations"]["staff"], 1, "and staff");
+            assert_eq!(t["totals"]["trainings"], 1, "and trainings");
         }
         let csv = app.get(&format!("/api/v1/reports/progress/export?format=csv&as_of=2021-06-09&city_id={yunfu}")).await.expect(200);
         let text = String::from_utf8_lossy(&csv.raw).to_string();
