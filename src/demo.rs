@@ -45,6 +45,8 @@ use crate::state::AppState;
 
 const SEED_TABLE: &str = include_str!("../demo/progress-2021-06-09.csv");
 const SEED_TOWNS: &str = include_str!("../demo/towns.csv");
+/// Guangdong's 21 cities with their codes and province (a copy of `shared/seed/cities.csv`).
+const SEED_CITIES: &str = include_str!("../demo/cities.csv");
 
 /// One county's row of the seed table.
 #[derive(Debug, Clone)]
@@ -589,7 +591,44 @@ where
             row.name, summary.towns, summary.sites, summary.staff
         );
     }
+    name_the_city(api).await?;
     Ok(summary)
+}
+
+/// The first county made its city and province, named by their codes: they get their names
+/// from the seed's list of cities, so Yunfu is 云浮市 in 广东省 (440000), and its exports are
+/// titled so (云浮市2021年…, 云浮市民政局).
+async fn name_the_city<S, B>(api: &Api<S>) -> Result<(), String>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (cities, _) = api.call(Method::GET, "/api/v1/cities", None, None).await?;
+    for city in cities["items"].as_array().into_iter().flatten() {
+        let code = city["division_code"].as_str().unwrap_or_default();
+        let Some(line) = SEED_CITIES
+            .lines()
+            .find(|l| l.starts_with(&format!("{code},")))
+        else {
+            continue;
+        };
+        let f: Vec<&str> = line.split(',').collect();
+        let (name, province_name) = (f[1], f[3]);
+        api.patch(
+            &format!("/api/v1/cities/{}", id(city)?),
+            json!({"name": name}),
+        )
+        .await?;
+        let province = city["province_id"]
+            .as_i64()
+            .ok_or("a city without province")?;
+        api.patch(
+            &format!("/api/v1/provinces/{province}"),
+            json!({"name": province_name}),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// For `shuangbai demo`: prints what it did.

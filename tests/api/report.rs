@@ -175,6 +175,21 @@ on_both_backends! {
         app.get("/api/v1/reports/progress?as_of=2999-01-01").await.expect_problem(422);
     }
 
+    async fn the_demo_loads_yunfu_as_a_city_of_guangdong_and_titles_its_exports_so(app: TestApp) {
+        load_demo(&app).await;
+        let cities = app.get("/api/v1/cities").await.expect(200).body;
+        assert_eq!(cities["total"], 1);
+        assert_eq!(cities["items"][0]["division_code"], "445300");
+        assert_eq!(cities["items"][0]["name"], "云浮市");
+        let province = app.get(&format!("/api/v1/provinces/{}", cities["items"][0]["province_id"])).await.expect(200).body;
+        assert_eq!((province["division_code"].as_str(), province["name"].as_str()), (Some("440000"), Some("广东省")));
+        let csv = app.get("/api/v1/reports/progress/export?format=csv&as_of=2021-06-09").await.expect(200);
+        let text = String::from_utf8_lossy(&csv.raw).trim_start_matches('\u{feff}').to_string();
+        let head: String = text.chars().take(40).collect();
+        assert!(text.starts_with("云浮市2021年“双百工程”社工站（点）建设进度情况一览表"), "{head}");
+        assert!(text.contains("制表单位：云浮市民政局"));
+    }
+
     async fn the_demo_loads_only_into_an_empty_database(app: TestApp) {
         app.post("/api/v1/counties", &json!({"division_code": "445302", "name": "云城区", "kind": "district"}))
             .await
