@@ -16,6 +16,8 @@ pub struct CityRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `false` for a city without counties: its one row is `city_direct`.
+    pub has_counties: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -27,6 +29,8 @@ pub struct NewCity {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `false` for a city without counties: its one row is `city_direct`.
+    pub has_counties: bool,
 }
 
 #[derive(Debug, Default, Clone)]

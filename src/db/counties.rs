@@ -23,6 +23,8 @@ pub struct CountyRow {
     pub province_id: i32,
     /// The city it belongs to; none only for a province's own level.
     pub city_id: Option<i32>,
+    /// Its city's `has_counties` (kept beside `city_id` so a constraint can check its kind).
+    pub city_has_counties: Option<bool>,
 }
 
 #[derive(Debug, Insertable)]
@@ -38,6 +40,7 @@ pub struct NewCounty {
     pub updated_at: NaiveDateTime,
     pub province_id: i32,
     pub city_id: Option<i32>,
+    pub city_has_counties: Option<bool>,
 }
 
 /// Changed columns; `None` leaves a column alone, `Some(None)` clears a nullable one.
@@ -53,6 +56,7 @@ pub struct CountyUpdate {
     pub updated_at: Option<NaiveDateTime>,
     pub province_id: Option<i32>,
     pub city_id: Option<Option<i32>>,
+    pub city_has_counties: Option<Option<bool>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

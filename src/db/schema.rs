@@ -13,6 +13,7 @@ diesel::table! {
         updated_at -> Timestamp,
         province_id -> Integer,
         city_id -> Nullable<Integer>,
+        city_has_counties -> Nullable<Bool>,
     }
 }
 
@@ -36,6 +37,7 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        has_counties -> Bool,
     }
 }
 

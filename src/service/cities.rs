@@ -74,6 +74,8 @@ pub struct CityOut {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `false` for a city without counties, whose one row is `city_direct`.
+    pub has_counties: bool,
 }
 
 fn province_out(row: ProvinceRow) -> ProvinceOut {
@@ -96,6 +98,7 @@ fn city_out(row: CityRow) -> CityOut {
         version: row.version,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
+        has_counties: row.has_counties,
     }
 }
 
@@ -170,6 +173,7 @@ fn insert_city(
     code: &str,
     name: &str,
     level: Option<CountyKind>,
+    has_counties: bool,
 ) -> Result<CityRow, ApiError> {
     let at = now();
     let row = city_q::insert(
@@ -181,6 +185,7 @@ fn insert_city(
             version: 1,
             created_at: at,
             updated_at: at,
+            has_counties,
         },
     )?;
     let level_id = match level {
@@ -190,7 +195,7 @@ fn insert_city(
             } else {
                 "市本级"
             };
-            Some(insert_level(tx, code, level_name, kind, province_id, Some(row.id))?.id)
+            Some(insert_level(tx, code, level_name, kind, province_id, Some(&row))?.id)
         }
         None => None,
     };
@@ -212,7 +217,7 @@ fn insert_level(
     name: &str,
     kind: CountyKind,
     province_id: i32,
-    city_id: Option<i32>,
+    city: Option<&CityRow>,
 ) -> Result<CountyRow, ApiError> {
     let at = now();
     let row = county_q::insert(
@@ -227,7 +232,8 @@ fn insert_level(
             created_at: at,
             updated_at: at,
             province_id,
-            city_id,
+            city_id: city.map(|c| c.id),
+            city_has_counties: city.map(|c| c.has_counties),
         },
     )?;
     let out = serde_json::json!({"id": row.id, "division_code": code, "name": name, "kind": kind});
@@ -296,19 +302,22 @@ pub fn create_city(tx: &mut Tx<'_>, input: CityIn) -> Result<CityOut, ApiError> 
             ),
         ));
     }
-    let level = if input.has_counties.unwrap_or(true) {
+    let has_counties = input.has_counties.unwrap_or(true);
+    let level = if has_counties {
         CountyKind::CityLevel
     } else {
         CountyKind::CityDirect
     };
     let name: String = name.into();
-    Ok(city_out(insert_city(
+    let row = insert_city(
         tx,
         province.id,
         code.as_str(),
         &name,
         Some(level),
-    )?))
+        has_counties,
+    )?;
+    Ok(city_out(row))
 }
 
 /// Renames province `id` at version `expected` (administrators only).
@@ -504,7 +513,8 @@ fn city_for_county(
                 Some(p) => p,
                 None => insert_province(tx, &code.province_code(), &code.province_code(), false)?,
             };
-            insert_city(tx, province.id, &city_code, &city_code, None)?
+            let has_counties = kind != CountyKind::CityDirect;
+            insert_city(tx, province.id, &city_code, &city_code, None, has_counties)?
         }
         None => {
             return Err(ApiError::invalid(
@@ -524,15 +534,23 @@ fn city_for_county(
             ),
         ));
     }
-    if kind != CountyKind::CityDirect && kind != CountyKind::CityLevel {
-        if let Some(level) = county_q::level_of_city(tx.conn, city.id)? {
-            if level.kind == CountyKind::CityDirect {
-                return Err(ApiError::Conflict(format!(
-                    "city {city_code} has no counties: its one row is county {}",
-                    level.id
-                )));
-            }
-        }
-    }
+    kind_fits_city(&city, kind)?;
     Ok(city)
+}
+
+/// A city without counties has only its one `city_direct` row; a city with counties none. The
+/// city's `has_counties` is fixed when it is made, so this is exact; the database's constraint
+/// on `counties` holds it too.
+pub fn kind_fits_city(city: &CityRow, kind: CountyKind) -> Result<(), ApiError> {
+    match (city.has_counties, kind == CountyKind::CityDirect) {
+        (false, false) => Err(ApiError::Conflict(format!(
+            "city {} has no counties: its one row is of kind city_direct",
+            city.division_code
+        ))),
+        (true, true) => Err(ApiError::Conflict(format!(
+            "city {} has counties: its own row is of kind city_level",
+            city.division_code
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::now;
+use crate::db::cities as city_q;
 use crate::db::counties::{
     self as q, CountyFilter, CountyRow, CountySort, CountyUpdate, NewCounty, NewPlanChange,
     PlanChangeRow, PlanInForce,
@@ -283,7 +284,8 @@ pub fn create(tx: &mut Tx<'_>, input: CountyIn, today: NaiveDate) -> Result<Coun
             created_at: at,
             updated_at: at,
             province_id,
-            city_id: city.map(|c| c.id),
+            city_id: city.as_ref().map(|c| c.id),
+            city_has_counties: city.as_ref().map(|c| c.has_counties),
         },
     )?;
     let plan = match &input.plan_status {
@@ -378,6 +380,11 @@ pub fn update(
     };
     if let Some(city) = &city {
         tx.ctx.caller.require_city_admin_of(city.id)?;
+    } else if let (Some(_), Some(city_id)) = (patch.kind, current.city_id) {
+        // A new kind in the same city must fit it (city_level or city_direct).
+        let stays = city_q::find(tx.conn, city_id)?
+            .ok_or_else(|| ApiError::internal("a county's city is gone"))?;
+        cities::kind_fits_city(&stays, kind)?;
     }
     if kind.is_level() && q::has_towns(tx.conn, id)? {
         return Err(ApiError::Conflict(
@@ -395,6 +402,7 @@ pub fn update(
         updated_at: Some(now()),
         province_id: city.as_ref().map(|c| c.province_id),
         city_id: city.as_ref().map(|c| Some(c.id)),
+        city_has_counties: city.as_ref().map(|c| Some(c.has_counties)),
     };
     q::update(tx.conn, id, expected, &changes)?.ok_or(ApiError::PreconditionFailed)?;
     let out = load_out(tx.conn, id, today)?;
@@ -416,6 +424,17 @@ pub fn delete(tx: &mut Tx<'_>, id: i32, expected: i32, today: NaiveDate) -> Resu
     let current = policy::writable_county(tx.conn, &tx.ctx.caller, id)?;
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
+    }
+    // A city's or province's own row is kept while it exists.
+    if current.kind.is_level() || current.kind == CountyKind::CityDirect {
+        return Err(ApiError::Conflict(format!(
+            "county {id} is the own row of its {}: it is deleted with it",
+            if current.kind == CountyKind::ProvinceLevel {
+                "province"
+            } else {
+                "city"
+            }
+        )));
     }
     let before = load_out(tx.conn, id, today)?;
     // The foreign keys decide (no check-then-delete race): a dependent row makes this a 409.

@@ -167,3 +167,32 @@ on_both_backends! {
         assert!(events["total"].as_i64().expect("total") > 0);
     }
 }
+
+on_both_backends! {
+    async fn a_city_without_counties_has_one_row_and_the_database_holds_it_so(app: TestApp) {
+        use diesel::r2d2::ManageConnection;
+        use diesel::RunQueryDsl;
+        let (yunfu, _, _, _) = two_cities(&app).await;
+        let dongguan = app.post("/api/v1/cities", &json!({"division_code": "441900", "name": "东莞市", "has_counties": false})).await.expect(201).body;
+        assert_eq!(dongguan["has_counties"], false);
+        let rows = app.get(&format!("/api/v1/counties?city_id={}", id(&dongguan))).await.body;
+        assert_eq!(rows["total"], 1);
+        let own = &rows["items"][0];
+        assert_eq!((own["kind"].as_str(), own["name"].as_str(), own["division_code"].as_str()), (Some("city_direct"), Some("东莞市"), Some("441900")));
+        // Its one row holds its towns; it has no counties; it is kept while the city is.
+        app.post("/api/v1/towns", &json!({"county_id": id(own), "name": "莞城街道", "code": "441900003", "kind": "street"})).await.expect(201);
+        app.post("/api/v1/counties", &json!({"division_code": "441901", "name": "某区", "kind": "district"})).await.expect_problem(409);
+        app.post("/api/v1/counties", &json!({"division_code": "445300", "name": "云浮", "kind": "city_direct", "city_id": yunfu})).await.expect_problem(409);
+        app.delete(&format!("/api/v1/counties/{}", id(own)), Some("\"1\"")).await.expect_problem(409);
+        // Not only the service: the database refuses a county in a city without counties.
+        let mut conn = shuangbai::db::Manager::new(app.database_url.clone(), "public").connect().expect("connect");
+        let sql = format!(
+            "INSERT INTO counties (division_code, name, kind, province_id, city_id, city_has_counties, version, created_at, updated_at) \
+             VALUES ('441902', '某区', 'district', {p}, {c}, FALSE, 1, '2021-01-01 00:00:00', '2021-01-01 00:00:00')",
+            p = dongguan["province_id"], c = id(&dongguan)
+        );
+        assert!(diesel::sql_query(&sql).execute(&mut *conn).is_err(), "the constraint refuses it");
+        let lying = sql.replace("FALSE", "TRUE");
+        assert!(diesel::sql_query(&lying).execute(&mut *conn).is_err(), "and a row that misstates its city's kind");
+    }
+}

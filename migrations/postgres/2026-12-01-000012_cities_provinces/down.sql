@@ -16,6 +16,7 @@ DROP INDEX counties_one_province_level;
 DROP INDEX counties_one_city_level;
 ALTER TABLE counties DROP CONSTRAINT counties_city_check;
 ALTER TABLE counties DROP CONSTRAINT counties_city_fkey;
+ALTER TABLE counties DROP COLUMN city_has_counties;
 ALTER TABLE counties DROP COLUMN city_id;
 ALTER TABLE counties DROP COLUMN province_id;
 ALTER TABLE counties DROP CONSTRAINT counties_kind_check;

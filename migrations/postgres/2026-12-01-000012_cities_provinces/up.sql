@@ -16,8 +16,11 @@ CREATE TABLE cities (
     version INTEGER NOT NULL DEFAULT 1,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
-    -- The target of counties' (city_id, province_id): a county's province is its city's.
-    CONSTRAINT cities_id_province_key UNIQUE (id, province_id)
+    -- A city without counties (东莞, 中山) has one city_direct row instead; fixed when made.
+    has_counties BOOLEAN NOT NULL DEFAULT TRUE,
+    -- The target of counties' (city_id, province_id, city_has_counties): a county's province
+    -- is its city's, and only a city without counties has a city_direct row.
+    CONSTRAINT cities_id_province_key UNIQUE (id, province_id, has_counties)
 );
 CREATE INDEX cities_province_idx ON cities (province_id, id);
 
@@ -34,7 +37,9 @@ FROM counties c JOIN provinces p ON p.division_code = substr(c.division_code, 1,
 
 ALTER TABLE counties ADD COLUMN province_id INTEGER REFERENCES provinces (id) ON DELETE RESTRICT;
 ALTER TABLE counties ADD COLUMN city_id INTEGER;
+ALTER TABLE counties ADD COLUMN city_has_counties BOOLEAN;
 UPDATE counties SET
+    city_has_counties = TRUE,
     province_id = (SELECT p.id FROM provinces p
                    WHERE p.division_code = substr(counties.division_code, 1, 2) || '0000'),
     city_id = (SELECT c.id FROM cities c
@@ -44,10 +49,14 @@ ALTER TABLE counties ADD CONSTRAINT counties_kind_check CHECK (kind IN
     ('district', 'county', 'county_city', 'city_level', 'city_direct', 'province_level'));
 ALTER TABLE counties ALTER COLUMN province_id SET NOT NULL;
 ALTER TABLE counties ADD CONSTRAINT counties_city_fkey
-    FOREIGN KEY (city_id, province_id) REFERENCES cities (id, province_id) ON DELETE RESTRICT;
--- Only the province level stands outside a city.
+    FOREIGN KEY (city_id, province_id, city_has_counties)
+    REFERENCES cities (id, province_id, has_counties) ON DELETE RESTRICT;
+-- Only the province level stands outside a city; in a city without counties every row is its
+-- one city_direct row (one, by the index below), and in a city with counties none is.
 ALTER TABLE counties ADD CONSTRAINT counties_city_check
-    CHECK ((kind = 'province_level') = (city_id IS NULL));
+    CHECK ((kind = 'province_level') = (city_id IS NULL)
+           AND (city_id IS NULL) = (city_has_counties IS NULL)
+           AND (kind = 'province_level' OR (kind = 'city_direct') = (NOT city_has_counties)));
 -- A city has one level row (市本级, or its one city_direct row); a province one 省本级.
 DROP INDEX counties_one_city_level;
 CREATE UNIQUE INDEX counties_one_city_level ON counties (city_id)

@@ -23,8 +23,11 @@ CREATE TABLE cities (
     version INTEGER NOT NULL DEFAULT 1,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
-    -- The target of counties' (city_id, province_id): a county's province is its city's.
-    CONSTRAINT cities_id_province_key UNIQUE (id, province_id)
+    -- A city without counties (东莞, 中山) has one city_direct row instead; fixed when made.
+    has_counties BOOLEAN NOT NULL DEFAULT TRUE,
+    -- The target of counties' (city_id, province_id, city_has_counties): a county's province
+    -- is its city's, and only a city without counties has a city_direct row.
+    CONSTRAINT cities_id_province_key UNIQUE (id, province_id, has_counties)
 );
 CREATE INDEX cities_province_idx ON cities (province_id, id);
 
@@ -53,17 +56,25 @@ CREATE TABLE counties (
     updated_at TIMESTAMP NOT NULL,
     province_id INTEGER NOT NULL REFERENCES provinces (id) ON DELETE RESTRICT,
     city_id INTEGER,
+    city_has_counties BOOLEAN,
     CONSTRAINT counties_city_fkey
-        FOREIGN KEY (city_id, province_id) REFERENCES cities (id, province_id) ON DELETE RESTRICT,
-    -- Only the province level stands outside a city.
-    CONSTRAINT counties_city_check CHECK ((kind = 'province_level') = (city_id IS NULL))
+        FOREIGN KEY (city_id, province_id, city_has_counties)
+        REFERENCES cities (id, province_id, has_counties) ON DELETE RESTRICT,
+    -- Only the province level stands outside a city; in a city without counties every row is
+    -- its one city_direct row (one, by the index below), and in a city with counties none is.
+    CONSTRAINT counties_city_check
+        CHECK ((kind = 'province_level') = (city_id IS NULL)
+               AND (city_id IS NULL) = (city_has_counties IS NULL)
+               AND (kind = 'province_level' OR (kind = 'city_direct') = (NOT city_has_counties)))
 );
 INSERT INTO counties (id, division_code, name, kind, coordination_established_on,
-    management_established_on, version, created_at, updated_at, province_id, city_id)
+    management_established_on, version, created_at, updated_at, province_id, city_id,
+    city_has_counties)
 SELECT id, division_code, name, kind, coordination_established_on, management_established_on,
        version, created_at, updated_at,
        (SELECT p.id FROM provinces p WHERE p.division_code = substr(b.division_code, 1, 2) || '0000'),
-       (SELECT c.id FROM cities c WHERE c.division_code = substr(b.division_code, 1, 4) || '00')
+       (SELECT c.id FROM cities c WHERE c.division_code = substr(b.division_code, 1, 4) || '00'),
+       TRUE
 FROM counties_before b;
 DROP TABLE counties_before;
 CREATE INDEX counties_name_idx ON counties (name);
