@@ -194,10 +194,24 @@ pub fn limited_to_counties(
     }
 }
 
-/// A session is revoked by the user it belongs to, or by an administrator.
-pub fn may_revoke_session_of(caller: &Caller, user_id: i32) -> bool {
+/// A session is revoked by the user it belongs to, by an administrator, or by the
+/// administrators of the city whose county the user works for (who manage that account).
+pub fn may_revoke_session_of(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    user_id: i32,
+) -> Result<bool, ApiError> {
     let owner = matches!(caller.principal, Principal::User { id, .. } if id == user_id);
-    owner || caller.is_admin()
+    if owner || caller.is_admin() {
+        return Ok(true);
+    }
+    if caller.role != Role::CityAdmin {
+        return Ok(false);
+    }
+    let Some(user) = accounts::user_by_id(conn, user_id)? else {
+        return Ok(false);
+    };
+    Ok(may_manage_account(conn, caller, user.role, user.county_id).is_ok())
 }
 
 /// A caller who is an administrator, of the deployment or of a city: extracting it answers 401

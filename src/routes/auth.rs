@@ -33,6 +33,8 @@ pub struct MeOut {
     pub name: String,
     pub role: Role,
     pub county_id: Option<i32>,
+    /// A city administrator's city.
+    pub city_id: Option<i32>,
 }
 
 fn parse_token_request(req: &HttpRequest, body: &[u8]) -> Result<TokenIn, ApiError> {
@@ -192,5 +194,6 @@ pub async fn me(caller: Caller) -> HttpResponse {
         name,
         role: caller.role,
         county_id: caller.county_id,
+        city_id: caller.city_id,
     })
 }

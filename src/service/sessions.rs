@@ -434,14 +434,14 @@ pub async fn grant(
 }
 
 /// Revokes the session of refresh token `token` with all its tokens, when the caller owns it
-/// or is an administrator; anything else changes nothing (RFC 7009 answers 200 either way).
+/// or is an administrator of it ([`policy::may_revoke_session_of`]); anything else changes nothing (RFC 7009 answers 200 either way).
 /// This instance then forgets the callers it kept, so the session's access tokens end at once
 /// here (within a second elsewhere).
 pub async fn revoke(state: &AppState, caller: Caller, token: String) -> Result<(), ApiError> {
     db::run(&state.pool, move |conn| {
         let hash = hash_secret(&token);
         if let Some(row) = accounts::refresh_by_hash(conn, &hash)? {
-            if policy::may_revoke_session_of(&caller, row.user_id) {
+            if policy::may_revoke_session_of(conn, &caller, row.user_id)? {
                 accounts::revoke_family(conn, &row.family, now())?;
             }
         }

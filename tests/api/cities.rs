@@ -142,6 +142,16 @@ on_both_backends! {
         app.post_as(&token, "/api/v1/users", &json!({"username": "yc.officer", "display_name": "x", "role": "county_officer", "county_id": yuncheng, "password": PASSWORD})).await.expect(201);
         app.post_as(&token, "/api/v1/users", &json!({"username": "rc.officer", "display_name": "x", "role": "county_officer", "county_id": rongcheng, "password": PASSWORD})).await.expect_problem(403);
         app.post_as(&token, "/api/v1/users", &json!({"username": "boss", "display_name": "x", "role": "admin", "password": PASSWORD})).await.expect_problem(403);
+        assert_eq!(app.get_as(&token, "/api/v1/me").await.expect(200).body["city_id"], yunfu);
+        // It ends the sessions of its counties' officers, not of another city's.
+        app.post("/api/v1/users", &json!({"username": "rc.other", "display_name": "x", "role": "county_officer", "county_id": rongcheng, "password": PASSWORD})).await.expect(201);
+        for (user, ended) in [("yc.officer", true), ("rc.other", false)] {
+            let login = app.login(user, PASSWORD).await.expect(200);
+            let refresh = login.body["refresh_token"].as_str().expect("refresh").to_string();
+            app.post_as(&token, "/api/v1/auth/revoke", &json!({"token": refresh})).await.expect(200);
+            let again = app.post("/api/v1/auth/token", &json!({"grant_type": "refresh_token", "refresh_token": refresh})).await;
+            assert_eq!(again.status == 400, ended, "{user}'s session ended: {ended}");
+        }
         let users = app.get_as(&token, "/api/v1/users").await.expect(200).body;
         let names: Vec<&str> = users["items"].as_array().expect("items").iter().map(|u| u["username"].as_str().expect("name")).collect();
         assert_eq!(names, vec!["yc.officer"], "only its counties' accounts");
