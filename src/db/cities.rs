@@ -67,11 +67,16 @@ pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<CityRow>> {
     cities::table.find(id).first(conn).optional()
 }
 
+/// The city with `code`. On PostgreSQL the row is locked (`FOR SHARE`) until the write
+/// commits: a concurrent change of its code waits for that write, or makes this lookup find
+/// nothing, so a row placed by the code never lands under a city whose code changed meanwhile.
+/// SQLite runs one write at a time.
 pub fn by_code(conn: &mut DbConnection, code: &str) -> QueryResult<Option<CityRow>> {
-    cities::table
-        .filter(cities::division_code.eq(code))
-        .first(conn)
-        .optional()
+    let query = cities::table.filter(cities::division_code.eq(code.to_string()));
+    match conn {
+        DbConnection::Pg(c) => query.for_share().first(c).optional(),
+        DbConnection::Sqlite(c) => query.first(c).optional(),
+    }
 }
 
 /// The deployment's cities, up to `limit` of them, by id.
@@ -95,12 +100,12 @@ pub fn insert(conn: &mut DbConnection, new: &NewCity) -> QueryResult<CityRow> {
         .get_result(conn)
 }
 
-/// Renames city `id` when its version is still `expected`; `None` otherwise.
-pub fn rename(
+/// Gives city `id` a name and code when its version is still `expected`; `None` otherwise.
+pub fn change(
     conn: &mut DbConnection,
     id: i32,
     expected: i32,
-    name: &str,
+    (name, code): (&str, &str),
     at: NaiveDateTime,
 ) -> QueryResult<Option<CityRow>> {
     diesel::update(
@@ -110,6 +115,7 @@ pub fn rename(
     )
     .set((
         cities::name.eq(name),
+        cities::division_code.eq(code),
         cities::version.eq(expected + 1),
         cities::updated_at.eq(at),
     ))

@@ -48,11 +48,16 @@ pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<ProvinceRow>
     provinces::table.find(id).first(conn).optional()
 }
 
+/// The province with `code`. On PostgreSQL the row is locked (`FOR SHARE`) until the write
+/// commits: a concurrent change of its code waits for that write, or makes this lookup find
+/// nothing, so a row placed by the code never lands under a province whose code changed meanwhile.
+/// SQLite runs one write at a time.
 pub fn by_code(conn: &mut DbConnection, code: &str) -> QueryResult<Option<ProvinceRow>> {
-    provinces::table
-        .filter(provinces::division_code.eq(code))
-        .first(conn)
-        .optional()
+    let query = provinces::table.filter(provinces::division_code.eq(code.to_string()));
+    match conn {
+        DbConnection::Pg(c) => query.for_share().first(c).optional(),
+        DbConnection::Sqlite(c) => query.first(c).optional(),
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewProvince) -> QueryResult<ProvinceRow> {
@@ -61,12 +66,12 @@ pub fn insert(conn: &mut DbConnection, new: &NewProvince) -> QueryResult<Provinc
         .get_result(conn)
 }
 
-/// Renames province `id` when its version is still `expected`; `None` otherwise.
-pub fn rename(
+/// Gives province `id` a name and code when its version is still `expected`; `None` otherwise.
+pub fn change(
     conn: &mut DbConnection,
     id: i32,
     expected: i32,
-    name: &str,
+    (name, code): (&str, &str),
     at: NaiveDateTime,
 ) -> QueryResult<Option<ProvinceRow>> {
     diesel::update(
@@ -76,6 +81,7 @@ pub fn rename(
     )
     .set((
         provinces::name.eq(name),
+        provinces::division_code.eq(code),
         provinces::version.eq(expected + 1),
         provinces::updated_at.eq(at),
     ))

@@ -47,12 +47,16 @@ pub struct CityIn {
     pub has_counties: Option<bool>,
 }
 
-/// A new name for a province or a city (its code is fixed: create another and move the counties).
+/// A new name or code for a province or a city; absent fields stay as they are. The code
+/// changes only while the province has no cities, or the city no counties (its own row takes
+/// the new code with it); a city's new code stays in its province.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DivisionPatch {
     #[schema(min_length = 1, max_length = 50)]
     pub name: Option<String>,
+    #[schema(example = "445300", pattern = "^[0-9]{6}$")]
+    pub division_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -320,7 +324,7 @@ pub fn create_city(tx: &mut Tx<'_>, input: CityIn) -> Result<CityOut, ApiError> 
     Ok(city_out(row))
 }
 
-/// Renames province `id` at version `expected` (administrators only).
+/// Renames or recodes province `id` at version `expected` (administrators only).
 pub fn update_province(
     tx: &mut Tx<'_>,
     id: i32,
@@ -328,15 +332,27 @@ pub fn update_province(
     patch: DivisionPatch,
 ) -> Result<ProvinceOut, ApiError> {
     tx.ctx.caller.require_admin()?;
-    let name = parse_patch(&patch)?;
+    let (name, code) = parse_patch(&patch, DivisionCode::parse_province)?;
     let current =
         province_q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("province", id))?;
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }
     let name = name.unwrap_or_else(|| current.name.clone());
-    let row = province_q::rename(tx.conn, id, expected, &name, now())?
+    let code = code.map_or_else(|| current.division_code.clone(), |c| c.as_str().to_string());
+    let row = province_q::change(tx.conn, id, expected, (&name, &code), now())?
         .ok_or(ApiError::PreconditionFailed)?;
+    if code != current.division_code {
+        // Counted after the change, which a city being made in it waits for (`by_code`).
+        if city_q::count_in_province(tx.conn, id)? > 0 {
+            return Err(ApiError::Conflict(format!(
+                "province {id} has cities: their codes carry its code, so it keeps it"
+            )));
+        }
+        if let Some(level) = county_q::level_of_province(tx.conn, id)? {
+            recode_level(tx, &level, &code)?;
+        }
+    }
     let (before, after) = (province_out(current), province_out(row));
     tx.audit(
         AuditAction::Update,
@@ -349,36 +365,89 @@ pub fn update_province(
     Ok(after)
 }
 
-/// Renames city `id` at version `expected` (administrators, and the city's own).
+/// Renames or recodes city `id` at version `expected` (administrators, and the city's own;
+/// only administrators recode).
 pub fn update_city(
     tx: &mut Tx<'_>,
     id: i32,
     expected: i32,
     patch: DivisionPatch,
 ) -> Result<CityOut, ApiError> {
-    let name = parse_patch(&patch)?;
+    let (name, code) = parse_patch(&patch, DivisionCode::parse_city)?;
     let current = city_q::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("city", id))?;
     tx.ctx.caller.require_city_admin_of(id)?;
+    let recoded = code.filter(|c| c.as_str() != current.division_code);
+    if recoded.is_some() {
+        tx.ctx.caller.require_admin()?;
+    }
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }
+    if let Some(c) = &recoded {
+        let province = province_q::find(tx.conn, current.province_id)?
+            .ok_or_else(|| ApiError::internal("a city's province is gone"))?;
+        if c.province_code() != province.division_code {
+            return Err(ApiError::invalid(
+                "division_code",
+                format!("the city stays in province {}", province.division_code),
+            ));
+        }
+    }
     let name = name.unwrap_or_else(|| current.name.clone());
-    let row =
-        city_q::rename(tx.conn, id, expected, &name, now())?.ok_or(ApiError::PreconditionFailed)?;
-    let level = county_q::level_of_city(tx.conn, id)?.map(|l| l.id);
+    let code = recoded.map_or_else(|| current.division_code.clone(), |c| c.as_str().to_string());
+    let row = city_q::change(tx.conn, id, expected, (&name, &code), now())?
+        .ok_or(ApiError::PreconditionFailed)?;
+    let level = county_q::level_of_city(tx.conn, id)?;
+    if code != current.division_code {
+        // Counted after the change, which a county being placed in it waits for (`by_code`).
+        if county_q::count_in_city_beside_level(tx.conn, id)? > 0 {
+            return Err(ApiError::Conflict(format!(
+                "city {id} has counties: their codes carry its code, so it keeps it"
+            )));
+        }
+        if let Some(level) = &level {
+            recode_level(tx, level, &code)?;
+        }
+    }
     let (before, after) = (city_out(current), city_out(row));
     tx.audit(
         AuditAction::Update,
         AuditEntity::City,
         id,
-        level,
+        level.map(|l| l.id),
         Some(&before),
         Some(&after),
     )?;
     Ok(after)
 }
 
-fn parse_patch(patch: &DivisionPatch) -> Result<Option<String>, ApiError> {
+/// A city's or province's own row takes its new code.
+fn recode_level(tx: &mut Tx<'_>, level: &CountyRow, code: &str) -> Result<(), ApiError> {
+    let changes = county_q::CountyUpdate {
+        division_code: Some(code.to_string()),
+        version: Some(level.version + 1),
+        updated_at: Some(now()),
+        ..Default::default()
+    };
+    county_q::update(tx.conn, level.id, level.version, &changes)?
+        .ok_or_else(|| ApiError::Conflict("its own row changed meanwhile".into()))?;
+    let (id, before) = (level.id, &level.division_code);
+    let out = serde_json::json!({"id": id, "division_code": code, "kind": level.kind});
+    let was = serde_json::json!({"id": id, "division_code": before, "kind": level.kind});
+    tx.audit(
+        AuditAction::Update,
+        AuditEntity::County,
+        id,
+        Some(id),
+        Some(&was),
+        Some(&out),
+    )
+}
+
+fn parse_patch(
+    patch: &DivisionPatch,
+    parse_code: fn(&str) -> Result<DivisionCode, String>,
+) -> Result<(Option<String>, Option<DivisionCode>), ApiError> {
     let mut v = Violations::new();
     let name = match &patch.name {
         Some(raw) => v
@@ -386,8 +455,12 @@ fn parse_patch(patch: &DivisionPatch) -> Result<Option<String>, ApiError> {
             .map(String::from),
         None => None,
     };
+    let code = match &patch.division_code {
+        Some(raw) => v.check("division_code", parse_code(raw)),
+        None => None,
+    };
     v.into_result()?;
-    Ok(name)
+    Ok((name, code))
 }
 
 /// Deletes an empty province (no cities) with its level row (administrators only).

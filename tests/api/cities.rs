@@ -206,3 +206,34 @@ on_both_backends! {
         assert!(diesel::sql_query(&lying).execute(&mut *conn).is_err(), "and a row that misstates its city's kind");
     }
 }
+
+on_both_backends! {
+    async fn an_empty_city_or_province_may_take_a_new_code_and_its_own_row_follows(app: TestApp) {
+        let (yunfu, _, _, _) = two_cities(&app).await;
+        let chaozhou = id(&app.post("/api/v1/cities", &json!({"division_code": "445100", "name": "潮州市"})).await.expect(201).body);
+        let path = format!("/api/v1/cities/{chaozhou}");
+        app.patch(&path, Some("\"1\""), &json!({"division_code": "445200"})).await.expect_problem(409);
+        let r = app.patch(&path, Some("\"1\""), &json!({"division_code": "450100"})).await.expect_problem(422);
+        assert_eq!(r.error_fields(), vec!["division_code"], "a city stays in its province");
+        let moved = app.patch(&path, Some("\"1\""), &json!({"division_code": "445400", "name": "某市"})).await.expect(200).body;
+        assert_eq!((moved["division_code"].as_str(), moved["name"].as_str()), (Some("445400"), Some("某市")));
+        let own = app.get(&format!("/api/v1/counties?city_id={chaozhou}")).await.body;
+        assert_eq!(own["items"][0]["division_code"], "445400", "its city level follows");
+        // A city with counties, or a province with cities, keeps its code.
+        let yunfu_path = format!("/api/v1/cities/{yunfu}");
+        app.patch(&yunfu_path, Some("\"1\""), &json!({"division_code": "445500"})).await.expect_problem(409);
+        let guangdong = app.get(&yunfu_path).await.body["province_id"].as_i64().expect("province");
+        app.patch(&format!("/api/v1/provinces/{guangdong}"), Some("\"1\""), &json!({"division_code": "460000"})).await.expect_problem(409);
+        let guangxi = id(&app.post("/api/v1/provinces", &json!({"division_code": "450000", "name": "广西壮族自治区"})).await.expect(201).body);
+        let recoded = app.patch(&format!("/api/v1/provinces/{guangxi}"), Some("\"1\""), &json!({"division_code": "460000", "name": "海南省"})).await.expect(200).body;
+        assert_eq!(recoded["division_code"], "460000");
+        let level = app.get(&format!("/api/v1/counties?province_id={guangxi}")).await.body;
+        assert_eq!(level["items"][0]["division_code"], "460000", "its own level follows");
+        // A city's admins rename their city but never recode it.
+        app.post("/api/v1/users", &json!({"username": "yunfu.admin", "display_name": "云浮", "role": "city_admin", "city_id": yunfu, "password": PASSWORD})).await.expect(201);
+        let token = app.token_for("yunfu.admin", PASSWORD).await;
+        app.patch_as(&token, &yunfu_path, Some("\"1\""), &json!({"division_code": "445300"})).await.expect(200);
+        app.patch_as(&token, &yunfu_path, Some("\"2\""), &json!({"division_code": "445500"})).await.expect_problem(403);
+        app.patch_as(&token, &yunfu_path, Some("\"2\""), &json!({"name": "云浮市（新）"})).await.expect(200);
+    }
+}
