@@ -75,6 +75,10 @@ pub struct Settings {
     /// again. Default 1000, 0 to 1000: a deactivation, password change or logout made on another
     /// instance ends access within this time (at once on the one that made it).
     pub auth_cache: Duration,
+    /// `SHUANGBAI_FEED_RETENTION_DAYS`: how many days of changes the change feed
+    /// (`/api/v1/changes`) serves; a cursor older than that is 410. Default 30, at least 30 (the
+    /// audit trail itself keeps everything).
+    pub feed_retention_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -243,7 +247,16 @@ impl Settings {
                 "must be between 0 and 1000",
             ));
         }
+        let feed_retention_days: u32 =
+            parsed("SHUANGBAI_FEED_RETENTION_DAYS", 30, "a number of days")?;
+        if !(30..=36_500).contains(&feed_retention_days) {
+            return Err(invalid(
+                "SHUANGBAI_FEED_RETENTION_DAYS",
+                "must be between 30 and 36500",
+            ));
+        }
         Ok(Settings {
+            feed_retention_days,
             auth_cache: Duration::from_millis(auth_cache_ms),
             access_ttl_secs,
             refresh_ttl_days,

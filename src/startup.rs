@@ -49,6 +49,7 @@ use crate::state::AppState;
         (name = "updates", description = "County batches: one county's script upserts towns, sites, staff and trainings by its own keys, all or nothing (at most 10000 items and 16 MiB per batch)"),
         (name = "reports", description = "The progress table (进度情况一览表) as of any date"),
         (name = "audit", description = "Who changed what, when, before and after (administrators only)"),
+        (name = "changes", description = "The change feed: every audited change in commit order, resumable from a cursor, for clients that mirror what the service holds"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(

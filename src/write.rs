@@ -14,7 +14,7 @@ use crate::caller_cache::CallerCache;
 use crate::clock::now;
 use crate::db::audit::{self, NewAuditEvent};
 use crate::db::{self, DbConnection, DbPool};
-use crate::domain::audit::{AuditAction, AuditEntity};
+use crate::domain::audit::{AuditAction, AuditEntity, ChangeType};
 use crate::domain::staff::{mask_id_number, mask_phone};
 use crate::error::ApiError;
 use crate::idempotency::{self, Earlier, PendingKey, Rendered};
@@ -168,6 +168,13 @@ impl Who {
         B: Serialize + ?Sized,
         A: Serialize + ?Sized,
     {
+        let Some(_) = ChangeType::of(entity, action) else {
+            return Err(ApiError::internal(format!(
+                "the audit trail has no change type {entity}.{action}"
+            )));
+        };
+        let (before, after) = (audit_json(before)?, audit_json(after)?);
+        let entity_version = version_in(after.as_deref().or(before.as_deref()));
         Ok(NewAuditEvent {
             occurred_at: now(),
             actor: self.actor,
@@ -177,8 +184,11 @@ impl Who {
             county_id,
             request_id: self.request_id,
             reason: self.reason,
-            before: audit_json(before)?,
-            after: audit_json(after)?,
+            before,
+            after,
+            entity_version,
+            city_id: None,
+            province_id: None,
         })
     }
 }
@@ -207,7 +217,16 @@ where
         reason: None,
     };
     let event = who.event(action, entity, entity_id, county_id, before, after)?;
-    Ok(audit::insert_all(conn, &[event])?)
+    Ok(audit::insert_all(conn, &mut [event])?)
+}
+
+/// The `version` a stored value carries, if any: the feed shows it.
+fn version_in(json: Option<&str>) -> Option<i32> {
+    let value: serde_json::Value = serde_json::from_str(json?).ok()?;
+    value
+        .get("version")?
+        .as_i64()
+        .and_then(|v| i32::try_from(v).ok())
 }
 
 /// A value as stored in the audit trail: JSON with personal fields masked; `None` for none.
@@ -285,7 +304,7 @@ fn audited<T>(
         ctx,
         pending: &mut pending,
     })?;
-    audit::insert_all(conn, &pending)?;
+    audit::insert_all(conn, &mut pending)?;
     let accounts = pending
         .iter()
         .any(|e| matches!(e.entity, AuditEntity::User | AuditEntity::Client));

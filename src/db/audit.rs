@@ -21,6 +21,11 @@ pub struct AuditRow {
     pub reason: Option<String>,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// The writing transaction's id on PostgreSQL (0 on SQLite): the feed's order is (txid, id).
+    pub txid: i64,
+    pub entity_version: Option<i32>,
+    pub city_id: Option<i32>,
+    pub province_id: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -36,6 +41,10 @@ pub struct NewAuditEvent {
     pub reason: Option<String>,
     pub before: Option<String>,
     pub after: Option<String>,
+    pub entity_version: Option<i32>,
+    /// Filled by [`insert_all`] from the county (or the record itself, for a deleted county).
+    pub city_id: Option<i32>,
+    pub province_id: Option<i32>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -83,7 +92,8 @@ fn filtered(filter: &AuditFilter) -> audit_events::BoxedQuery<'static, MultiBack
 
 /// Stores events with multi-row inserts, a few hundred at a time. MultiConnection cannot
 /// compile a multi-row insert, so each backend runs the same statement on its own connection.
-pub fn insert_all(conn: &mut DbConnection, events: &[NewAuditEvent]) -> QueryResult<()> {
+pub fn insert_all(conn: &mut DbConnection, events: &mut [NewAuditEvent]) -> QueryResult<()> {
+    place(conn, events)?;
     for chunk in events.chunks(200) {
         match conn {
             DbConnection::Pg(c) => diesel::insert_into(audit_events::table)
@@ -92,6 +102,49 @@ pub fn insert_all(conn: &mut DbConnection, events: &[NewAuditEvent]) -> QueryRes
             DbConnection::Sqlite(c) => diesel::insert_into(audit_events::table)
                 .values(chunk)
                 .execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// The city and province of each event, for the feed's filters: its county's, read in one
+/// query; a deleted county's from its own values (`before`); a city's or province's from itself.
+fn place(conn: &mut DbConnection, events: &mut [NewAuditEvent]) -> QueryResult<()> {
+    let mut ids: Vec<i32> = events.iter().filter_map(|e| e.county_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let found: Vec<(i32, Option<i32>, i32)> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        counties::table
+            .filter(counties::id.eq_any(ids))
+            .select((counties::id, counties::city_id, counties::province_id))
+            .load(conn)?
+    };
+    let field = |json: &Option<String>, name: &str| -> Option<i32> {
+        let value: serde_json::Value = serde_json::from_str(json.as_deref()?).ok()?;
+        value
+            .get(name)?
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+    };
+    for e in events.iter_mut() {
+        let county = e.county_id.and_then(|c| found.iter().find(|f| f.0 == c));
+        let (city, province) = match county {
+            Some(&(_, city, province)) => (city, Some(province)),
+            None => {
+                let values = if e.after.is_some() {
+                    &e.after
+                } else {
+                    &e.before
+                };
+                (field(values, "city_id"), field(values, "province_id"))
+            }
+        };
+        (e.city_id, e.province_id) = match e.entity {
+            AuditEntity::City => (Some(e.entity_id), province),
+            AuditEntity::Province => (None, Some(e.entity_id)),
+            _ => (city, province),
         };
     }
     Ok(())
@@ -112,4 +165,113 @@ pub fn list(
         .offset(offset)
         .load(conn)?;
     Ok((rows, total))
+}
+
+/// A place in the change feed: the writing transaction's id, then the event's id.
+pub type FeedPosition = (i64, i32);
+
+/// Which account events (users, integration clients) a feed reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountEvents {
+    All,
+    OfCity(i32),
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedFilter {
+    pub entity: Option<AuditEntity>,
+    pub action: Option<AuditAction>,
+    pub county_id: Option<i32>,
+    pub city_id: Option<i32>,
+    pub province_id: Option<i32>,
+    pub accounts: AccountEvents,
+}
+
+/// Events after `after` in commit order, those since `kept_since` (the feed's retention). On PostgreSQL only those of transactions older than
+/// the oldest still running (the statement's own snapshot): every transaction that could still
+/// add an event before the page's end has finished, so a reader that follows the positions
+/// never skips one that commits late. SQLite writes one transaction at a time, in id order.
+pub fn feed(
+    conn: &mut DbConnection,
+    after: FeedPosition,
+    kept_since: NaiveDateTime,
+    filter: &FeedFilter,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    use diesel::dsl::not;
+    let (t, i) = after;
+    let mut q = complete(conn)
+        .filter(audit_events::occurred_at.ge(kept_since))
+        .filter(
+            audit_events::txid
+                .gt(t)
+                .or(audit_events::txid.eq(t).and(audit_events::id.gt(i))),
+        )
+        .order((audit_events::txid.asc(), audit_events::id.asc()))
+        .limit(limit);
+    if let Some(e) = filter.entity {
+        q = q.filter(audit_events::entity.eq(e));
+    }
+    if let Some(a) = filter.action {
+        q = q.filter(audit_events::action.eq(a));
+    }
+    if let Some(c) = filter.county_id {
+        q = q.filter(audit_events::county_id.eq(c));
+    }
+    if let Some(c) = filter.city_id {
+        q = q.filter(audit_events::city_id.eq(c));
+    }
+    if let Some(p) = filter.province_id {
+        q = q.filter(audit_events::province_id.eq(p));
+    }
+    let accounts = audit_events::entity.eq_any([AuditEntity::User, AuditEntity::Client]);
+    q = match filter.accounts {
+        AccountEvents::All => q,
+        AccountEvents::OfCity(city) => q.filter(not(accounts).or(audit_events::city_id.eq(city))),
+        AccountEvents::None => q.filter(not(accounts)),
+    };
+    q.select(AuditRow::as_select()).load(conn)
+}
+
+/// The events whose writing transactions have certainly finished (see [`feed`]).
+fn complete(conn: &DbConnection) -> audit_events::BoxedQuery<'static, MultiBackend> {
+    let q = audit_events::table.into_boxed();
+    match conn {
+        DbConnection::Pg(_) => q.filter(audit_events::txid.lt(diesel::dsl::sql::<
+            diesel::sql_types::BigInt,
+        >(
+            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        ))),
+        DbConnection::Sqlite(_) => q,
+    }
+}
+
+/// The position of the newest event the feed serves now, if any.
+pub fn feed_head(conn: &mut DbConnection) -> QueryResult<Option<FeedPosition>> {
+    complete(conn)
+        .order((audit_events::txid.desc(), audit_events::id.desc()))
+        .select((audit_events::txid, audit_events::id))
+        .first(conn)
+        .optional()
+}
+
+/// Whether an event after `after` is older than `cutoff`: the feed no longer serves it, so a
+/// reader at `after` would miss it.
+pub fn feed_expired(
+    conn: &mut DbConnection,
+    after: FeedPosition,
+    cutoff: NaiveDateTime,
+) -> QueryResult<bool> {
+    let (t, i) = after;
+    diesel::select(diesel::dsl::exists(
+        audit_events::table
+            .filter(audit_events::occurred_at.lt(cutoff))
+            .filter(
+                audit_events::txid
+                    .gt(t)
+                    .or(audit_events::txid.eq(t).and(audit_events::id.gt(i))),
+            ),
+    ))
+    .get_result(conn)
 }

@@ -290,6 +290,10 @@ diesel::table! {
         reason -> Nullable<Text>,
         before -> Nullable<Text>,
         after -> Nullable<Text>,
+        txid -> BigInt,
+        entity_version -> Nullable<Integer>,
+        city_id -> Nullable<Integer>,
+        province_id -> Nullable<Integer>,
     }
 }
 

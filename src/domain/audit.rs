@@ -40,9 +40,127 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// A change in the feed: `<entity>.<action>` in the audit trail's words. Only these pairs
+    /// are ever recorded ([`ChangeType::of`] refuses any other, so the feed never shows a type
+    /// the spec does not list).
+    ChangeType {
+        CountyCreate = "county.create": "county.create",
+        CountyUpdate = "county.update": "county.update",
+        CountyDelete = "county.delete": "county.delete",
+        PlanStatusChangeCreate = "plan_status_change.create": "plan_status_change.create",
+        TownCreate = "town.create": "town.create",
+        TownUpdate = "town.update": "town.update",
+        TownDelete = "town.delete": "town.delete",
+        StationCreate = "station.create": "station.create",
+        StationUpdate = "station.update": "station.update",
+        StationDelete = "station.delete": "station.delete",
+        EquipmentCheckCreate = "equipment_check.create": "equipment_check.create",
+        StaffCreate = "staff.create": "staff.create",
+        StaffUpdate = "staff.update": "staff.update",
+        StaffDelete = "staff.delete": "staff.delete",
+        PostingCreate = "posting.create": "posting.create",
+        PostingUpdate = "posting.update": "posting.update",
+        FundingRequestCreate = "funding_request.create": "funding_request.create",
+        FundingRequestUpdate = "funding_request.update": "funding_request.update",
+        FundingRequestDelete = "funding_request.delete": "funding_request.delete",
+        FundingRequestTransition = "funding_request.transition": "funding_request.transition",
+        TrainingCreate = "training.create": "training.create",
+        TrainingUpdate = "training.update": "training.update",
+        TrainingDelete = "training.delete": "training.delete",
+        ProgressSnapshotPublish = "progress_snapshot.publish": "progress_snapshot.publish",
+        ProgressSnapshotWithdraw = "progress_snapshot.withdraw": "progress_snapshot.withdraw",
+        UserCreate = "user.create": "user.create",
+        UserUpdate = "user.update": "user.update",
+        UserSetPassword = "user.set_password": "user.set_password",
+        UserDeactivate = "user.deactivate": "user.deactivate",
+        ClientCreate = "client.create": "client.create",
+        ClientUpdate = "client.update": "client.update",
+        ClientRotateSecret = "client.rotate_secret": "client.rotate_secret",
+        ProvinceCreate = "province.create": "province.create",
+        ProvinceUpdate = "province.update": "province.update",
+        ProvinceDelete = "province.delete": "province.delete",
+        CityCreate = "city.create": "city.create",
+        CityUpdate = "city.update": "city.update",
+        CityDelete = "city.delete": "city.delete",
+    }
+}
+
+impl ChangeType {
+    /// The type of a change `action` on a record of `entity`, if the trail records such changes.
+    pub fn of(entity: AuditEntity, action: AuditAction) -> Option<ChangeType> {
+        use AuditAction as A;
+        use AuditEntity as E;
+        use ChangeType as T;
+        Some(match (entity, action) {
+            (E::County, A::Create) => T::CountyCreate,
+            (E::County, A::Update) => T::CountyUpdate,
+            (E::County, A::Delete) => T::CountyDelete,
+            (E::PlanStatusChange, A::Create) => T::PlanStatusChangeCreate,
+            (E::Town, A::Create) => T::TownCreate,
+            (E::Town, A::Update) => T::TownUpdate,
+            (E::Town, A::Delete) => T::TownDelete,
+            (E::Station, A::Create) => T::StationCreate,
+            (E::Station, A::Update) => T::StationUpdate,
+            (E::Station, A::Delete) => T::StationDelete,
+            (E::EquipmentCheck, A::Create) => T::EquipmentCheckCreate,
+            (E::Staff, A::Create) => T::StaffCreate,
+            (E::Staff, A::Update) => T::StaffUpdate,
+            (E::Staff, A::Delete) => T::StaffDelete,
+            (E::Posting, A::Create) => T::PostingCreate,
+            (E::Posting, A::Update) => T::PostingUpdate,
+            (E::FundingRequest, A::Create) => T::FundingRequestCreate,
+            (E::FundingRequest, A::Update) => T::FundingRequestUpdate,
+            (E::FundingRequest, A::Delete) => T::FundingRequestDelete,
+            (E::FundingRequest, A::Transition) => T::FundingRequestTransition,
+            (E::Training, A::Create) => T::TrainingCreate,
+            (E::Training, A::Update) => T::TrainingUpdate,
+            (E::Training, A::Delete) => T::TrainingDelete,
+            (E::ProgressSnapshot, A::Publish) => T::ProgressSnapshotPublish,
+            (E::ProgressSnapshot, A::Withdraw) => T::ProgressSnapshotWithdraw,
+            (E::User, A::Create) => T::UserCreate,
+            (E::User, A::Update) => T::UserUpdate,
+            (E::User, A::SetPassword) => T::UserSetPassword,
+            (E::User, A::Deactivate) => T::UserDeactivate,
+            (E::Client, A::Create) => T::ClientCreate,
+            (E::Client, A::Update) => T::ClientUpdate,
+            (E::Client, A::RotateSecret) => T::ClientRotateSecret,
+            (E::Province, A::Create) => T::ProvinceCreate,
+            (E::Province, A::Update) => T::ProvinceUpdate,
+            (E::Province, A::Delete) => T::ProvinceDelete,
+            (E::City, A::Create) => T::CityCreate,
+            (E::City, A::Update) => T::CityUpdate,
+            (E::City, A::Delete) => T::CityDelete,
+            _ => return None,
+        })
+    }
+
+    /// The entity and action of this type.
+    pub fn parts(self) -> (AuditEntity, AuditAction) {
+        let (entity, action) = self.as_str().split_once('.').unwrap_or_default();
+        match (AuditEntity::parse(entity), AuditAction::parse(action)) {
+            (Ok(e), Ok(a)) => (e, a),
+            _ => unreachable!("every change type is an entity and an action"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_change_type_is_the_pair_it_names() {
+        for t in ChangeType::ALL {
+            let (entity, action) = t.parts();
+            assert_eq!(ChangeType::of(entity, action), Some(*t));
+            assert_eq!(t.as_str(), format!("{entity}.{action}"));
+        }
+        assert_eq!(
+            ChangeType::of(AuditEntity::Town, AuditAction::Publish),
+            None
+        );
+    }
 
     #[test]
     fn the_stored_words_of_the_audit_trail_stay_as_they_were() {

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod cities;
 pub mod clients;
 pub mod common;
@@ -38,6 +39,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     clients::configure(cfg);
     audit::configure(cfg);
+    changes::configure(cfg);
 }
 
 /// Operations endpoints at the root.

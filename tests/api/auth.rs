@@ -31,6 +31,8 @@ fn rule(operation: &str) -> Option<Rule> {
         "healthz" | "readyz" | "get_metrics" | "issue_token" => Rule::Public,
         "me"
         | "revoke"
+        | "list_changes"
+        | "changes_head"
         | "list_provinces"
         | "get_province"
         | "list_cities"

@@ -181,6 +181,7 @@ pub fn settings_for(database_url: DatabaseUrl) -> Settings {
         login_burst_per_ip: 10_000,
         // As deployed: the cache is on in every test, so each proves access ends when it should.
         auth_cache: Duration::from_secs(1),
+        feed_retention_days: 30,
     }
 }
 

@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod bulletins;
+mod changes;
 mod cities;
 mod counties;
 mod funding;

@@ -1,0 +1,331 @@
+//! The change feed: every audited change once, in commit order, resumable, with rights on
+//! account events; on PostgreSQL, gap-free while writers commit out of the order they began.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{Backend, TestApp};
+
+/// Follows the feed from `after` to its end, `limit` at a time: the events and the last `next`.
+async fn follow(
+    app: &TestApp,
+    token: &str,
+    after: Option<&str>,
+    query: &str,
+    limit: usize,
+) -> (Vec<Value>, String) {
+    let mut events = Vec::new();
+    let mut cursor = after.map(str::to_string);
+    loop {
+        let mut path = format!("/api/v1/changes?limit={limit}{query}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&after={c}"));
+        }
+        let page = app.get_as(token, &path).await.expect(200).body;
+        let items = page["items"].as_array().expect("items").clone();
+        let next = page["next"].as_str().expect("next").to_string();
+        if items.is_empty() {
+            return (events, next);
+        }
+        assert_eq!(
+            items.last().expect("last")["cursor"].as_str(),
+            Some(next.as_str())
+        );
+        events.extend(items);
+        cursor = Some(next);
+    }
+}
+
+/// [`follow`] from the start until the feed has caught up with `count` events. On PostgreSQL the
+/// feed serves a change once every transaction that began before it has finished, in the whole
+/// cluster (other tests' too), so it may lag a moment behind the audit trail.
+async fn caught_up(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    limit: usize,
+    count: usize,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (events, _) = follow(app, token, None, query, limit).await;
+        if events.len() >= count || std::time::Instant::now() > deadline {
+            return events;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The audit trail, oldest first, as (entity, id, action, request id).
+async fn trail(app: &TestApp) -> Vec<(String, i64, String, String)> {
+    let page = app
+        .get("/api/v1/audit-events?limit=500")
+        .await
+        .expect(200)
+        .body;
+    let mut rows: Vec<(i64, (String, i64, String, String))> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_i64().expect("id"),
+                (
+                    e["entity"].as_str().expect("entity").to_string(),
+                    e["entity_id"].as_i64().expect("entity id"),
+                    e["action"].as_str().expect("action").to_string(),
+                    e["request_id"].as_str().expect("request id").to_string(),
+                ),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    rows.into_iter().map(|r| r.1).collect()
+}
+
+fn key(e: &Value) -> (String, i64, String, String) {
+    let (entity, action) = e["type"]
+        .as_str()
+        .expect("type")
+        .split_once('.')
+        .expect("entity.action");
+    assert_eq!(e["entity"].as_str(), Some(entity));
+    (
+        entity.to_string(),
+        e["id"].as_i64().expect("id"),
+        action.to_string(),
+        e["request_id"].as_str().expect("request id").to_string(),
+    )
+}
+
+async fn scenario(app: &TestApp) -> i64 {
+    let county = app.county("445302", "云城区", "district").await;
+    let town = app
+        .post(
+            "/api/v1/towns",
+            &json!({"county_id": county, "name": "腰古镇", "code": "445302104", "kind": "town"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let town_id = town["id"].as_i64().expect("town");
+    app.patch(
+        &format!("/api/v1/towns/{town_id}"),
+        Some("\"1\""),
+        &json!({"name": "腰古镇（改）"}),
+    )
+    .await
+    .expect(200);
+    let station = app.post("/api/v1/stations", &json!({"kind": "station", "town_id": town_id, "name": "社工站", "ref": "ST-1", "planned_on": "2021-01-04"})).await.expect(201).body;
+    let person = app.post("/api/v1/staff", &json!({"county_id": county, "name": "社工", "gender": "male", "certification": "none", "hired_via": "other", "ref": "P-1", "phone": "13812345678"})).await.expect(201).body;
+    app.post(
+        &format!("/api/v1/staff/{}/postings", person["id"]),
+        &json!({"station_id": station["id"], "role": "social_worker", "from": "2021-02-01"}),
+    )
+    .await
+    .expect(201);
+    app.post("/api/v1/trainings", &json!({"county_id": county, "kind": "pre_job", "title": "岗前培训", "held_on": "2021-03-01"})).await.expect(201);
+    let funding = app.post("/api/v1/funding-requests", &json!({"county_id": county, "fiscal_year": 2021, "title": "经费", "effective_on": "2021-03-01"})).await.expect(201).body;
+    app.post(
+        &format!("/api/v1/funding-requests/{}/transitions", funding["id"]),
+        &json!({"action": "submit", "effective_on": "2021-04-01"}),
+    )
+    .await
+    .expect(201);
+    let batch = json!({"towns": [{"code": "445302105", "name": "河口镇", "kind": "town"}], "trainings": [{"kind": "professional", "title": "专业培训", "held_on": "2021-04-01", "ref": "TR-2"}]});
+    app.post(&format!("/api/v1/counties/{county}/updates"), &batch)
+        .await
+        .expect(200);
+    // A batch with a failing item writes nothing, so the feed shows nothing of it.
+    let failing = json!({"towns": [{"code": "445302106", "name": "新镇", "kind": "town"}, {"code": "999", "name": "坏", "kind": "town"}]});
+    app.post(&format!("/api/v1/counties/{county}/updates"), &failing)
+        .await
+        .expect_problem(422);
+    let other = app
+        .post(
+            "/api/v1/towns",
+            &json!({"county_id": county, "name": "删除镇", "code": "445302107", "kind": "town"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    app.delete(&format!("/api/v1/towns/{}", other["id"]), Some("\"1\""))
+        .await
+        .expect(204);
+    app.user_token("li.officer", "county_officer", Some(county))
+        .await;
+    town_id
+}
+
+on_both_backends! {
+    async fn every_change_appears_once_in_commit_order_and_any_next_resumes_exactly(app: TestApp) {
+        let town_id = scenario(&app).await;
+        let admin = app.admin_token.clone();
+        let audit = trail(&app).await;
+        let events = caught_up(&app, &admin, "", 3, audit.len()).await;
+        let keys: Vec<_> = events.iter().map(key).collect();
+        assert_eq!(keys, audit, "the feed is the audit trail, once each, in order");
+        assert!(keys.iter().any(|k| k.0 == "town" && k.2 == "create" && k.1 != town_id), "the batch's town is there");
+        // Versions and places.
+        let update = events.iter().find(|e| e["type"] == "town.update").expect("the rename");
+        assert_eq!((update["id"].as_i64(), update["version"].as_i64()), (Some(town_id), Some(2)));
+        let city = events.iter().find(|e| e["type"] == "county.create").expect("county")["city_id"].clone();
+        assert!(city.is_i64());
+        assert!(events.iter().filter(|e| e["entity"] == "town").all(|e| e["city_id"] == city && e["province_id"].is_i64()));
+        assert!(events.iter().all(|e| e.get("before").is_none() && e.get("after").is_none()), "thin events");
+        // Resuming from any page's position gives exactly the rest.
+        for (i, e) in events.iter().enumerate() {
+            let (rest, _) = follow(&app, &admin, e["cursor"].as_str(), "", 50).await;
+            assert_eq!(rest, events[i + 1..].to_vec(), "after event {i}");
+        }
+        // The head is the newest; following from it gives nothing until something changes.
+        let head = app.get("/api/v1/changes/head").await.expect(200).body["cursor"].as_str().expect("head").to_string();
+        assert_eq!(Some(head.as_str()), events.last().expect("last")["cursor"].as_str());
+        let (none, next) = follow(&app, &admin, Some(&head), "", 10).await;
+        assert!(none.is_empty());
+        assert_eq!(next, head, "nothing new: the same cursor back");
+        app.patch(&format!("/api/v1/towns/{town_id}"), Some("\"2\""), &json!({"name": "腰古镇"})).await.expect(200);
+        let mut new = Vec::new();
+        for _ in 0..600 {
+            new = follow(&app, &admin, Some(&head), "", 10).await.0;
+            if !new.is_empty() {
+                break;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(new.len(), 1);
+        assert_eq!((new[0]["type"].as_str(), new[0]["version"].as_i64()), (Some("town.update"), Some(3)));
+    }
+
+    async fn filters_rights_bad_cursors_and_expired_ones(app: TestApp) {
+        let town_id = scenario(&app).await;
+        let admin = app.admin_token.clone();
+        let audit = trail(&app).await;
+        caught_up(&app, &admin, "", 100, audit.len()).await;
+        let (towns, _) = follow(&app, &admin, None, "&entity=town", 100).await;
+        assert!(!towns.is_empty() && towns.iter().all(|e| e["entity"] == "town"));
+        let (renames, _) = follow(&app, &admin, None, "&type=town.update", 100).await;
+        assert_eq!(renames.len(), 1);
+        assert_eq!(renames[0]["id"], town_id);
+        let county = towns[0]["county_id"].clone();
+        let (of_county, _) = follow(&app, &admin, None, &format!("&county_id={county}"), 100).await;
+        assert!(of_county.iter().all(|e| e["county_id"] == county));
+        let city = towns[0]["city_id"].clone();
+        let (of_city, _) = follow(&app, &admin, None, &format!("&city_id={city}"), 100).await;
+        assert!(of_city.len() >= of_county.len());
+        app.get("/api/v1/changes?entity=town&type=staff.create").await.expect_problem(422);
+        app.get("/api/v1/changes?type=town.publish").await.expect_problem(400);
+        app.get("/api/v1/changes?limit=1001").await.expect_problem(422);
+        let bad = app.get("/api/v1/changes?after=not-a-cursor").await.expect_problem(422);
+        assert_eq!(bad.error_fields(), vec!["after"]);
+
+        // Account events: the admin sees the officer's account made; a viewer does not.
+        let viewer = app.user_token("leader", "viewer", None).await;
+        let seen_by_admin = caught_up(&app, &admin, "", 100, audit.len() + 1).await;
+        let (seen_by_viewer, _) = follow(&app, &viewer, None, "", 100).await;
+        assert!(seen_by_admin.iter().any(|e| e["entity"] == "user"));
+        assert!(!seen_by_viewer.iter().any(|e| e["entity"] == "user" || e["entity"] == "client"));
+        assert_eq!(seen_by_viewer.len(), seen_by_admin.iter().filter(|e| e["entity"] != "user").count());
+
+        // Changes older than the feed keeps: a cursor before them is 410, and says how to resync.
+        let first = seen_by_admin[0]["cursor"].as_str().expect("cursor").to_string();
+        {
+            use diesel::r2d2::ManageConnection;
+            use diesel::RunQueryDsl;
+            let mut conn = shuangbai::db::Manager::new(app.database_url.clone(), "public").connect().expect("connect");
+            let old = "UPDATE audit_events SET occurred_at = '2020-01-01 00:00:00' WHERE id <= (SELECT MIN(id) + 2 FROM audit_events)";
+            diesel::sql_query(old).execute(&mut *conn).expect("age some events");
+        }
+        let gone = app.get(&format!("/api/v1/changes?after={first}")).await.expect_problem(410);
+        assert!(gone.body["detail"].as_str().expect("detail").contains("/api/v1/changes/head"));
+        let (kept, _) = follow(&app, &admin, None, "", 100).await;
+        assert_eq!(kept.len(), seen_by_admin.len() - 3, "from the start, the kept changes only");
+        let last = seen_by_admin.last().expect("last")["cursor"].as_str().expect("cursor").to_string();
+        app.get(&format!("/api/v1/changes?after={last}")).await.expect(200);
+    }
+}
+
+// On PostgreSQL a later transaction can commit before an earlier one: eight writers that began
+// in order commit in the reverse order while a reader follows the feed, and the reader still
+// gets every event once.
+#[actix_web::test]
+async fn writers_committing_out_of_order_never_make_the_reader_miss_or_repeat_a_change() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    app.county("445302", "云城区", "district").await;
+    let admin = app.admin_token.clone();
+    let (before, start) = follow(&app, &admin, None, "", 100).await;
+    let url = app.database_url.clone();
+    let writers: Vec<_> = (0..8)
+        .map(|k: u64| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                use diesel::r2d2::ManageConnection;
+                use diesel::Connection;
+                std::thread::sleep(Duration::from_millis(60 * k));
+                let mut conn = shuangbai::db::Manager::new(url, "public")
+                    .connect()
+                    .expect("connect");
+                conn.transaction::<_, diesel::result::Error, _>(|c| {
+                    let mut event = [shuangbai::db::audit::NewAuditEvent {
+                        occurred_at: chrono::Utc::now().naive_utc(),
+                        actor: format!("test:writer-{k}"),
+                        action: shuangbai::domain::audit::AuditAction::Update,
+                        entity: shuangbai::domain::audit::AuditEntity::County,
+                        entity_id: 1,
+                        county_id: Some(1),
+                        request_id: format!("writer-{k}"),
+                        reason: None,
+                        before: None,
+                        after: None,
+                        entity_version: Some(2),
+                        city_id: None,
+                        province_id: None,
+                    }];
+                    shuangbai::db::audit::insert_all(c, &mut event)?;
+                    // The first to begin is the last to commit.
+                    std::thread::sleep(Duration::from_millis(150 * (8 - k)));
+                    Ok(())
+                })
+                .expect("the writer commits");
+            })
+        })
+        .collect();
+    let mut seen: Vec<Value> = Vec::new();
+    let mut cursor = start;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.len() < 8 && std::time::Instant::now() < deadline {
+        let (events, next) = follow(&app, &admin, Some(&cursor), "", 2).await;
+        seen.extend(events);
+        cursor = next;
+        actix_web::rt::time::sleep(Duration::from_millis(40)).await;
+    }
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let (rest, _) = follow(&app, &admin, Some(&cursor), "", 100).await;
+    seen.extend(rest);
+    let mut got: Vec<String> = seen
+        .iter()
+        .map(|e| e["request_id"].as_str().expect("request id").to_string())
+        .collect();
+    let expected_order = got.clone();
+    got.sort();
+    got.dedup();
+    assert_eq!(
+        got.len(),
+        8,
+        "each writer's change once: {expected_order:?}"
+    );
+    assert_eq!(seen.len(), 8, "and nothing twice");
+    let mut all: Vec<_> = before.iter().chain(seen.iter()).map(key).collect();
+    let mut audit = trail(&app).await;
+    all.sort();
+    audit.sort();
+    assert_eq!(
+        all, audit,
+        "the reader's events are the audit trail exactly"
+    );
+}
