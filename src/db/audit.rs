@@ -203,11 +203,7 @@ pub fn feed(
     let (t, i) = after;
     let mut q = complete(conn)
         .filter(audit_events::occurred_at.ge(kept_since))
-        .filter(
-            audit_events::txid
-                .gt(t)
-                .or(audit_events::txid.eq(t).and(audit_events::id.gt(i))),
-        )
+        .filter(beyond((t, i)))
         .order((audit_events::txid.asc(), audit_events::id.asc()))
         .limit(limit);
     if let Some(e) = filter.entity {
@@ -234,6 +230,22 @@ pub fn feed(
     q.select(AuditRow::as_select()).load(conn)
 }
 
+/// Events after `position`: a row comparison, which both backends answer from the `(txid, id)`
+/// index (an `OR` of the two columns would not be).
+fn beyond(
+    position: FeedPosition,
+) -> Box<dyn BoxableExpression<audit_events::table, MultiBackend, SqlType = diesel::sql_types::Bool>>
+{
+    use diesel::sql_types::{BigInt, Bool, Integer};
+    Box::new(
+        diesel::dsl::sql::<Bool>("(audit_events.txid, audit_events.id) > (")
+            .bind::<BigInt, _>(position.0)
+            .sql(", ")
+            .bind::<Integer, _>(position.1)
+            .sql(")"),
+    )
+}
+
 /// The events whose writing transactions have certainly finished (see [`feed`]).
 fn complete(conn: &DbConnection) -> audit_events::BoxedQuery<'static, MultiBackend> {
     let q = audit_events::table.into_boxed();
@@ -256,22 +268,20 @@ pub fn feed_head(conn: &mut DbConnection) -> QueryResult<Option<FeedPosition>> {
         .optional()
 }
 
-/// Whether an event after `after` is older than `cutoff`: the feed no longer serves it, so a
-/// reader at `after` would miss it.
+/// Whether the first event after `after` is older than `cutoff`: the feed no longer serves it,
+/// so a reader at `after` would miss it. One step along the `(txid, id)` index, however long
+/// the trail.
 pub fn feed_expired(
     conn: &mut DbConnection,
     after: FeedPosition,
     cutoff: NaiveDateTime,
 ) -> QueryResult<bool> {
     let (t, i) = after;
-    diesel::select(diesel::dsl::exists(
-        audit_events::table
-            .filter(audit_events::occurred_at.lt(cutoff))
-            .filter(
-                audit_events::txid
-                    .gt(t)
-                    .or(audit_events::txid.eq(t).and(audit_events::id.gt(i))),
-            ),
-    ))
-    .get_result(conn)
+    let first: Option<NaiveDateTime> = audit_events::table
+        .filter(beyond((t, i)))
+        .order((audit_events::txid.asc(), audit_events::id.asc()))
+        .select(audit_events::occurred_at)
+        .first(conn)
+        .optional()?;
+    Ok(first.is_some_and(|at| at < cutoff))
 }

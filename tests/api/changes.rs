@@ -47,7 +47,7 @@ async fn caught_up(
     limit: usize,
     count: usize,
 ) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (events, _) = follow(app, token, None, query, limit).await;
         if events.len() >= count || std::time::Instant::now() > deadline {
@@ -501,7 +501,13 @@ async fn writers_committing_out_of_order_never_make_the_reader_miss_or_repeat_a_
     };
     app.county("445302", "云城区", "district").await;
     let admin = app.admin_token.clone();
-    let (before, start) = follow(&app, &admin, None, "", 100).await;
+    let audit_before = trail(&app).await.len();
+    let before = caught_up(&app, &admin, "", 100, audit_before).await;
+    assert_eq!(before.len(), audit_before);
+    let start = before.last().expect("the county's event")["cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_string();
     let url = app.database_url.clone();
     let writers: Vec<_> = (0..8)
         .map(|k: u64| {
@@ -550,8 +556,15 @@ async fn writers_committing_out_of_order_never_make_the_reader_miss_or_repeat_a_
     for w in writers {
         w.join().expect("writer");
     }
-    let (rest, _) = follow(&app, &admin, Some(&cursor), "", 100).await;
-    seen.extend(rest);
+    // Every writer has committed: the feed serves the rest once no older transaction (in the
+    // whole cluster: other tests run beside this one) is still running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < 8 && std::time::Instant::now() < deadline {
+        let (rest, next) = follow(&app, &admin, Some(&cursor), "", 100).await;
+        seen.extend(rest);
+        cursor = next;
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut got: Vec<String> = seen
         .iter()
         .map(|e| e["request_id"].as_str().expect("request id").to_string())
