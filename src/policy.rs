@@ -15,6 +15,7 @@ use crate::clock::now;
 use crate::db::counties::{self, CountyRow};
 use crate::db::{self, accounts, DbConnection};
 use crate::domain::auth::Role;
+use crate::domain::county::CountyKind;
 use crate::domain::funding::FundingAction;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -44,6 +45,9 @@ pub struct CountyScope {
     pub city_id: Option<i32>,
     /// A city's or a province's own level (市本级, 省本级), which county roles never write.
     pub is_level: bool,
+    /// A city's own row (its level, or the one row of a city without counties): its city's
+    /// administrators never decide on its funding requests, which are their own.
+    pub is_citys_own: bool,
 }
 
 impl CountyScope {
@@ -54,6 +58,7 @@ impl CountyScope {
             county_id: row.id,
             city_id: row.city_id,
             is_level: row.kind.is_level(),
+            is_citys_own: matches!(row.kind, CountyKind::CityLevel | CountyKind::CityDirect),
         }
     }
 }
@@ -132,7 +137,7 @@ pub fn may_take_funding_action(
     }
     if caller.role == Role::CityAdmin && caller.city_id.is_some() && caller.city_id == scope.city_id
     {
-        if scope.is_level {
+        if scope.is_level || scope.is_citys_own {
             return Err(ApiError::Forbidden(format!(
                 "the city level's own requests are decided by the province's administrators, \
                  who {action} them"
@@ -468,16 +473,27 @@ mod tests {
         county_id: 3,
         city_id: Some(1),
         is_level: false,
+        is_citys_own: false,
     };
     const OTHER: CountyScope = CountyScope {
         county_id: 4,
         city_id: Some(2),
         is_level: false,
+        is_citys_own: false,
     };
     const CITY: CountyScope = CountyScope {
         county_id: 3,
         city_id: Some(1),
         is_level: true,
+        is_citys_own: true,
+    };
+    /// The one row of a city without counties (东莞): written by its officers like a county,
+    /// but its requests are the city's own.
+    const DIRECT: CountyScope = CountyScope {
+        county_id: 5,
+        city_id: Some(1),
+        is_level: false,
+        is_citys_own: true,
     };
 
     #[test]
@@ -513,6 +529,8 @@ mod tests {
         assert!(may_take_funding_action(&c, approve, OWN).is_ok());
         assert!(may_take_funding_action(&c, approve, CITY).is_err());
         assert!(may_take_funding_action(&c, approve, OTHER).is_err());
+        assert!(may_take_funding_action(&c, approve, DIRECT).is_err());
+        assert!(c.require_county_write(DIRECT).is_ok());
         assert!(may_take_funding_action(&caller(Role::Admin, None), approve, CITY).is_ok());
     }
 }

@@ -73,10 +73,11 @@ fn filtered(filter: &AuditFilter) -> audit_events::BoxedQuery<'static, MultiBack
         query = query.filter(audit_events::county_id.eq(county_id));
     }
     if let Some(city) = filter.city_id {
-        let rows = counties::table
-            .filter(counties::city_id.eq(city))
-            .select(counties::id.nullable());
-        query = query.filter(audit_events::county_id.eq_any(rows));
+        // The city's counties and city level as they were when the change was made (stored
+        // with the event).
+        query = query
+            .filter(audit_events::city_id.eq(city))
+            .filter(audit_events::county_id.is_not_null());
     }
     if let Some(actor) = &filter.actor {
         query = query.filter(audit_events::actor.eq(actor.clone()));
@@ -188,22 +189,25 @@ pub struct FeedFilter {
     pub accounts: AccountEvents,
 }
 
-/// Events after `after` in commit order, those since `kept_since` (the feed's retention). On PostgreSQL only those of transactions older than
+/// Events after `after` and up to `upto` (a [`feed_head`] read before: every transaction that
+/// could add an event at or before it has finished, so this range never grows), in commit order,
+/// those since `kept_since` (the feed's retention). On PostgreSQL only those of transactions older than
 /// the oldest still running (the statement's own snapshot): every transaction that could still
 /// add an event before the page's end has finished, so a reader that follows the positions
 /// never skips one that commits late. SQLite writes one transaction at a time, in id order.
 pub fn feed(
     conn: &mut DbConnection,
-    after: FeedPosition,
+    (after, upto): (FeedPosition, FeedPosition),
     kept_since: NaiveDateTime,
     filter: &FeedFilter,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
     use diesel::dsl::not;
-    let (t, i) = after;
-    let mut q = complete(conn)
+    let mut q = audit_events::table
+        .into_boxed()
         .filter(audit_events::occurred_at.ge(kept_since))
-        .filter(beyond((t, i)))
+        .filter(beyond(after))
+        .filter(not(beyond(upto)))
         .order((audit_events::txid.asc(), audit_events::id.asc()))
         .limit(limit);
     if let Some(e) = filter.entity {

@@ -10,7 +10,7 @@ use crate::domain::audit::{AuditEntity, ChangeType};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::responses::*;
-use crate::service::changes::{self, ChangesOut, HeadOut};
+use crate::service::changes::{self, ChangeHeadOut, ChangePageOut};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -18,7 +18,7 @@ const MAX_LIMIT: i64 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ChangesQuery {
+pub struct ChangeFeedQuery {
     /// Changes after this cursor (an item's `cursor`, a page's `next`, or `/changes/head`'s);
     /// from the oldest change kept when absent.
     pub after: Option<String>,
@@ -36,10 +36,10 @@ pub struct ChangesQuery {
 
 #[utoipa::path(
     tag = "changes",
-    params(ChangesQuery),
+    params(ChangeFeedQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Changes after the cursor, in commit order, and the cursor to ask with next. A client that follows `next` from the start never misses a committed change and never sees one twice; a rolled-back write appears nowhere. Events about users and integration clients are shown to the administrators who manage them only", body = ChangesOut),
+        (status = 200, description = "Changes after the cursor, in commit order, and the cursor to ask with next. A client that follows `next` from the start never misses a committed change and never sees one twice; a rolled-back write appears nowhere. Events about users and integration clients are shown to the administrators who manage them only", body = ChangePageOut),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 410, description = "The cursor is older than the changes the feed keeps (SHUANGBAI_FEED_RETENTION_DAYS): re-read the lists, then follow from GET /api/v1/changes/head", body = Problem, content_type = "application/problem+json"),
@@ -51,7 +51,7 @@ pub struct ChangesQuery {
 pub async fn list_changes(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<ChangesQuery>,
+    query: web::Query<ChangeFeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
@@ -93,7 +93,7 @@ pub async fn list_changes(
     tag = "changes",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The cursor of the newest change the feed serves now: follow from it after reading the lists", body = HeadOut),
+        (status = 200, description = "The cursor of the newest change the feed serves now: follow from it after reading the lists", body = ChangeHeadOut),
         (status = 401, response = Unauthenticated),
         (status = 503, response = DatabaseUnavailable),
     )

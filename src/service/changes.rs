@@ -40,7 +40,7 @@ pub struct ChangeOut {
 
 /// A page of the feed.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ChangesOut {
+pub struct ChangePageOut {
     pub items: Vec<ChangeOut>,
     /// The cursor to ask with next (`after=`): the last item's, or the one given when there is
     /// nothing new yet.
@@ -49,7 +49,7 @@ pub struct ChangesOut {
 
 /// Where a client starts following: the feed's newest position now.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct HeadOut {
+pub struct ChangeHeadOut {
     pub cursor: String,
 }
 
@@ -112,7 +112,7 @@ pub fn list(
     mut filter: FeedFilter,
     limit: i64,
     retention_days: u32,
-) -> Result<ChangesOut, ApiError> {
+) -> Result<ChangePageOut, ApiError> {
     let kept_since = now() - Duration::days(i64::from(retention_days));
     let position = match after {
         Some(cursor) => {
@@ -129,19 +129,26 @@ pub fn list(
         None => START,
     };
     filter.accounts = account_events(caller);
-    let rows = q::feed(conn, position, kept_since, &filter, limit)?;
-    let next = rows.last().map_or(position, |r| (r.txid, r.id));
+    // Read up to the head as it is now: everything up to it is final. A page that is not full
+    // has seen all of it, filtered or not, so the reader's next cursor is the head itself (a
+    // reader whose filter matched nothing for a while moves on, and is never sent back).
+    let head = q::feed_head(conn)?.unwrap_or(START).max(position);
+    let rows = q::feed(conn, (position, head), kept_since, &filter, limit)?;
+    let next = match rows.last() {
+        Some(r) if rows.len() as i64 == limit => (r.txid, r.id),
+        _ => head,
+    };
     let items = rows.into_iter().map(change_out).collect::<Result<_, _>>()?;
-    Ok(ChangesOut {
+    Ok(ChangePageOut {
         items,
         next: encode(next),
     })
 }
 
 /// The cursor of the newest change the feed serves now (the start when there is none).
-pub fn head(conn: &mut DbConnection) -> Result<HeadOut, ApiError> {
+pub fn head(conn: &mut DbConnection) -> Result<ChangeHeadOut, ApiError> {
     let position = q::feed_head(conn)?.unwrap_or(START);
-    Ok(HeadOut {
+    Ok(ChangeHeadOut {
         cursor: encode(position),
     })
 }

@@ -240,7 +240,7 @@ fn insert_level(
             city_has_counties: city.map(|c| c.has_counties),
         },
     )?;
-    let out = serde_json::json!({"id": row.id, "division_code": code, "name": name, "kind": kind});
+    let out = level_json(&row);
     tx.audit(
         AuditAction::Create,
         AuditEntity::County,
@@ -421,6 +421,20 @@ pub fn update_city(
     Ok(after)
 }
 
+/// What the audit trail keeps of a level row made, recoded or deleted with its city or
+/// province: enough for the feed to place and version it.
+fn level_json(row: &CountyRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "division_code": row.division_code,
+        "name": row.name,
+        "kind": row.kind,
+        "city_id": row.city_id,
+        "province_id": row.province_id,
+        "version": row.version,
+    })
+}
+
 /// A city's or province's own row takes its new code.
 fn recode_level(tx: &mut Tx<'_>, level: &CountyRow, code: &str) -> Result<(), ApiError> {
     let changes = county_q::CountyUpdate {
@@ -431,9 +445,10 @@ fn recode_level(tx: &mut Tx<'_>, level: &CountyRow, code: &str) -> Result<(), Ap
     };
     county_q::update(tx.conn, level.id, level.version, &changes)?
         .ok_or_else(|| ApiError::Conflict("its own row changed meanwhile".into()))?;
-    let (id, before) = (level.id, &level.division_code);
-    let out = serde_json::json!({"id": id, "division_code": code, "kind": level.kind});
-    let was = serde_json::json!({"id": id, "division_code": before, "kind": level.kind});
+    let id = level.id;
+    let mut now = level.clone();
+    (now.division_code, now.version) = (code.to_string(), level.version + 1);
+    let (was, out) = (level_json(level), level_json(&now));
     tx.audit(
         AuditAction::Update,
         AuditEntity::County,

@@ -348,6 +348,18 @@ pub fn update(
     if patch.kind.is_some() || code.is_some() {
         policy::may_recode_county(&tx.ctx.caller)?;
     }
+    let own_row = current.kind.is_level() || current.kind == CountyKind::CityDirect;
+    if own_row
+        && code
+            .as_ref()
+            .is_some_and(|c| c.as_str() != current.division_code)
+    {
+        return Err(ApiError::Conflict(
+            "a city's or province's own row takes its code from it: recode the city or province \
+             (PATCH /api/v1/cities/{id} or /api/v1/provinces/{id})"
+                .into(),
+        ));
+    }
     if current.version != expected {
         return Err(ApiError::PreconditionFailed);
     }

@@ -194,6 +194,13 @@ on_both_backends! {
         app.post("/api/v1/counties", &json!({"division_code": "441901", "name": "某区", "kind": "district"})).await.expect_problem(409);
         app.post("/api/v1/counties", &json!({"division_code": "445300", "name": "云浮", "kind": "city_direct", "city_id": yunfu})).await.expect_problem(409);
         app.delete(&format!("/api/v1/counties/{}", id(own)), Some("\"1\"")).await.expect_problem(409);
+        // Its requests are the city's own: its city admin never decides on them.
+        app.post("/api/v1/users", &json!({"username": "dg.admin", "display_name": "东莞", "role": "city_admin", "city_id": id(&dongguan), "password": PASSWORD})).await.expect(201);
+        let token = app.token_for("dg.admin", PASSWORD).await;
+        let r = id(&app.post_as(&token, "/api/v1/funding-requests", &json!({"county_id": id(own), "fiscal_year": 2021, "title": "经费", "requested_fen": 100, "effective_on": "2021-03-01"})).await.expect(201).body);
+        let path = format!("/api/v1/funding-requests/{r}/transitions");
+        app.post_as(&token, &path, &json!({"action": "submit", "effective_on": "2021-05-30"})).await.expect(201);
+        app.post_as(&token, &path, &json!({"action": "approve", "approved_fen": 100, "effective_on": "2021-06-01"})).await.expect_problem(403);
         // Not only the service: the database refuses a county in a city without counties.
         let mut conn = shuangbai::db::Manager::new(app.database_url.clone(), "public").connect().expect("connect");
         let sql = format!(
@@ -219,6 +226,9 @@ on_both_backends! {
         assert_eq!((moved["division_code"].as_str(), moved["name"].as_str()), (Some("445400"), Some("某市")));
         let own = app.get(&format!("/api/v1/counties?city_id={chaozhou}")).await.body;
         assert_eq!(own["items"][0]["division_code"], "445400", "its city level follows");
+        // The level row takes its code from its city only.
+        let level = format!("/api/v1/counties/{}", own["items"][0]["id"]);
+        app.patch(&level, Some(&format!("\"{}\"", own["items"][0]["version"])), &json!({"division_code": "445500"})).await.expect_problem(409);
         // A city with counties, or a province with cities, keeps its code.
         let yunfu_path = format!("/api/v1/cities/{yunfu}");
         app.patch(&yunfu_path, Some("\"1\""), &json!({"division_code": "445500"})).await.expect_problem(409);

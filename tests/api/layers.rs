@@ -74,3 +74,55 @@ fn no_route_module_imports_another_resources_module() {
     assert!(route_files > 10, "the route modules were found");
     assert!(offenders.is_empty(), "{offenders:?}");
 }
+
+/// The spec names each schema after its Rust type, and utoipa keeps one schema per name: two
+/// types of the same name would silently share one, and an operation would promise the other's
+/// shape. So every type that derives `ToSchema` (or `IntoParams`, `ToResponse`) has a name of
+/// its own.
+#[test]
+fn every_type_in_the_spec_has_a_name_of_its_own() {
+    let mut files = Vec::new();
+    rust_files(std::path::Path::new("src"), &mut files);
+    let mut names: Vec<(String, String)> = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("read");
+        let mut derives_schema = false;
+        for line in text.lines() {
+            let l = line.trim_start();
+            if l.starts_with("#[derive(") {
+                derives_schema = ["ToSchema", "IntoParams", "ToResponse"]
+                    .iter()
+                    .any(|d| l.contains(d));
+                continue;
+            }
+            if l.starts_with("#[") || l.starts_with("///") || l.starts_with("//") {
+                continue;
+            }
+            if derives_schema {
+                let rest = l.strip_prefix("pub ").unwrap_or(l);
+                for kind in ["struct ", "enum "] {
+                    if let Some(name) = rest.strip_prefix(kind) {
+                        let name: String = name
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        names.push((name, path.display().to_string()));
+                    }
+                }
+            }
+            derives_schema = false;
+        }
+    }
+    names.sort();
+    assert!(
+        names.len() > 50,
+        "the spec's types were found: {}",
+        names.len()
+    );
+    let twice: Vec<_> = names
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| format!("{} ({} and {})", w[0].0, w[0].1, w[1].1))
+        .collect();
+    assert!(twice.is_empty(), "types sharing a schema name: {twice:?}");
+}
