@@ -174,8 +174,7 @@ impl Who {
             )));
         };
         let (before, after) = (audit_json(before)?, audit_json(after)?);
-        let entity_version = version_in(after.as_deref().or(before.as_deref()));
-        Ok(NewAuditEvent {
+        let mut event = NewAuditEvent {
             occurred_at: now(),
             actor: self.actor,
             action,
@@ -186,10 +185,13 @@ impl Who {
             reason: self.reason,
             before,
             after,
-            entity_version,
+            entity_version: None,
             city_id: None,
             province_id: None,
-        })
+        };
+        // The feed shows the record's version (after the change, before it for a delete).
+        event.entity_version = event.number_in_value("version");
+        Ok(event)
     }
 }
 
@@ -218,15 +220,6 @@ where
     };
     let event = who.event(action, entity, entity_id, county_id, before, after)?;
     Ok(audit::insert_all(conn, &mut [event])?)
-}
-
-/// The `version` a stored value carries, if any: the feed shows it.
-fn version_in(json: Option<&str>) -> Option<i32> {
-    let value: serde_json::Value = serde_json::from_str(json?).ok()?;
-    value
-        .get("version")?
-        .as_i64()
-        .and_then(|v| i32::try_from(v).ok())
 }
 
 /// A value as stored in the audit trail: JSON with personal fields masked; `None` for none.

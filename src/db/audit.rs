@@ -47,6 +47,19 @@ pub struct NewAuditEvent {
     pub province_id: Option<i32>,
 }
 
+impl NewAuditEvent {
+    /// A whole number the event's value holds (after the change, else before it), such as the
+    /// record's `version` or `city_id`.
+    pub fn number_in_value(&self, name: &str) -> Option<i32> {
+        let json = self.after.as_deref().or(self.before.as_deref())?;
+        let value: serde_json::Value = serde_json::from_str(json).ok()?;
+        value
+            .get(name)?
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {
     pub entity: Option<String>,
@@ -122,25 +135,14 @@ fn place(conn: &mut DbConnection, events: &mut [NewAuditEvent]) -> QueryResult<(
             .select((counties::id, counties::city_id, counties::province_id))
             .load(conn)?
     };
-    let field = |json: &Option<String>, name: &str| -> Option<i32> {
-        let value: serde_json::Value = serde_json::from_str(json.as_deref()?).ok()?;
-        value
-            .get(name)?
-            .as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-    };
     for e in events.iter_mut() {
         let county = e.county_id.and_then(|c| found.iter().find(|f| f.0 == c));
         let (city, province) = match county {
             Some(&(_, city, province)) => (city, Some(province)),
-            None => {
-                let values = if e.after.is_some() {
-                    &e.after
-                } else {
-                    &e.before
-                };
-                (field(values, "city_id"), field(values, "province_id"))
-            }
+            None => (
+                e.number_in_value("city_id"),
+                e.number_in_value("province_id"),
+            ),
         };
         (e.city_id, e.province_id) = match e.entity {
             AuditEntity::City => (Some(e.entity_id), province),

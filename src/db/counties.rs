@@ -274,10 +274,7 @@ pub fn ids_in_city(city_id: i32) -> IdsInCity {
 
 /// The ids of city `city_id`'s county-level rows.
 pub fn ids_of_city(conn: &mut DbConnection, city_id: i32) -> QueryResult<Vec<i32>> {
-    counties::table
-        .filter(counties::city_id.eq(city_id))
-        .select(counties::id)
-        .load(conn)
+    ids_in_city(city_id).load(conn)
 }
 
 /// The level row of city `city_id` (市本级, or its one `city_direct` row), if it has one yet.

@@ -436,44 +436,30 @@ async fn every_kind_of_change(app: &TestApp) {
     )
     .await
     .expect(200);
-    let province = app
-        .post(
-            "/api/v1/provinces",
-            &json!({"division_code": "450000", "name": "广西"}),
+    // A province and a city, each made, renamed and deleted (with their own rows).
+    for (list, code, name) in [
+        ("provinces", "450000", "广西"),
+        ("cities", "445200", "揭阳"),
+    ] {
+        let made = app
+            .post(
+                &format!("/api/v1/{list}"),
+                &json!({"division_code": code, "name": name}),
+            )
+            .await
+            .expect(201)
+            .body["id"]
+            .clone();
+        let path = format!("/api/v1/{list}/{made}");
+        app.patch(
+            &path,
+            Some("\"1\""),
+            &json!({"name": format!("{name}（改）")}),
         )
         .await
-        .expect(201)
-        .body["id"]
-        .clone();
-    app.patch(
-        &format!("/api/v1/provinces/{province}"),
-        Some("\"1\""),
-        &json!({"name": "广西壮族自治区"}),
-    )
-    .await
-    .expect(200);
-    app.delete(&format!("/api/v1/provinces/{province}"), Some("\"2\""))
-        .await
-        .expect(204);
-    let city = app
-        .post(
-            "/api/v1/cities",
-            &json!({"division_code": "445200", "name": "揭阳"}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .clone();
-    app.patch(
-        &format!("/api/v1/cities/{city}"),
-        Some("\"1\""),
-        &json!({"name": "揭阳市"}),
-    )
-    .await
-    .expect(200);
-    app.delete(&format!("/api/v1/cities/{city}"), Some("\"2\""))
-        .await
-        .expect(204);
+        .expect(200);
+        app.delete(&path, Some("\"2\"")).await.expect(204);
+    }
 }
 
 on_both_backends! {

@@ -288,7 +288,13 @@ async fn writer(
 
 async fn reader(app: Rc<TestApp>, stop: Arc<AtomicBool>, phase: Phase, seen: Arc<Mutex<Seen>>) {
     while !stop.load(Ordering::Relaxed) {
-        for path in ["/api/v1/towns?limit=5", "/api/v1/counties", "/readyz"] {
+        for path in [
+            "/api/v1/towns?limit=5",
+            "/api/v1/counties",
+            "/api/v1/cities",
+            "/api/v1/changes?limit=5",
+            "/readyz",
+        ] {
             if let Some((status, retry_after, content_type)) =
                 status_of(&app, app.request(Method::GET, path), None).await
             {
@@ -467,6 +473,24 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself_losing
         Some(stored.len() as u64),
         "one audit event per town: none applied twice"
     );
+    // The change feed, read across the outage, holds each stored town's creation once.
+    let mut created = 0;
+    let mut after = String::new();
+    loop {
+        let page = app
+            .get(&format!(
+                "/api/v1/changes?type=town.create&limit=1000{after}"
+            ))
+            .await
+            .expect(200);
+        let n = page.body["items"].as_array().expect("items").len();
+        if n == 0 {
+            break;
+        }
+        created += n;
+        after = format!("&after={}", page.body["next"].as_str().expect("next"));
+    }
+    assert_eq!(created, stored.len(), "the feed has each stored town once");
     eprintln!(
         "{} towns acknowledged over {rounds} outages; recoveries (ms): {:?}",
         acknowledged.len(),
