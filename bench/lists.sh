@@ -36,7 +36,7 @@ for scale in $SCALES; do
 case $scale in
   national) DB=shuangbai_bench; SIZE=() ;;
   # About a province: 122 counties, 21,586 sites, 8,100 staff.
-  province) DB=shuangbai_bench_province; SIZE=(-v counties=122 -v points=20000 -v staff=8100) ;;
+  province) DB=shuangbai_bench_province; SIZE=(-v provinces=1 -v cities=21 -v counties=122 -v points=20000 -v staff=8100) ;;
   *) echo "unknown scale $scale" >&2; exit 2 ;;
 esac
 URL="${ADMIN_URL%/*}/$DB"

@@ -35,7 +35,11 @@ enum Command {
     /// Print the OpenAPI document generated from the code.
     Openapi,
     /// Fill an empty database with the seed (Yunfu, 2021) through the API's own code.
-    Demo,
+    Demo {
+        /// Then the province's twenty other cities, with illustrative counties and figures.
+        #[arg(long)]
+        province: bool,
+    },
     /// Exit 0 when the server on SHUANGBAI_BIND's port answers /healthz (for container health checks).
     Healthcheck,
     /// Manage users from the command line (the first admin is made here).
@@ -89,7 +93,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Serve => settings().and_then(serve),
         Command::Healthcheck => healthcheck(),
-        Command::Demo => settings().and_then(demo),
+        Command::Demo { province } => settings().and_then(|s| demo(s, province)),
         Command::User(command) => settings().and_then(|s| user_command(&s, command)),
     };
     match result {
@@ -301,10 +305,16 @@ fn healthcheck() -> Result<(), String> {
 }
 
 #[allow(clippy::print_stdout, reason = "the command's result is its output")]
-fn demo(settings: Settings) -> Result<(), String> {
+fn demo(settings: Settings, province: bool) -> Result<(), String> {
+    use crate::demo::Extent;
     let pool = startup::prepare_pool(&settings)?;
     let state = crate::state::AppState::new(pool, settings)?;
-    let summary = actix_web::rt::System::new().block_on(crate::demo::load(state))?;
+    let extent = if province {
+        Extent::Province
+    } else {
+        Extent::City
+    };
+    let summary = actix_web::rt::System::new().block_on(crate::demo::load_extent(state, extent))?;
     println!("{}", crate::demo::describe(&summary));
     Ok(())
 }

@@ -238,8 +238,21 @@ pub struct Summary {
     pub staff: usize,
 }
 
+/// How much the demo loads: the seed's city, or after it the rest of its province.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    City,
+    Province,
+}
+
 /// Loads the seed into an empty database. Refuses a database that already has counties.
 pub async fn load(state: AppState) -> Result<Summary, String> {
+    load_extent(state, Extent::City).await
+}
+
+/// Loads the seed, and with [`Extent::Province`] then the province's other cities
+/// ([`load_province`]).
+pub async fn load_extent(state: AppState, extent: Extent) -> Result<Summary, String> {
     let existing = db::run(&state.pool, |conn| {
         use diesel::prelude::*;
         Ok(db::schema::counties::table
@@ -310,7 +323,12 @@ pub async fn load(state: AppState) -> Result<Summary, String> {
     ))
     .await;
     let api = Api { app, token };
-    let summary = load_seed(&api).await;
+    let mut summary = load_seed(&api).await;
+    if extent == Extent::Province {
+        if let Ok(s) = summary.as_mut() {
+            load_province(&api, s).await?;
+        }
+    }
     api.patch(
         &format!("/api/v1/users/{}", user.id),
         json!({"active": false}),
@@ -629,6 +647,146 @@ where
         .await?;
     }
     Ok(())
+}
+
+/// The province's other cities (`demo/cities.csv`), each with illustrative counties (示例),
+/// towns, a station and a point per town, social workers, a funding request and a training,
+/// through the county batch: figures for front-ends to show a province, not facts. A city
+/// without counties (东莞, 中山) gets its towns on its one row.
+async fn load_province<S, B>(api: &Api<S>, summary: &mut Summary) -> Result<(), String>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (existing, _) = api
+        .call(Method::GET, "/api/v1/cities?limit=100", None, None)
+        .await?;
+    let made: Vec<&str> = existing["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["division_code"].as_str())
+        .collect();
+    let seed_cities: Vec<Vec<&str>> = SEED_CITIES
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| f.len() == 5 && !made.contains(&f[0]))
+        .collect();
+    for (n, f) in seed_cities.iter().enumerate() {
+        let (code, name, has_counties) = (f[0], f[1], f[4] == "yes");
+        let city = api
+            .post(
+                "/api/v1/cities",
+                json!({"division_code": code, "name": name, "has_counties": has_counties}),
+            )
+            .await?;
+        let mut rows: Vec<(i64, String)> = Vec::new();
+        if has_counties {
+            for (k, (suffix, kind)) in [("02", "district"), ("21", "county")].iter().enumerate() {
+                let county_code = format!("{}{suffix}", &code[..4]);
+                let county = api
+                    .post(
+                        "/api/v1/counties",
+                        json!({"division_code": county_code, "name": format!("{name}示例{}", ["区", "县"][k]), "kind": kind}),
+                    )
+                    .await?;
+                rows.push((id(&county)?, county_code));
+            }
+        } else {
+            let (own, _) = api
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/counties?city_id={}", id(&city)?),
+                    None,
+                    None,
+                )
+                .await?;
+            rows.push((id(&own["items"][0])?, code.to_string()));
+        }
+        for (k, (county, county_code)) in rows.iter().enumerate() {
+            let i = n * 2 + k;
+            let batch = illustrative_county(county_code, i);
+            api.post(&format!("/api/v1/counties/{county}/updates"), batch)
+                .await?;
+            summary.counties += 1;
+            summary.towns += 3;
+            summary.sites += 6;
+            summary.staff += 4;
+        }
+        eprintln!("demo: {name} loaded (illustrative)");
+    }
+    Ok(())
+}
+
+/// One illustrative county's batch, varied by its index `i`: three towns, each with a station
+/// and a point, some with premises, equipment and completion; four workers; its plan; a
+/// funding request; a training.
+fn illustrative_county(code: &str, i: usize) -> Value {
+    let items = [
+        "desks_chairs",
+        "air_conditioner",
+        "computer",
+        "printer",
+        "telephone",
+        "file_cabinet",
+        "stationery",
+        "fire_safety",
+    ];
+    let towns: Vec<Value> = (1..=3)
+        .map(|t| json!({"code": format!("{code}{:03}", 100 + t), "name": format!("示例镇{t}"), "kind": "town"}))
+        .collect();
+    let mut sites = Vec::new();
+    for t in 1..=3usize {
+        let town = format!("{code}{:03}", 100 + t);
+        let premises = (i + t) % 4 != 0;
+        let checked = items.len() - (i + t) % 3;
+        let station = json!({
+            "kind": "station", "town_code": town, "name": format!("示例镇{t}社工站"), "ref": format!("ST-{t}"),
+            "planned_on": "2021-01-15",
+            "premises_secured_on": premises.then_some("2021-03-10"),
+            "completed_on": (premises && (i + t) % 2 == 0).then_some("2021-05-20"),
+            "equipment_checks": if premises { json!([{"checked_on": "2021-04-25", "items": items[..checked]}]) } else { json!([]) },
+        });
+        sites.push(station);
+        sites.push(json!({
+            "kind": "point", "town_code": town, "station_ref": format!("ST-{t}"), "village": format!("示例村{t}"),
+            "name": format!("示例村{t}社工点"), "ref": format!("PT-{t}"), "planned_on": "2021-01-15",
+            "premises_secured_on": (t != 3).then_some("2021-04-20"),
+        }));
+    }
+    let staff: Vec<Value> = (1..=4usize)
+        .map(|p| {
+            let at = if p <= 3 { format!("ST-{p}") } else { "PT-1".to_string() };
+            json!({"name": format!("示例社工{p}"), "gender": if p % 2 == 0 { "male" } else { "female" },
+                   "certification": if p == 1 { "social_worker" } else { "none" }, "hired_via": "purchase",
+                   "ref": format!("SW-{p}"),
+                   "postings": [{"station_ref": at, "role": "social_worker", "from": "2021-04-26"}]})
+        })
+        .collect();
+    let (stage, stage_on) = match i % 3 {
+        0 => ("issued", "2021-04-15"),
+        1 => ("approved", "2021-05-25"),
+        _ => ("drafting", "2021-01-10"),
+    };
+    let mut transitions = vec![json!({"action": "consult", "effective_on": "2021-05-10"})];
+    if i % 2 == 0 {
+        transitions.push(json!({"action": "submit", "effective_on": "2021-05-28"}));
+    }
+    json!({
+        "county": {
+            "plan_status": {"stage": stage, "effective_on": stage_on},
+            "coordination_established_on": (i % 4 != 3).then_some("2021-03-20"),
+            "management_established_on": (i % 3 == 0).then_some("2021-05-01"),
+        },
+        "towns": towns,
+        "sites": sites,
+        "staff": staff,
+        "trainings": [{"kind": "pre_job", "title": "示例岗前培训", "held_on": "2021-04-10", "ref": "TR-1"}],
+        "funding_requests": [{"fiscal_year": 2021, "title": "2021年社工站建设运营经费（示例）",
+                              "requested_fen": 100_000_000 + (i as i64) * 1_000_000, "ref": "FR-2021",
+                              "effective_on": "2021-04-01", "transitions": transitions}],
+    })
 }
 
 /// For `shuangbai demo`: prints what it did.

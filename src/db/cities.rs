@@ -79,12 +79,18 @@ pub fn by_code(conn: &mut DbConnection, code: &str) -> QueryResult<Option<CityRo
     }
 }
 
-/// The deployment's cities, up to `limit` of them, by id.
-pub fn first(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<CityRow>> {
-    cities::table
-        .order(cities::id.asc())
-        .limit(limit)
-        .load(conn)
+/// The cities a table arranges its rows under (a province's, or all), by code; `limit` of them
+/// when given (to tell one from several).
+pub fn in_code_order(
+    conn: &mut DbConnection,
+    province_id: Option<i32>,
+    limit: Option<i64>,
+) -> QueryResult<Vec<CityRow>> {
+    let mut q = filtered(&CityFilter { province_id }).order(cities::division_code.asc());
+    if let Some(n) = limit {
+        q = q.limit(n);
+    }
+    q.load(conn)
 }
 
 pub fn count_in_province(conn: &mut DbConnection, province_id: i32) -> QueryResult<i64> {

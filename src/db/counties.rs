@@ -251,14 +251,6 @@ pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryR
     Ok(n == 1)
 }
 
-/// Every county-level row of city `city_id` (its counties and its city level), for its table.
-pub fn of_city(conn: &mut DbConnection, city_id: i32) -> QueryResult<Vec<CountyRow>> {
-    counties::table
-        .filter(counties::city_id.eq(city_id))
-        .order(counties::id.asc())
-        .load(conn)
-}
-
 /// The ids of city `city_id`'s county-level rows as a subquery: the `city_id` filter of the
 /// lists and figures of other tables (`county_id IN (…)`, on the `(city_id, id)` index).
 pub type IdsInCity = diesel::dsl::Select<
@@ -270,6 +262,64 @@ pub fn ids_in_city(city_id: i32) -> IdsInCity {
     counties::table
         .filter(counties::city_id.eq(Some(city_id)))
         .select(counties::id)
+}
+
+/// Whose county-level rows a table or a figure covers: every one, a province's (its cities'
+/// and its own level) or a city's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Province(i32),
+    City(i32),
+}
+
+impl Scope {
+    /// A city's when given, else all.
+    pub fn of_city(city_id: Option<i32>) -> Scope {
+        city_id.map_or(Scope::All, Scope::City)
+    }
+}
+
+/// The ids of province `province_id`'s county-level rows as a subquery.
+pub type IdsInProvince = diesel::dsl::Select<
+    diesel::dsl::Filter<counties::table, diesel::dsl::Eq<counties::province_id, i32>>,
+    counties::id,
+>;
+
+pub fn ids_in_province(province_id: i32) -> IdsInProvince {
+    counties::table
+        .filter(counties::province_id.eq(province_id))
+        .select(counties::id)
+}
+
+/// Restricts boxed query `$q` on its county column `$column` to `$scope`'s county-level rows
+/// (`county_id IN (…)`, on the `(city_id, id)` or `(province_id, id)` index). A macro, because
+/// the two subqueries are of different types and the multi-backend connection takes no boxed
+/// subquery.
+macro_rules! within_scope {
+    ($q:expr, $column:expr, $scope:expr) => {
+        match $scope {
+            $crate::db::counties::Scope::All => $q,
+            $crate::db::counties::Scope::City(c) => {
+                $q.filter($column.eq_any($crate::db::counties::ids_in_city(c)))
+            }
+            $crate::db::counties::Scope::Province(p) => {
+                $q.filter($column.eq_any($crate::db::counties::ids_in_province(p)))
+            }
+        }
+    };
+}
+pub(crate) use within_scope;
+
+/// Every county-level row the scope covers, for its table.
+pub fn in_scope(conn: &mut DbConnection, scope: Scope) -> QueryResult<Vec<CountyRow>> {
+    let mut q = counties::table.order(counties::id.asc()).into_boxed();
+    match scope {
+        Scope::All => {}
+        Scope::Province(p) => q = q.filter(counties::province_id.eq(p)),
+        Scope::City(c) => q = q.filter(counties::city_id.eq(c)),
+    }
+    q.load(conn)
 }
 
 /// The ids of city `city_id`'s county-level rows.

@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::counties::ids_in_city;
+use super::counties::{ids_in_city, within_scope, Scope};
 use super::schema::{funding_requests, funding_transitions};
 use super::{page_and_total, DbConnection, MultiBackend};
 use crate::domain::funding::{FundingAction, FundingStage};
@@ -273,7 +273,7 @@ pub fn funding_as_of(
     conn: &mut DbConnection,
     fiscal_year: i32,
     as_of: NaiveDate,
-    city_id: Option<i32>,
+    scope: Scope,
 ) -> QueryResult<Vec<FundingAsOf>> {
     use funding_requests as r;
     use funding_transitions as t;
@@ -301,9 +301,7 @@ pub fn funding_as_of(
         .filter(t::to_status.ne(FundingStage::Withdrawn))
         .filter(not(exists(superseded)))
         .into_boxed::<MultiBackend>();
-    if let Some(city) = city_id {
-        query = query.filter(r::county_id.eq_any(ids_in_city(city)));
-    }
+    query = within_scope!(query, r::county_id, scope);
     let mut current: Vec<CurrentRow> = query
         .select((
             r::county_id,

@@ -27,6 +27,17 @@ pub struct NewProvince {
     pub updated_at: NaiveDateTime,
 }
 
+/// Provinces by code; `limit` of them when given (to tell one from several).
+pub fn in_code_order(conn: &mut DbConnection, limit: Option<i64>) -> QueryResult<Vec<ProvinceRow>> {
+    let mut q = provinces::table
+        .order(provinces::division_code.asc())
+        .into_boxed::<MultiBackend>();
+    if let Some(n) = limit {
+        q = q.limit(n);
+    }
+    q.load(conn)
+}
+
 /// A page of provinces by id, with the total, in one statement.
 pub fn list(
     conn: &mut DbConnection,

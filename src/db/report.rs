@@ -7,10 +7,11 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
 
+use super::counties::Scope;
 use super::DbConnection;
 use crate::domain::site::{SiteKind, BASIC_FROM_ITEMS, FULL_FROM_ITEMS};
 
-/// Per county and site kind (of one city's counties when given), as of a date: sites planned and not closed; of them, completed and
+/// Per county and site kind (of a scope's counties), as of a date: sites planned and not closed; of them, completed and
 /// with premises; and among those with premises, how many are at each equipment level.
 #[derive(Debug, Clone, QueryableByName, PartialEq, Eq)]
 pub struct SiteAggregate {
@@ -62,16 +63,25 @@ WHERE s.planned_on <= $1
   AND (s.closed_on IS NULL OR s.closed_on > $1)
   AND (CAST($2 AS INTEGER) IS NULL
        OR s.county_id IN (SELECT id FROM counties WHERE city_id = CAST($2 AS INTEGER)))
+  AND (CAST($3 AS INTEGER) IS NULL
+       OR s.county_id IN (SELECT id FROM counties WHERE province_id = CAST($3 AS INTEGER)))
 GROUP BY s.county_id, s.kind
 ORDER BY s.county_id, s.kind";
 
+/// One pass over the sites of the scope, whatever its level.
 pub fn site_aggregates(
     conn: &mut DbConnection,
     as_of: NaiveDate,
-    city_id: Option<i32>,
+    scope: Scope,
 ) -> QueryResult<Vec<SiteAggregate>> {
+    let (city, province) = match scope {
+        Scope::All => (None, None),
+        Scope::City(c) => (Some(c), None),
+        Scope::Province(p) => (None, Some(p)),
+    };
     diesel::sql_query(SITE_AGGREGATE_SQL.as_str())
         .bind::<Date, _>(as_of)
-        .bind::<Nullable<Integer>, _>(city_id)
+        .bind::<Nullable<Integer>, _>(city)
+        .bind::<Nullable<Integer>, _>(province)
         .load(conn)
 }

@@ -274,6 +274,8 @@ diesel::table! {
         withdrawn_by -> Nullable<Text>,
         withdrawal_reason -> Nullable<Text>,
         city_id -> Nullable<Integer>,
+        level -> Text,
+        province_id -> Nullable<Integer>,
     }
 }
 
@@ -316,6 +318,7 @@ diesel::joinable!(counties -> provinces (province_id));
 diesel::joinable!(counties -> cities (city_id));
 diesel::joinable!(cities -> provinces (province_id));
 diesel::joinable!(progress_snapshots -> cities (city_id));
+diesel::joinable!(progress_snapshots -> provinces (province_id));
 diesel::joinable!(staff -> counties (county_id));
 diesel::joinable!(postings -> staff (staff_id));
 diesel::joinable!(postings -> sites (station_id));

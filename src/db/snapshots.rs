@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::progress_snapshots as snapshots;
 use super::DbConnection;
+use crate::domain::report::TableLevel;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = snapshots)]
@@ -21,8 +22,11 @@ pub struct SnapshotRow {
     pub withdrawn_at: Option<NaiveDateTime>,
     pub withdrawn_by: Option<String>,
     pub withdrawal_reason: Option<String>,
-    /// The city whose table it is.
+    /// The city whose table it is (a city's).
     pub city_id: Option<i32>,
+    pub level: TableLevel,
+    /// The province whose table it is (a province's).
+    pub province_id: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -37,6 +41,8 @@ pub struct NewSnapshot {
     pub published_by: String,
     pub published_at: NaiveDateTime,
     pub city_id: Option<i32>,
+    pub level: TableLevel,
+    pub province_id: Option<i32>,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewSnapshot) -> QueryResult<SnapshotRow> {
@@ -49,20 +55,34 @@ pub fn find(conn: &mut DbConnection, id: i32) -> QueryResult<Option<SnapshotRow>
     snapshots::table.find(id).first(conn).optional()
 }
 
+/// Which bulletins a list shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SnapshotFilter {
+    pub city_id: Option<i32>,
+    pub province_id: Option<i32>,
+    pub level: Option<TableLevel>,
+    pub include_withdrawn: bool,
+}
+
 /// Newest first; the frozen table itself is not loaded for lists.
 pub fn list(
     conn: &mut DbConnection,
-    city_id: Option<i32>,
-    include_withdrawn: bool,
+    filter: SnapshotFilter,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<SnapshotRow>, i64)> {
     let filtered = || {
         let mut q = snapshots::table.into_boxed();
-        if let Some(city) = city_id {
+        if let Some(city) = filter.city_id {
             q = q.filter(snapshots::city_id.eq(city));
         }
-        if !include_withdrawn {
+        if let Some(province) = filter.province_id {
+            q = q.filter(snapshots::province_id.eq(province));
+        }
+        if let Some(level) = filter.level {
+            q = q.filter(snapshots::level.eq(level));
+        }
+        if !filter.include_withdrawn {
             q = q.filter(snapshots::withdrawn_at.is_null());
         }
         q

@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use super::counties::ids_in_city;
+use super::counties::{ids_in_city, within_scope, Scope};
 use super::schema::{postings, staff};
 use super::{contains_pattern, lower, page_and_total, DbConnection, MultiBackend};
 use crate::domain::site::SiteKind;
@@ -283,18 +283,15 @@ pub fn set_posting_end(
 pub fn in_post_by_county_and_kind(
     conn: &mut DbConnection,
     day: NaiveDate,
-    city_id: Option<i32>,
+    scope: Scope,
 ) -> QueryResult<Vec<(i32, SiteKind, i64)>> {
-    let mut q = postings::table
+    let q = postings::table
         .filter(postings::from_on.le(day))
         .filter(postings::to_on.is_null().or(postings::to_on.gt(day)))
         .group_by((postings::county_id, postings::site_kind))
         .select((postings::county_id, postings::site_kind, count_star()))
         .into_boxed::<MultiBackend>();
-    if let Some(city) = city_id {
-        q = q.filter(postings::county_id.eq_any(ids_in_city(city)));
-    }
-    q.load(conn)
+    within_scope!(q, postings::county_id, scope).load(conn)
 }
 
 /// People in post on `day` at each site of a county (or all counties, or one city's).

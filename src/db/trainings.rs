@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
-use super::counties::ids_in_city;
+use super::counties::{ids_in_city, within_scope, Scope};
 use super::schema::trainings;
 use super::{page_and_total, DbConnection, MultiBackend};
 use crate::domain::training::TrainingKind;
@@ -172,18 +172,15 @@ pub fn delete(conn: &mut DbConnection, id: i32, expected_version: i32) -> QueryR
 pub fn trainings_held_by(
     conn: &mut DbConnection,
     as_of: NaiveDate,
-    city_id: Option<i32>,
+    scope: Scope,
 ) -> QueryResult<Vec<(i32, i64)>> {
-    let mut q = trainings::table
+    let q = trainings::table
         .filter(trainings::held_on.le(as_of))
         .group_by(trainings::county_id)
         .select((trainings::county_id, count_star()))
         .order(trainings::county_id.asc())
         .into_boxed::<MultiBackend>();
-    if let Some(city) = city_id {
-        q = q.filter(trainings::county_id.eq_any(ids_in_city(city)));
-    }
-    q.load(conn)
+    within_scope!(q, trainings::county_id, scope).load(conn)
 }
 
 /// Every training session of a county (county batches load them once).

@@ -4,7 +4,9 @@
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::domain::report::{ProgressRow, ProgressTable, SiteColumns};
+use crate::domain::report::{EquipmentCell, TableLevel};
+use crate::domain::report::{ProgressRow, ProgressTable, RowsBy, SiteColumns, SummedCells};
+use crate::domain::site::EquipmentLevel;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -86,6 +88,112 @@ fn row_cells(r: &ProgressRow) -> Vec<Cell> {
     cells
 }
 
+/// The equipment cell of a city or a province: how many sites with premises are at each level
+/// (全部配备2个，基本配备19个); blank when none has premises.
+fn equipment_counts(e: &EquipmentCell) -> Cell {
+    let counted: Vec<String> = [
+        (EquipmentLevel::Full, e.full),
+        (EquipmentLevel::Basic, e.basic),
+        (EquipmentLevel::Incomplete, e.incomplete),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(level, n)| format!("{}{n}个", level.label()))
+    .collect();
+    if counted.is_empty() {
+        Cell::Empty
+    } else {
+        Cell::text(counted.join("，"))
+    }
+}
+
+fn summed_cells(name: String, s: &SummedCells) -> Vec<Cell> {
+    let mut cells = vec![Cell::Text(name), Cell::text(&s.plan_status.label)];
+    for c in [&s.stations, &s.points] {
+        cells.extend([
+            Cell::Number(c.planned),
+            Cell::Number(c.completed),
+            Cell::Number(c.premises_secured),
+            equipment_counts(&c.equipment),
+            Cell::Number(c.staff),
+        ]);
+    }
+    cells.push(Cell::text(&s.coordination_mechanism.label));
+    cells.push(Cell::text(&s.management_mechanism.label));
+    cells.push(if s.funding.label.is_empty() {
+        Cell::Empty
+    } else {
+        Cell::text(&s.funding.label)
+    });
+    cells.push(Cell::Number(s.trainings));
+    cells
+}
+
+/// A group's row: its name where it is a row of the table's unit, 小计 after its own members.
+fn group_name(name: &str, members_shown: bool) -> String {
+    if members_shown {
+        format!("{name}小计")
+    } else {
+        name.to_string()
+    }
+}
+
+/// Every printed line in order: each group's members, then its level rows, then its sums; the
+/// table's own rows last.
+fn body_rows(table: &ProgressTable) -> Vec<Vec<Cell>> {
+    let mut out = Vec::new();
+    for p in &table.provinces {
+        for c in &p.cities {
+            out.extend(c.rows.iter().map(row_cells));
+            out.push(summed_cells(
+                group_name(&c.name, !c.rows.is_empty()),
+                &c.cells,
+            ));
+        }
+        out.extend(p.rows.iter().map(row_cells));
+        let shown = !p.cities.is_empty() || !p.rows.is_empty();
+        out.push(summed_cells(group_name(&p.name, shown), &p.cells));
+    }
+    for c in &table.cities {
+        out.extend(c.rows.iter().map(row_cells));
+        out.push(summed_cells(
+            group_name(&c.name, !c.rows.is_empty()),
+            &c.cells,
+        ));
+    }
+    out.extend(table.rows.iter().map(row_cells));
+    out
+}
+
+/// The first column's heading: what each row stands for.
+fn unit_heading(by: RowsBy) -> &'static str {
+    match by {
+        RowsBy::County => "县（市、区）",
+        RowsBy::City => "地级市",
+        RowsBy::Province => "省份",
+    }
+}
+
+/// The standard title for the year, after the city's or the province's name (全国 for the
+/// nation), e.g. 云浮市2021年“双百工程”社工站（点）建设进度情况一览表.
+pub fn standard_title(name: &str, as_of: NaiveDate) -> String {
+    format!(
+        "{name}{}年“双百工程”社工站（点）建设进度情况一览表",
+        as_of.year()
+    )
+}
+
+/// The department that issues a level's table: a city's civil-affairs bureau (云浮市民政局), a
+/// province's department (广东省民政厅), the ministry for the nation. A name still missing (a
+/// division named by its code) leaves the bare 民政局.
+pub fn issuing_unit(level: TableLevel, name: &str) -> String {
+    match level {
+        TableLevel::City => format!("{name}民政局"),
+        TableLevel::Province => format!("{name}民政厅"),
+        TableLevel::Nation => "民政部".to_string(),
+    }
+}
+
 fn padded(mut cells: Vec<Cell>) -> Vec<Cell> {
     cells.resize(COLUMNS, Cell::Empty);
     cells
@@ -105,7 +213,7 @@ pub fn layout(table: &ProgressTable, title: &str, issuing_unit: &str) -> Sheet {
     merges.push((1, 12, 1, last));
 
     let top = [
-        "县（市、区）",
+        unit_heading(table.by),
         "方案出台情况",
         "社工站",
         "",
@@ -141,9 +249,7 @@ pub fn layout(table: &ProgressTable, title: &str, issuing_unit: &str) -> Sheet {
     merges.push((2, 2, 2, 6));
     merges.push((2, 7, 2, 11));
 
-    for r in &table.rows {
-        rows.push(row_cells(r));
-    }
+    rows.extend(body_rows(table));
     let t = &table.totals;
     let mut totals = vec![Cell::text("合计"), Cell::Empty];
     for c in [&t.stations, &t.points] {

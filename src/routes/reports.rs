@@ -5,20 +5,22 @@ use std::hash::{Hash, Hasher};
 
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::db;
-use crate::domain::export::{layout, to_csv, to_xlsx};
-use crate::domain::report::ProgressTable;
+use crate::db::snapshots::SnapshotFilter;
+use crate::domain::export::{issuing_unit, layout, standard_title, to_csv, to_xlsx};
+use crate::domain::report::{ProgressTable, RowsBy, TableLevel};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
 use crate::routes::common::Tagged;
 use crate::routes::common::{Json, Page, Paging};
 use crate::routes::responses::*;
 use crate::service::reports::{
-    self, ChangesOut, Comparison, SnapshotIn, SnapshotOut, SnapshotSummaryOut, WithdrawIn,
+    self, ChangesOut, Comparison, SnapshotIn, SnapshotOut, SnapshotSummaryOut, TableQuery,
+    WithdrawIn,
 };
 use crate::state::AppState;
 use crate::write::{write_then, AdminWrite};
@@ -70,8 +72,15 @@ impl utoipa::ToSchema for ExportFile {}
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProgressQuery {
-    /// The city whose table it is; may be left out in a deployment with one city.
+    /// The city whose table it is (a row per county). Without `city_id` or `province_id`, the
+    /// deployment's table at its highest level with more than one member: one city's, one
+    /// province's, or the nation's.
     pub city_id: Option<i32>,
+    /// The province whose table it is (a row per city, then the province level).
+    pub province_id: Option<i32>,
+    /// What each row stands for: `county` (grouped by city, each group followed by its city's
+    /// row), `city` (the default of a province's table) or `province` (the nation's default).
+    pub by: Option<RowsBy>,
     /// The date the table is computed as of; default today in the bureau's time zone.
     pub as_of: Option<NaiveDate>,
     /// Whose funding requests are shown; default the year of `as_of`.
@@ -84,6 +93,8 @@ pub struct ProgressQuery {
 #[derive(Debug, Deserialize)]
 pub struct ProgressQueryKept {
     pub city_id: Option<i32>,
+    pub province_id: Option<i32>,
+    pub by: Option<RowsBy>,
     pub as_of: Option<NaiveDate>,
     pub fiscal_year: Option<i32>,
     pub format: Option<ReportFormat>,
@@ -96,16 +107,21 @@ pub struct ProgressQueryKept {
 pub struct ProgressExportQuery {
     /// `csv` or `xlsx`.
     pub format: ExportFormat,
-    /// The city whose table it is; may be left out in a deployment with one city.
+    /// The city whose table it is; see the table's parameters.
     pub city_id: Option<i32>,
+    /// The province whose table it is.
+    pub province_id: Option<i32>,
+    /// What each row stands for: `county`, `city` or `province`.
+    pub by: Option<RowsBy>,
     /// The date the table is computed as of; default today in the bureau's time zone.
     pub as_of: Option<NaiveDate>,
     /// Whose funding requests are shown; default the year of `as_of`.
     #[param(minimum = 2000, maximum = 2100)]
     pub fiscal_year: Option<i32>,
-    /// 制表单位, the issuing unit printed above the table; default the city's bureau (云浮市民政局).
+    /// 制表单位, the issuing unit printed above the table; default the level's department
+    /// (云浮市民政局, 广东省民政厅).
     pub issuing_unit: Option<String>,
-    /// The title row; default the city's standard title for the year.
+    /// The title row; default the level's standard title for the year.
     pub title: Option<String>,
 }
 
@@ -174,13 +190,11 @@ fn disposition(plain: &str, title: &str, ext: &str) -> String {
     format!("attachment; filename=\"{plain}.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
-/// The live table as of a date, as JSON or a download titled `title` (default the year's
-/// standard title) for `unit` (default the bureau): what both table operations answer.
+/// The live table asked for, as JSON or a download titled `title` (default the level's
+/// standard title) for `unit` (default its department): what both table operations answer.
 async fn live(
     state: &AppState,
-    city_id: Option<i32>,
-    as_of: Option<NaiveDate>,
-    fiscal_year: Option<i32>,
+    query: TableQuery,
     title: Option<&str>,
     unit: Option<&str>,
     format: ReportFormat,
@@ -189,16 +203,16 @@ async fn live(
     let title = bounded("title", title)?;
     let today = state.today();
     let live = db::run(&state.pool, move |conn| {
-        reports::live_table(conn, city_id, as_of, fiscal_year, today)
+        reports::live_table(conn, query, today)
     })
     .await?;
-    let (table, city) = (live.table, live.city_name.unwrap_or_default());
+    let (table, name) = (live.table, live.name.unwrap_or_default());
     let as_of = table.as_of;
     render(
         &table,
         format,
-        &title.unwrap_or_else(|| default_title(&city, as_of)),
-        &unit.unwrap_or_else(|| format!("{city}{DEFAULT_UNIT}")),
+        &title.unwrap_or_else(|| standard_title(&name, as_of)),
+        &unit.unwrap_or_else(|| issuing_unit(table.level, &name)),
         &format!("progress-{as_of}"),
     )
 }
@@ -212,18 +226,6 @@ fn render_snapshot(out: &SnapshotOut, format: ReportFormat) -> Result<HttpRespon
         &s.title,
         &s.issuing_unit,
         &format!("progress-{}-snapshot-{}", s.as_of, s.id),
-    )
-}
-
-/// The issuing unit printed on live exports when none is given, after the city's name (a city
-/// still named by its code gets none: 市民政局).
-const DEFAULT_UNIT: &str = "民政局";
-
-/// The city's standard title for the year, e.g. 云浮市2021年“双百工程”社工站（点）建设进度情况一览表.
-pub fn default_title(city: &str, as_of: NaiveDate) -> String {
-    format!(
-        "{city}{}年“双百工程”社工站（点）建设进度情况一览表",
-        as_of.year()
     )
 }
 
@@ -245,7 +247,7 @@ fn bounded(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError>
     params(ProgressQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The table: a row per county, the city level last, and the totals (for the bureau's layout, see the export)", body = ProgressTable),
+        (status = 200, description = "The table: a city's a row per county, its city level last; a province's a row per city, then its level; the nation's a row per province; and the totals (for the bureau's layout, see the export)", body = ProgressTable),
         (status = 304, description = "Not modified since the ETag in If-None-Match"),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
@@ -260,20 +262,17 @@ pub async fn progress_report(
     req: HttpRequest,
     query: web::Query<ProgressQueryKept>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let format = wanted(&req, query.format);
-    let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
-    let (title, unit) = (query.title.as_deref(), query.issuing_unit.as_deref());
-    live(
-        &state,
-        query.city_id,
-        as_of,
-        fiscal_year,
-        title,
-        unit,
-        format,
-    )
-    .await
+    let q = query.into_inner();
+    let format = wanted(&req, q.format);
+    let table = TableQuery {
+        city_id: q.city_id,
+        province_id: q.province_id,
+        by: q.by,
+        as_of: q.as_of,
+        fiscal_year: q.fiscal_year,
+    };
+    let (title, unit) = (q.title.as_deref(), q.issuing_unit.as_deref());
+    live(&state, table, title, unit, format).await
 }
 
 /// The table in the bureau's layout, as a file to download.
@@ -301,20 +300,16 @@ pub async fn progress_export(
     _caller: Caller,
     query: web::Query<ProgressExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let (as_of, fiscal_year) = (query.as_of, query.fiscal_year);
-    let (title, unit) = (query.title.as_deref(), query.issuing_unit.as_deref());
-    let format = query.format.into();
-    live(
-        &state,
-        query.city_id,
-        as_of,
-        fiscal_year,
-        title,
-        unit,
-        format,
-    )
-    .await
+    let q = query.into_inner();
+    let table = TableQuery {
+        city_id: q.city_id,
+        province_id: q.province_id,
+        by: q.by,
+        as_of: q.as_of,
+        fiscal_year: q.fiscal_year,
+    };
+    let (title, unit) = (q.title.as_deref(), q.issuing_unit.as_deref());
+    live(&state, table, title, unit, q.format.into()).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -322,6 +317,10 @@ pub async fn progress_export(
 pub struct SnapshotListQuery {
     /// Only this city's bulletins.
     pub city_id: Option<i32>,
+    /// Only this province's bulletins (its own table's, not its cities').
+    pub province_id: Option<i32>,
+    /// Only bulletins of this level: `city`, `province` or `nation`.
+    pub level: Option<TableLevel>,
     /// Include withdrawn snapshots; default false.
     pub include_withdrawn: Option<bool>,
 }
@@ -349,8 +348,13 @@ pub struct SnapshotPath {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
-    /// The city whose live tables are compared; may be left out in a deployment with one city.
+    /// The city whose live tables are compared; without it or `province_id`, the deployment's
+    /// table (see the table).
     pub city_id: Option<i32>,
+    /// The province whose live tables are compared.
+    pub province_id: Option<i32>,
+    /// What each row stands for: `county`, `city` or `province`.
+    pub by: Option<RowsBy>,
     /// Compare the live table from this date…
     pub from: Option<NaiveDate>,
     /// …to this one (default today).
@@ -429,10 +433,14 @@ pub async fn list_snapshots(
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = paging.resolve()?;
-    let include = query.include_withdrawn.unwrap_or(false);
-    let city = query.city_id;
+    let filter = SnapshotFilter {
+        city_id: query.city_id,
+        province_id: query.province_id,
+        level: query.level,
+        include_withdrawn: query.include_withdrawn.unwrap_or(false),
+    };
     let listed = db::run(&state.pool, move |conn| {
-        reports::list(conn, city, include, limit, offset)
+        reports::list(conn, filter, limit, offset)
     })
     .await?;
     Page::of(listed, limit, offset).respond(&req)
@@ -545,6 +553,8 @@ pub async fn progress_changes(
             .ok_or_else(|| ApiError::invalid("from", "is required (or compare two snapshots)"))?;
         Comparison::Dates {
             city_id: q.city_id,
+            province_id: q.province_id,
+            by: q.by,
             from,
             to: q.to,
             fiscal_year: q.fiscal_year,

@@ -596,7 +596,7 @@ fn city_for_county(
     let city_code = code.city_code();
     let city = match city_q::by_code(tx.conn, &city_code)? {
         Some(city) => city,
-        None if city_q::first(tx.conn, 1)?.is_empty() => {
+        None if city_q::in_code_order(tx.conn, None, Some(1))?.is_empty() => {
             let province = match province_q::by_code(tx.conn, &code.province_code())? {
                 Some(p) => p,
                 None => insert_province(tx, &code.province_code(), &code.province_code(), false)?,

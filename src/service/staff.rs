@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::now;
+use crate::db::counties::Scope;
 use crate::db::staff::{
     self as q, NewPosting, PostingRow, StaffFilter, StaffRow, StaffSort, StaffValues,
 };
@@ -365,7 +366,7 @@ pub fn counts(
     county_id: Option<i32>,
     city_id: Option<i32>,
 ) -> Result<StaffCountsOut, ApiError> {
-    let in_post = q::in_post_by_county_and_kind(conn, day, city_id)?;
+    let in_post = q::in_post_by_county_and_kind(conn, day, Scope::of_city(city_id))?;
     let certified = q::certified_in_post(conn, day, city_id)?;
     let by_county = in_post
         .into_iter()

@@ -29,7 +29,7 @@ fn seed_export_rows() -> Vec<Vec<String>> {
         .collect()
 }
 
-fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+pub fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
     let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec())).expect("an xlsx file");
     let sheet = book.worksheet_range("进度情况一览表").expect("the sheet");
     sheet
@@ -47,7 +47,7 @@ fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+pub fn csv_rows(bytes: &[u8]) -> Vec<Vec<String>> {
     let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
     text.trim_start_matches('\u{feff}')
         .split("\r\n")

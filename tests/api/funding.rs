@@ -39,7 +39,13 @@ fn as_of(app: &TestApp, year: i32, on: &str) -> Vec<FundingAsOf> {
     let mut conn = Manager::new(app.database_url.clone(), "public")
         .connect()
         .expect("connect");
-    funding_as_of(&mut conn, year, date(on), None).expect("funding as of")
+    funding_as_of(
+        &mut conn,
+        year,
+        date(on),
+        shuangbai::db::counties::Scope::All,
+    )
+    .expect("funding as of")
 }
 
 fn cell(row: &FundingAsOf) -> String {

@@ -16,6 +16,7 @@ mod counties;
 mod funding;
 mod idempotency;
 mod layers;
+mod levels;
 mod migrations;
 mod operations;
 mod outage;

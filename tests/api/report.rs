@@ -236,7 +236,7 @@ on_both_backends! {
             .connect()
             .expect("connect");
         let day = chrono::NaiveDate::from_ymd_opt(2021, 6, 9).expect("date");
-        let aggregates = shuangbai::db::report::site_aggregates(&mut conn, day, None).expect("aggregates");
+        let aggregates = shuangbai::db::report::site_aggregates(&mut conn, day, shuangbai::db::counties::Scope::All).expect("aggregates");
         let sum = |f: fn(&shuangbai::db::report::SiteAggregate) -> i64| aggregates.iter().map(f).sum::<i64>();
         assert_eq!(sum(|a| a.premises), 9);
         assert_eq!(sum(|a| a.full), expected(EquipmentLevel::Full));

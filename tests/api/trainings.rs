@@ -94,10 +94,10 @@ on_both_backends! {
         let mut conn = Manager::new(app.database_url.clone(), "public").connect().expect("connect");
         let on = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
         assert_eq!(
-            trainings_held_by(&mut conn, on("2021-06-09"), None).expect("counts"),
+            trainings_held_by(&mut conn, on("2021-06-09"), shuangbai::db::counties::Scope::All).expect("counts"),
             vec![(a as i32, 2), (b as i32, 1)]
         );
-        assert_eq!(trainings_held_by(&mut conn, on("2020-12-31"), None).expect("counts"), vec![(a as i32, 1)]);
-        assert!(trainings_held_by(&mut conn, on("2020-01-01"), None).expect("counts").is_empty());
+        assert_eq!(trainings_held_by(&mut conn, on("2020-12-31"), shuangbai::db::counties::Scope::All).expect("counts"), vec![(a as i32, 1)]);
+        assert!(trainings_held_by(&mut conn, on("2020-01-01"), shuangbai::db::counties::Scope::All).expect("counts").is_empty());
     }
 }
