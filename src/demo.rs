@@ -251,7 +251,7 @@ pub async fn load(state: AppState) -> Result<Summary, String> {
 }
 
 /// Loads the seed, and with [`Extent::Province`] then the province's other cities
-/// ([`load_province`]).
+/// (illustrative figures, marked 示例).
 pub async fn load_extent(state: AppState, extent: Extent) -> Result<Summary, String> {
     let existing = db::run(&state.pool, |conn| {
         use diesel::prelude::*;
@@ -759,7 +759,7 @@ fn illustrative_county(code: &str, i: usize) -> Value {
         .map(|p| {
             let at = if p <= 3 { format!("ST-{p}") } else { "PT-1".to_string() };
             json!({"name": format!("示例社工{p}"), "gender": if p % 2 == 0 { "male" } else { "female" },
-                   "certification": if p == 1 { "social_worker" } else { "none" }, "hired_via": "purchase",
+                   "certification": if p == 1 { "social_worker" } else { "none" }, "hired_via": "public_exam",
                    "ref": format!("SW-{p}"),
                    "postings": [{"station_ref": at, "role": "social_worker", "from": "2021-04-26"}]})
         })

@@ -129,6 +129,10 @@ impl Default for TableLevel {
     }
 }
 
+#[allow(
+    clippy::derivable_impls,
+    reason = "text_enum! makes the enum and derives no Default"
+)]
 impl Default for RowsBy {
     fn default() -> Self {
         RowsBy::County
