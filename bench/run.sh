@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The national-scale benchmark: 3,000 counties, 640,000 sites, 200,000 staff on PostgreSQL.
+# The national-scale benchmark: 31 provinces, 333 cities, 3,000 counties, 640,000 sites, 200,000
+# staff on PostgreSQL.
 #
 #   bash bench/run.sh            # needs a local PostgreSQL (BENCH_ADMIN_URL) and builds --release
 #
@@ -42,24 +43,49 @@ timed() { # url → median seconds over RUNS
     curl -fs -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$1"
   done | median
 }
-pg_ms() { # SQL with $1 as a date → median execution time in ms reported by EXPLAIN ANALYZE
+pg_ms() { # SQL with $1 a date (and $2 an id, given as the second argument) → median execution
+  # time in ms reported by EXPLAIN ANALYZE
+  local types="date" args="'2021-06-09'"
+  if [ -n "${2:-}" ]; then types="date, integer"; args="'2021-06-09', $2"; fi
   for _ in $(seq 1 "$RUNS"); do
-    psql -qAt "$URL" -c "PREPARE q(date) AS $1" -c "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE q('2021-06-09')" \
+    psql -qAt "$URL" -c "PREPARE q($types) AS $1" -c "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE q($args)" \
       | python3 -c 'import sys, json; print(json.load(sys.stdin)[0]["Execution Time"])'
   done | median
 }
 
-# The site aggregate, exactly as the service sends it (read from the source, not copied), with
-# the equipment thresholds filled in as src/db/report.rs does: full from every item, basic from
-# all but two (src/domain/site.rs).
-ITEMS=$(sed -n 's/^pub const ITEM_COUNT: usize = \([0-9]*\);$/\1/p' src/domain/site.rs)
-SITE_SQL=$(sed -n '/^const SITE_AGGREGATE_TEMPLATE/,/";$/p' src/db/report.rs | sed '1s/^[^"]*"//; $s/";$//' \
-  | sed "s/{full}/$ITEMS/g; s/{basic}/$((ITEMS - 2))/g")
+# The site aggregate, exactly as the service sends it for a scope (read from the source, not
+# copied), with the equipment thresholds filled in as src/db/report.rs does: full from every item,
+# basic from all but two (src/domain/site.rs). The argument: empty, city_id or province_id.
+site_sql() {
+  python3 - "${1:-}" <<'PY'
+import re, sys
+src = open("src/db/report.rs").read()
+def const(name):
+    m = re.search(r"const " + name + r': &str =\s*"((?:[^"\\]|\\.)*)";', src, re.S)
+    return re.sub(r"\\\n\s*", "", m.group(1))
+items = int(re.search(r"pub const ITEM_COUNT: usize = (\d+);", open("src/domain/site.rs").read()).group(1))
+column = sys.argv[1]
+scoped = lambda t: t.replace("{column}", column) if column else ""
+print(const("SITE_AGGREGATE_TEMPLATE").replace("{full}", str(items)).replace("{basic}", str(items - 2))
+      .replace("{sites_in_scope}", scoped(const("SITES_IN_SCOPE")))
+      .replace("{checks_in_scope}", scoped(const("CHECKS_IN_SCOPE"))))
+PY
+}
 
 echo
 psql -qAt "$URL" -c "SELECT 'data: ' || (SELECT count(*) FROM counties) || ' counties, ' || (SELECT count(*) FROM sites) || ' sites, ' || (SELECT count(*) FROM staff) || ' staff'"
-echo "progress table, whole service over HTTP (median of $RUNS): $(timed "http://127.0.0.1:$PORT/api/v1/reports/progress?as_of=2021-06-09") s"
-echo "  its site aggregate alone in PostgreSQL (EXPLAIN ANALYZE): $(pg_ms "$SITE_SQL") ms"
+# Each level's table over HTTP, beside PostgreSQL's own time for its site aggregate (the one pass
+# over the sites that dominates every level's cost).
+PROVINCE=$(psql -qAt "$URL" -c "SELECT min(id) FROM provinces WHERE division_code = '440000'")
+CITY=$(psql -qAt "$URL" -c "SELECT min(id) FROM cities WHERE province_id = $PROVINCE")
+TABLE="http://127.0.0.1:$PORT/api/v1/reports/progress?as_of=2021-06-09"
+echo "national table, a row per province, over HTTP (median of $RUNS): $(timed "$TABLE") s"
+echo "national table, a row per county (3,000 rows), over HTTP: $(timed "$TABLE&by=county") s"
+echo "  its site aggregate over every site in PostgreSQL (EXPLAIN ANALYZE): $(pg_ms "$(site_sql)") ms"
+echo "one province's table, a row per city, over HTTP: $(timed "$TABLE&province_id=$PROVINCE") s"
+echo "  its site aggregate in PostgreSQL: $(pg_ms "$(site_sql province_id)" "$PROVINCE") ms"
+echo "one city's table, over HTTP: $(timed "$TABLE&city_id=$CITY") s"
+echo "  its site aggregate in PostgreSQL: $(pg_ms "$(site_sql city_id)" "$CITY") ms"
 COUNTY=$(psql -qAt "$URL" -c "SELECT min(id) + 1500 FROM counties")
 echo "a page of 50 points of one county, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/stations?county_id=$COUNTY&kind=point&limit=50&sort=name") s"
 echo "a page of 50 staff in post on a date, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/staff?county_id=$COUNTY&in_post_on=2021-06-09&limit=50") s"

@@ -673,6 +673,22 @@ where
         .map(|l| l.split(',').collect::<Vec<&str>>())
         .filter(|f| f.len() == 5 && !made.contains(&f[0]))
         .collect();
+    // The province made from the seed's first county has no level row of its own yet.
+    let (levels, _) = api
+        .call(
+            Method::GET,
+            "/api/v1/counties?kind=province_level",
+            None,
+            None,
+        )
+        .await?;
+    if levels["total"] == 0 {
+        api.post(
+            "/api/v1/counties",
+            json!({"division_code": "440000", "name": "省本级", "kind": "province_level"}),
+        )
+        .await?;
+    }
     for (n, f) in seed_cities.iter().enumerate() {
         let (code, name, has_counties) = (f[0], f[1], f[4] == "yes");
         let city = api

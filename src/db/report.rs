@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Date, Integer, Text};
 
 use super::counties::Scope;
 use super::DbConnection;
@@ -33,13 +33,32 @@ pub struct SiteAggregate {
     pub incomplete: i64,
 }
 
-/// The aggregate, with the equipment thresholds taken from the one rule
-/// ([`crate::domain::site::equipment_level`]): `{full}` and `{basic}` are its item counts.
-static SITE_AGGREGATE_SQL: LazyLock<String> = LazyLock::new(|| {
-    SITE_AGGREGATE_TEMPLATE
-        .replace("{full}", &FULL_FROM_ITEMS.to_string())
-        .replace("{basic}", &BASIC_FROM_ITEMS.to_string())
+/// The aggregate over every site, a province's or a city's, with the equipment thresholds
+/// taken from the one rule ([`crate::domain::site::equipment_level`]): `{full}` and `{basic}`
+/// are its item counts; `{sites_in_scope}` and `{checks_in_scope}` the scope's filters, each a
+/// plain `IN` (never `$2 IS NULL OR …`, which PostgreSQL cannot turn into a join: a city's
+/// table then scanned every site and check).
+static SITE_AGGREGATE_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
+    let sql = |column: Option<&str>| {
+        let filter = |template: &str| match column {
+            Some(c) => template.replace("{column}", c),
+            None => String::new(),
+        };
+        SITE_AGGREGATE_TEMPLATE
+            .replace("{full}", &FULL_FROM_ITEMS.to_string())
+            .replace("{basic}", &BASIC_FROM_ITEMS.to_string())
+            .replace("{sites_in_scope}", &filter(SITES_IN_SCOPE))
+            .replace("{checks_in_scope}", &filter(CHECKS_IN_SCOPE))
+    };
+    [sql(None), sql(Some("province_id")), sql(Some("city_id"))]
 });
+
+/// A scope's sites: `{column}` is `city_id` or `province_id`, `$2` its id.
+const SITES_IN_SCOPE: &str =
+    "AND s.county_id IN (SELECT id FROM counties WHERE {column} = CAST($2 AS INTEGER))";
+/// And their checks, so the grouped pass reads only theirs.
+const CHECKS_IN_SCOPE: &str = "AND site_id IN (SELECT id FROM sites WHERE county_id IN \
+     (SELECT id FROM counties WHERE {column} = CAST($2 AS INTEGER)))";
 
 /// A fact counts when its own date is on or before the day (DOMAIN.md). The equipment of a
 /// site is its latest check on or before the day (one per site and date, by constraint), found
@@ -57,14 +76,12 @@ SELECT s.county_id AS county_id,
        COALESCE(SUM(CASE WHEN s.premises_secured_on <= $1 AND (c.item_count IS NULL OR c.item_count < {basic}) THEN 1 ELSE 0 END), 0) AS incomplete
 FROM sites s
 LEFT JOIN (SELECT site_id, MAX(checked_on) AS checked_on FROM equipment_checks
-           WHERE checked_on <= $1 GROUP BY site_id) latest ON latest.site_id = s.id
+           WHERE checked_on <= $1 {checks_in_scope}
+           GROUP BY site_id) latest ON latest.site_id = s.id
 LEFT JOIN equipment_checks c ON c.site_id = latest.site_id AND c.checked_on = latest.checked_on
 WHERE s.planned_on <= $1
   AND (s.closed_on IS NULL OR s.closed_on > $1)
-  AND (CAST($2 AS INTEGER) IS NULL
-       OR s.county_id IN (SELECT id FROM counties WHERE city_id = CAST($2 AS INTEGER)))
-  AND (CAST($3 AS INTEGER) IS NULL
-       OR s.county_id IN (SELECT id FROM counties WHERE province_id = CAST($3 AS INTEGER)))
+  {sites_in_scope}
 GROUP BY s.county_id, s.kind
 ORDER BY s.county_id, s.kind";
 
@@ -74,14 +91,15 @@ pub fn site_aggregates(
     as_of: NaiveDate,
     scope: Scope,
 ) -> QueryResult<Vec<SiteAggregate>> {
-    let (city, province) = match scope {
-        Scope::All => (None, None),
-        Scope::City(c) => (Some(c), None),
-        Scope::Province(p) => (None, Some(p)),
+    let [all, province, city] = &*SITE_AGGREGATE_SQL;
+    let (sql, id) = match scope {
+        Scope::All => (all, None),
+        Scope::Province(p) => (province, Some(p)),
+        Scope::City(c) => (city, Some(c)),
     };
-    diesel::sql_query(SITE_AGGREGATE_SQL.as_str())
-        .bind::<Date, _>(as_of)
-        .bind::<Nullable<Integer>, _>(city)
-        .bind::<Nullable<Integer>, _>(province)
-        .load(conn)
+    let query = diesel::sql_query(sql.as_str()).bind::<Date, _>(as_of);
+    match id {
+        None => query.load(conn),
+        Some(id) => query.bind::<Integer, _>(id).load(conn),
+    }
 }

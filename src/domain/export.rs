@@ -39,6 +39,9 @@ pub struct Sheet {
     pub merges: Vec<Merge>,
     /// Rows holding the header, for styling.
     pub header_rows: (u32, u32),
+    /// Whether it has city or province rows, whose cells (counts per level and stage) are
+    /// longer than a county's: their columns are printed wider, their rows taller.
+    pub summed: bool,
 }
 
 pub const COLUMNS: usize = 16;
@@ -277,6 +280,7 @@ pub fn layout(table: &ProgressTable, title: &str, issuing_unit: &str) -> Sheet {
         rows,
         merges,
         header_rows: (2, 3),
+        summed: table.level != TableLevel::City,
     }
 }
 
@@ -382,13 +386,18 @@ pub fn to_xlsx(sheet: &Sheet) -> Result<Vec<u8>, String> {
     ws.set_row_height(0, 32).map_err(err)?;
     ws.set_row_height(2, 24).map_err(err)?;
     ws.set_row_height(3, 40).map_err(err)?;
+    let body_height = if sheet.summed { 44 } else { 32 };
     for r in 4..body_end {
-        ws.set_row_height(r, 32).map_err(err)?;
+        ws.set_row_height(r, body_height).map_err(err)?;
     }
     ws.set_column_width(0, 10).map_err(err)?;
-    ws.set_column_width(1, 18).map_err(err)?;
+    ws.set_column_width(1, if sheet.summed { 24.0 } else { 18.0 })
+        .map_err(err)?;
     for c in 2..12u16 {
-        ws.set_column_width(c, 9).map_err(err)?;
+        // The equipment cells (5 and 10) of a city or a province count sites per level.
+        let wide = sheet.summed && (c == 5 || c == 10);
+        ws.set_column_width(c, if wide { 20 } else { 9 })
+            .map_err(err)?;
     }
     ws.set_column_width(12, 10).map_err(err)?;
     ws.set_column_width(13, 10).map_err(err)?;
@@ -421,6 +430,7 @@ mod tests {
             ]],
             merges: vec![],
             header_rows: (0, 0),
+            summed: false,
         };
         let csv = String::from_utf8(to_csv(&sheet)).expect("utf-8");
         assert_eq!(csv, "\u{feff}\"a,b\",\"say \"\"hi\"\"\",3,\r\n");
@@ -442,6 +452,7 @@ mod tests {
             rows: vec![cells.iter().map(|t| Cell::text(*t)).collect()],
             merges: vec![],
             header_rows: (0, 0),
+            summed: false,
         };
         let csv = String::from_utf8(to_csv(&sheet)).expect("utf-8");
         assert_eq!(

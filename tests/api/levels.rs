@@ -320,8 +320,10 @@ on_both_backends! {
         app.post("/api/v1/users", &json!({"username": "yunfu.admin", "display_name": "云浮", "role": "city_admin", "city_id": yunfu, "password": PASSWORD})).await.expect(201);
         let city_admin = app.token_for("yunfu.admin", PASSWORD).await;
         let viewer = app.user_token("province.viewer", "viewer", None).await;
+        let yuncheng = app.get("/api/v1/counties?division_code=445302").await.body["items"][0]["id"].as_i64().expect("id");
+        let officer = app.user_token("yc.officer", "county_officer", Some(yuncheng)).await;
         let body = json!({"province_id": province, "as_of": "2021-06-09", "title": "广东省进度", "issuing_unit": "广东省民政厅"});
-        for token in [&city_admin, &viewer] {
+        for token in [&city_admin, &viewer, &officer] {
             app.post_as(token, "/api/v1/reports/progress/snapshots", &body).await.expect_problem(403);
         }
         let snapshot = app.post("/api/v1/reports/progress/snapshots", &body).await.expect(201).body;
@@ -329,7 +331,6 @@ on_both_backends! {
         assert_eq!(snapshot["table"]["level"], "province");
         let path = format!("/api/v1/reports/progress/snapshots/{}", snapshot["id"]);
         // Frozen: a later correction changes the live table, never the bulletin.
-        let yuncheng = app.get("/api/v1/counties?division_code=445302").await.body["items"][0]["id"].as_i64().expect("id");
         batch(&app, yuncheng, json!({"sites": [station("445302101", "YC-2", true, false, None)]})).await;
         let live = app.get(&format!("/api/v1/reports/progress?as_of=2021-06-09&province_id={province}")).await.expect(200).body;
         assert_eq!(live["cities"][1]["stations"]["premises_secured"], 3);
@@ -371,6 +372,7 @@ on_both_backends! {
         assert_eq!(yunfu["coordination_mechanism"]["label"], "5/6");
         let dongguan = cities.iter().find(|c| c["division_code"] == "441900").expect("东莞");
         assert_eq!(dongguan["stations"]["planned"], 3, "its towns on its one row");
+        assert_eq!(codes(&t["rows"]), vec!["440000"], "the province's own level");
         let counties = app.get("/api/v1/counties?limit=100").await.expect(200).body;
         let outside: Vec<&Value> = counties["items"].as_array().expect("items").iter()
             .filter(|c| !c["division_code"].as_str().expect("code").starts_with("4453"))
