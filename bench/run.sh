@@ -38,6 +38,12 @@ TOKEN=$(curl -fs -d grant_type=password -d username=bench.admin -d password=benc
   "http://127.0.0.1:$PORT/api/v1/auth/token" | python3 -c 'import sys, json; print(json.load(sys.stdin)["access_token"])')
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+cold() { # url → median seconds over RUNS, nothing kept before each request (db::kept)
+  for _ in $(seq 1 "$RUNS"); do
+    psql -qAt "$URL" -c "DELETE FROM kept_figures" >/dev/null
+    curl -fs -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$1"
+  done | median
+}
 timed() { # url → median seconds over RUNS
   for _ in $(seq 1 "$RUNS"); do
     curl -fs -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$1"
@@ -65,7 +71,8 @@ def const(name):
     return re.sub(r"\\\n\s*", "", m.group(1))
 items = int(re.search(r"pub const ITEM_COUNT: usize = (\d+);", open("src/domain/site.rs").read()).group(1))
 column = sys.argv[1]
-scoped = lambda t: t.replace("{column}", column) if column else ""
+counties = const("COUNTIES_WHERE").replace("{column}", column)
+scoped = lambda t: t.replace("{counties}", counties) if column else ""
 print(const("SITE_AGGREGATE_TEMPLATE").replace("{full}", str(items)).replace("{basic}", str(items - 2))
       .replace("{sites_in_scope}", scoped(const("SITES_IN_SCOPE")))
       .replace("{checks_in_scope}", scoped(const("CHECKS_IN_SCOPE"))))
@@ -74,19 +81,43 @@ PY
 
 echo
 psql -qAt "$URL" -c "SELECT 'data: ' || (SELECT count(*) FROM counties) || ' counties, ' || (SELECT count(*) FROM sites) || ' sites, ' || (SELECT count(*) FROM staff) || ' staff'"
-# Each level's table over HTTP, beside PostgreSQL's own time for its site aggregate (the one pass
-# over the sites that dominates every level's cost).
+# Each level's table over HTTP counted afresh (nothing kept), beside PostgreSQL's own time for its
+# site aggregate (the one pass over the sites that dominates every level's cost).
 PROVINCE=$(psql -qAt "$URL" -c "SELECT min(id) FROM provinces WHERE division_code = '440000'")
 CITY=$(psql -qAt "$URL" -c "SELECT min(id) FROM cities WHERE province_id = $PROVINCE")
 TABLE="http://127.0.0.1:$PORT/api/v1/reports/progress?as_of=2021-06-09"
-echo "national table, a row per province, over HTTP (median of $RUNS): $(timed "$TABLE") s"
-echo "national table, a row per county (3,000 rows), over HTTP: $(timed "$TABLE&by=county") s"
+echo "national table, a row per province, over HTTP (median of $RUNS): $(cold "$TABLE") s"
+echo "national table, a row per county (3,000 rows), over HTTP: $(cold "$TABLE&by=county") s"
 echo "  its site aggregate over every site in PostgreSQL (EXPLAIN ANALYZE): $(pg_ms "$(site_sql)") ms"
-echo "one province's table, a row per city, over HTTP: $(timed "$TABLE&province_id=$PROVINCE") s"
+echo "one province's table, a row per city, over HTTP: $(cold "$TABLE&province_id=$PROVINCE") s"
 echo "  its site aggregate in PostgreSQL: $(pg_ms "$(site_sql province_id)" "$PROVINCE") ms"
-echo "one city's table, over HTTP: $(timed "$TABLE&city_id=$CITY") s"
+echo "one city's table, over HTTP: $(cold "$TABLE&city_id=$CITY") s"
 echo "  its site aggregate in PostgreSQL: $(pg_ms "$(site_sql city_id)" "$CITY") ms"
 COUNTY=$(psql -qAt "$URL" -c "SELECT min(id) + 1500 FROM counties")
+
+# Kept counts (db::kept): the national table by county cold (nothing kept), warm (asked again),
+# and right after a batch in one county (that county's rows counted again, the rest kept).
+once() { curl -fs -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$1"; }
+psql -qAt "$URL" -c "DELETE FROM kept_figures" -c "DELETE FROM kept_dates" >/dev/null
+echo "kept: the national table by county, cold (nothing kept): $(once "$TABLE&by=county") s"
+echo "kept: the same, warm (asked again; median of $RUNS): $(timed "$TABLE&by=county") s"
+read -r TOWN_CODE STATION_REF < <(psql -qAt -F ' ' "$URL" -c "SELECT t.code, s.ref FROM sites s JOIN towns t ON t.id = s.town_id
+  WHERE s.county_id = $COUNTY AND s.kind = 'station' ORDER BY s.id LIMIT 1")
+after_batch() {
+  for i in $(seq 1 "$RUNS"); do
+    curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+      -d "{\"sites\": [{\"kind\": \"point\", \"town_code\": \"$TOWN_CODE\", \"station_ref\": \"$STATION_REF\", \"village\": \"基准村$i\",
+           \"name\": \"基准点$i\", \"ref\": \"BENCH-KEPT-$$-$i\", \"planned_on\": \"2021-03-01\"}]}" \
+      "http://127.0.0.1:$PORT/api/v1/counties/$COUNTY/updates"
+    once "$TABLE&by=county"
+  done | median
+}
+echo "kept: the same right after a batch in one county (median of $RUNS): $(after_batch) s"
+# The store's size without the dead rows the cold runs above left (VACUUM FULL compacts it).
+psql -qAt "$URL" -c "VACUUM FULL kept_figures" >/dev/null
+echo "kept: $(psql -qAt "$URL" -c "SELECT count(*) || ' rows for ' || count(DISTINCT (as_of, fiscal_year)) || ' date(s), '
+  || pg_size_pretty(pg_total_relation_size('kept_figures')) || ' with indexes, '
+  || pg_total_relation_size('kept_figures') / greatest(count(*), 1) || ' bytes a row' FROM kept_figures")"
 echo "a page of 50 points of one county, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/stations?county_id=$COUNTY&kind=point&limit=50&sort=name") s"
 echo "a page of 50 staff in post on a date, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/staff?county_id=$COUNTY&in_post_on=2021-06-09&limit=50") s"
 echo "staff counts for every county, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/staff/counts?as_of=2021-06-09") s"

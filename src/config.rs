@@ -79,6 +79,26 @@ pub struct Settings {
     /// (`/api/v1/changes`) serves; a cursor older than that is 410. Default 30, at least 30 (the
     /// audit trail itself keeps everything).
     pub feed_retention_days: u32,
+    /// `SHUANGBAI_KEPT_DAYS` (default 30, 1 to 3650) and `SHUANGBAI_KEPT_DATES` (default 64, 1
+    /// to 10000): the progress table's kept counts of a date no table asked for in that many
+    /// days are dropped, and only that many dates (the most recently asked) are kept.
+    pub keeping: Keeping,
+}
+
+/// How much of the progress table's counts the database keeps (`db::kept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keeping {
+    pub days: u32,
+    pub dates: u32,
+}
+
+impl Default for Keeping {
+    fn default() -> Self {
+        Keeping {
+            days: 30,
+            dates: 64,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +275,19 @@ impl Settings {
                 "must be between 30 and 36500",
             ));
         }
+        let days: u32 = parsed("SHUANGBAI_KEPT_DAYS", 30, "a number of days")?;
+        if !(1..=3650).contains(&days) {
+            return Err(invalid("SHUANGBAI_KEPT_DAYS", "must be between 1 and 3650"));
+        }
+        let dates: u32 = parsed("SHUANGBAI_KEPT_DATES", 64, "a number of dates")?;
+        if !(1..=10_000).contains(&dates) {
+            return Err(invalid(
+                "SHUANGBAI_KEPT_DATES",
+                "must be between 1 and 10000",
+            ));
+        }
         Ok(Settings {
+            keeping: Keeping { days, dates },
             feed_retention_days,
             auth_cache: Duration::from_millis(auth_cache_ms),
             access_ttl_secs,

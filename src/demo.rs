@@ -739,16 +739,10 @@ where
 /// and a point, some with premises, equipment and completion; four workers; its plan; a
 /// funding request; a training.
 fn illustrative_county(code: &str, i: usize) -> Value {
-    let items = [
-        "desks_chairs",
-        "air_conditioner",
-        "computer",
-        "printer",
-        "telephone",
-        "file_cabinet",
-        "stationery",
-        "fire_safety",
-    ];
+    let items: Vec<&str> = crate::domain::site::EquipmentItem::ALL
+        .iter()
+        .map(|i| i.as_str())
+        .collect();
     let towns: Vec<Value> = (1..=3)
         .map(|t| json!({"code": format!("{code}{:03}", 100 + t), "name": format!("示例镇{t}"), "kind": "town"}))
         .collect();

@@ -11,6 +11,7 @@ use crate::auth::Tokens;
 use crate::caller_cache::CallerCache;
 use crate::config::Settings;
 use crate::db::DbPool;
+use crate::service::tables::Keeper;
 
 /// Token requests per client address (this instance); failed logins per username are counted
 /// in the database instead, so that limit holds across instances. Addresses whose allowance is
@@ -163,11 +164,14 @@ pub struct AppState {
     pub logins_in_flight: Arc<AttemptsInFlight>,
     /// Access tokens' recent checks, kept for at most a second (`caller_cache.rs`).
     pub callers: Arc<CallerCache>,
+    /// Keeps the progress table's counts in the background (`service::tables`).
+    pub keeper: Keeper,
 }
 
 impl AppState {
     pub fn new(pool: DbPool, settings: Settings) -> Result<AppState, String> {
         Ok(AppState {
+            keeper: Keeper::start(pool.clone(), settings.keeping),
             pool,
             tokens: Tokens::new(&settings.jwt_secret, settings.access_ttl_secs)?,
             login_limiter: Arc::new(LoginLimiter::new(

@@ -108,6 +108,10 @@ fn filtered(filter: &AuditFilter) -> audit_events::BoxedQuery<'static, MultiBack
 /// compile a multi-row insert, so each backend runs the same statement on its own connection.
 pub fn insert_all(conn: &mut DbConnection, events: &mut [NewAuditEvent]) -> QueryResult<()> {
     place(conn, events)?;
+    // Every write that can change a county-level row's figures is audited under that row: its
+    // generation moves with the write, so the counts kept for it are counted again.
+    let named: Vec<i32> = events.iter().filter_map(|e| e.county_id).collect();
+    super::kept::bump(conn, &named)?;
     for chunk in events.chunks(200) {
         match conn {
             DbConnection::Pg(c) => diesel::insert_into(audit_events::table)

@@ -265,17 +265,18 @@ pub fn ids_in_city(city_id: i32) -> IdsInCity {
 }
 
 /// Whose county-level rows a table or a figure covers: every one, a province's (its cities'
-/// and its own level) or a city's.
+/// and its own level), a city's, or just these rows (those whose kept figures are stale).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub enum Scope<'a> {
     All,
     Province(i32),
     City(i32),
+    Rows(&'a [i32]),
 }
 
-impl Scope {
+impl Scope<'_> {
     /// A city's when given, else all.
-    pub fn of_city(city_id: Option<i32>) -> Scope {
+    pub fn of_city(city_id: Option<i32>) -> Scope<'static> {
         city_id.map_or(Scope::All, Scope::City)
     }
 }
@@ -306,6 +307,7 @@ macro_rules! within_scope {
             $crate::db::counties::Scope::Province(p) => {
                 $q.filter($column.eq_any($crate::db::counties::ids_in_province(p)))
             }
+            $crate::db::counties::Scope::Rows(ids) => $q.filter($column.eq_any(ids.to_vec())),
         }
     };
 }
@@ -318,6 +320,7 @@ pub fn in_scope(conn: &mut DbConnection, scope: Scope) -> QueryResult<Vec<County
         Scope::All => {}
         Scope::Province(p) => q = q.filter(counties::province_id.eq(p)),
         Scope::City(c) => q = q.filter(counties::city_id.eq(c)),
+        Scope::Rows(ids) => q = q.filter(counties::id.eq_any(ids.to_vec())),
     }
     q.load(conn)
 }

@@ -10,6 +10,7 @@ pub mod cities;
 pub mod counties;
 pub mod funding;
 pub mod idempotency;
+pub mod kept;
 pub mod provinces;
 pub mod report;
 pub mod schema;
@@ -369,6 +370,31 @@ impl DbPool {
     pub fn health(&self) -> &Health {
         &self.health
     }
+
+    /// Runs `f` on a pooled connection from a thread of the service's own (not a request's):
+    /// it waits for a turn like a request does (polling, at most `wait()`), so background work
+    /// never takes a connection a waiting request was promised.
+    pub fn run_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let deadline = Instant::now() + self.wait();
+        let _turn = loop {
+            match self.turns.clone().try_acquire_owned() {
+                Ok(turn) => break turn,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => {
+                    return Err(ApiError::Unavailable(
+                        "no database connection was free in time".into(),
+                    ))
+                }
+            }
+        };
+        let mut conn = self
+            .get()
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        f(&mut conn.db)
+    }
 }
 
 /// Creates a folder (and its missing parents) readable by its owner only (0700). An existing
@@ -587,6 +613,32 @@ where
             log::error!("rollback failed: {rollback}");
             Err(e)
         }
+    }
+}
+
+/// Runs `f` in a read-only transaction that sees one snapshot throughout: `REPEATABLE READ` on
+/// PostgreSQL; on SQLite a deferred transaction, whose first read fixes its snapshot.
+pub fn snapshot_read<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+    }
+    let outcome = f(conn);
+    let end = match conn {
+        DbConnection::Pg(c) => AnsiTransactionManager::rollback_transaction(c),
+        DbConnection::Sqlite(c) => AnsiTransactionManager::rollback_transaction(c),
+    };
+    match (outcome, end) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(e)) => Err(e.into()),
+        (Err(e), _) => Err(e),
     }
 }
 

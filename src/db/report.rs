@@ -38,27 +38,35 @@ pub struct SiteAggregate {
 /// are its item counts; `{sites_in_scope}` and `{checks_in_scope}` the scope's filters, each a
 /// plain `IN` (never `$2 IS NULL OR …`, which PostgreSQL cannot turn into a join: a city's
 /// table then scanned every site and check).
-static SITE_AGGREGATE_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
-    let sql = |column: Option<&str>| {
-        let filter = |template: &str| match column {
-            Some(c) => template.replace("{column}", c),
-            None => String::new(),
-        };
-        SITE_AGGREGATE_TEMPLATE
-            .replace("{full}", &FULL_FROM_ITEMS.to_string())
-            .replace("{basic}", &BASIC_FROM_ITEMS.to_string())
-            .replace("{sites_in_scope}", &filter(SITES_IN_SCOPE))
-            .replace("{checks_in_scope}", &filter(CHECKS_IN_SCOPE))
+fn site_aggregate_sql(counties: Option<&str>) -> String {
+    let filter = |template: &str| match counties {
+        Some(c) => template.replace("{counties}", c),
+        None => String::new(),
     };
-    [sql(None), sql(Some("province_id")), sql(Some("city_id"))]
+    SITE_AGGREGATE_TEMPLATE
+        .replace("{full}", &FULL_FROM_ITEMS.to_string())
+        .replace("{basic}", &BASIC_FROM_ITEMS.to_string())
+        .replace("{sites_in_scope}", &filter(SITES_IN_SCOPE))
+        .replace("{checks_in_scope}", &filter(CHECKS_IN_SCOPE))
+}
+
+static SITE_AGGREGATE_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
+    let of = |column: &str| COUNTIES_WHERE.replace("{column}", column);
+    [
+        site_aggregate_sql(None),
+        site_aggregate_sql(Some(&of("province_id"))),
+        site_aggregate_sql(Some(&of("city_id"))),
+    ]
 });
 
-/// A scope's sites: `{column}` is `city_id` or `province_id`, `$2` its id.
-const SITES_IN_SCOPE: &str =
-    "AND s.county_id IN (SELECT id FROM counties WHERE {column} = CAST($2 AS INTEGER))";
+/// A province's or a city's county-level rows: `{column}` is `province_id` or `city_id`, `$2`
+/// its id.
+const COUNTIES_WHERE: &str = "SELECT id FROM counties WHERE {column} = CAST($2 AS INTEGER)";
+/// The scope's sites: `{counties}` its county-level rows.
+const SITES_IN_SCOPE: &str = "AND s.county_id IN ({counties})";
 /// And their checks, so the grouped pass reads only theirs.
-const CHECKS_IN_SCOPE: &str = "AND site_id IN (SELECT id FROM sites WHERE county_id IN \
-     (SELECT id FROM counties WHERE {column} = CAST($2 AS INTEGER)))";
+const CHECKS_IN_SCOPE: &str =
+    "AND site_id IN (SELECT id FROM sites WHERE county_id IN ({counties}))";
 
 /// A fact counts when its own date is on or before the day (DOMAIN.md). The equipment of a
 /// site is its latest check on or before the day (one per site and date, by constraint), found
@@ -93,11 +101,20 @@ pub fn site_aggregates(
 ) -> QueryResult<Vec<SiteAggregate>> {
     let [all, province, city] = &*SITE_AGGREGATE_SQL;
     let (sql, id) = match scope {
-        Scope::All => (all, None),
-        Scope::Province(p) => (province, Some(p)),
-        Scope::City(c) => (city, Some(c)),
+        Scope::All => (all.clone(), None),
+        Scope::Province(p) => (province.clone(), Some(p)),
+        Scope::City(c) => (city.clone(), Some(c)),
+        // Row ids read from the database, written as numbers: a list of any length in one
+        // statement on both backends.
+        Scope::Rows(ids) => {
+            let list: Vec<String> = ids.iter().map(i32::to_string).collect();
+            (site_aggregate_sql(Some(&list.join(","))), None)
+        }
     };
-    let query = diesel::sql_query(sql.as_str()).bind::<Date, _>(as_of);
+    if matches!(scope, Scope::Rows([])) {
+        return Ok(Vec::new());
+    }
+    let query = diesel::sql_query(sql).bind::<Date, _>(as_of);
     match id {
         None => query.load(conn),
         Some(id) => query.bind::<Integer, _>(id).load(conn),

@@ -65,6 +65,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    figure_generations (county_id) {
+        county_id -> Integer,
+        generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    kept_figures (as_of, fiscal_year, rules_version, county_id) {
+        as_of -> Date,
+        fiscal_year -> Integer,
+        rules_version -> Text,
+        county_id -> Integer,
+        generation -> BigInt,
+        counts -> Text,
+    }
+}
+
+diesel::table! {
+    kept_dates (as_of, fiscal_year, rules_version) {
+        as_of -> Date,
+        fiscal_year -> Integer,
+        rules_version -> Text,
+        last_asked_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(plan_status_changes -> counties (county_id));
 diesel::joinable!(towns -> counties (county_id));
 
@@ -330,6 +357,9 @@ diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    figure_generations,
+    kept_dates,
+    kept_figures,
     provinces,
     cities,
     counties,

@@ -307,7 +307,7 @@ pub struct CountyFacts {
     pub management_on: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SiteFigures {
     pub planned: i64,
     pub completed: i64,
@@ -318,13 +318,26 @@ pub struct SiteFigures {
     pub staff: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FundingFacts {
     pub request_id: i32,
     pub stage: FundingStage,
     pub requested_fen: Option<i64>,
     pub approved_fen: Option<i64>,
     pub note: Option<String>,
+}
+
+/// What the database counted for one county-level row as of a date and for a fiscal year: what
+/// is kept between requests (`kept_figures`); the row's name, place and mechanisms are read
+/// afresh with it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RowCounts {
+    pub stations: SiteFigures,
+    pub points: SiteFigures,
+    /// The plan's stage and note as of the date; none before its first change.
+    pub plan: Option<(PlanStage, Option<String>)>,
+    pub funding: Option<FundingFacts>,
+    pub trainings: i64,
 }
 
 /// Everything counted for one county.

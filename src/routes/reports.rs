@@ -202,8 +202,9 @@ async fn live(
     let unit = bounded("issuing_unit", unit)?;
     let title = bounded("title", title)?;
     let today = state.today();
+    let keeper = state.keeper.clone();
     let live = db::run(&state.pool, move |conn| {
-        reports::live_table(conn, query, today)
+        reports::live_table(conn, query, today, &keeper)
     })
     .await?;
     let (table, name) = (live.table, live.name.unwrap_or_default());
@@ -560,8 +561,9 @@ pub async fn progress_changes(
             fiscal_year: q.fiscal_year,
         }
     };
+    let keeper = state.keeper.clone();
     let out = db::run(&state.pool, move |conn| {
-        reports::changes(conn, comparison, today)
+        reports::changes(conn, comparison, today, &keeper)
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))

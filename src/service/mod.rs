@@ -24,6 +24,7 @@ pub mod reports;
 pub mod sessions;
 pub mod sites;
 pub mod staff;
+pub mod tables;
 pub mod towns;
 pub mod trainings;
 

@@ -1,26 +1,20 @@
 //! The progress table (进度情况一览表) as of any date, computed from the records; published
 //! snapshots of it, frozen; and the changes between two dates or two snapshots.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::now;
-use crate::db::cities as city_q;
-use crate::db::counties::{self as counties_q, CountyRow, Scope};
-use crate::db::provinces as province_q;
+use crate::db::counties as counties_q;
 use crate::db::snapshots::{self, NewSnapshot, SnapshotFilter, SnapshotRow};
 use crate::db::DbConnection;
-use crate::db::{funding as funding_q, report, staff as staff_q, trainings as trainings_q};
 use crate::domain::audit::{AuditAction, AuditEntity};
-use crate::domain::report::{build, Counted, CountyFacts, Division, FundingFacts, SiteFigures};
 use crate::domain::report::{compare, CountChange, CountyChanges, DivisionChanges, RULES_VERSION};
 use crate::domain::report::{ProgressTable, RowsBy, TableLevel, TableOf};
-use crate::domain::site::SiteKind;
 use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
+use crate::service::tables::{place, progress_table, read_table, Keeper};
 use crate::service::{utc, Listed};
 use crate::write::{Tx, NOTHING};
 
@@ -140,91 +134,6 @@ fn check_as_of(as_of: NaiveDate, today: NaiveDate, field: &str) -> Result<(), Ap
     Ok(())
 }
 
-/// Whose table a request asks for, and the name it is titled with.
-#[derive(Debug, Clone)]
-pub struct Place {
-    pub of: TableOf,
-    /// The city's or the province's name (none for one still named by its code); 全国 for the
-    /// nation.
-    pub name: Option<String>,
-}
-
-impl Place {
-    fn scope(&self) -> Scope {
-        match (self.of.city_id, self.of.province_id) {
-            (Some(c), _) => Scope::City(c),
-            (None, Some(p)) => Scope::Province(p),
-            (None, None) => Scope::All,
-        }
-    }
-}
-
-/// A division's own name, or none while it is still named by its code.
-fn own_name(name: &str, code: &str) -> Option<String> {
-    (name != code).then(|| name.to_string())
-}
-
-/// The table asked for: city `city_id`'s, province `province_id`'s (not both), or without
-/// either the deployment's at its highest level with more than one member (one city: that
-/// city's; one province with several cities: the province's; several provinces: the nation's).
-/// `by` must fit the level (422 naming `by`).
-pub fn place(
-    conn: &mut DbConnection,
-    city_id: Option<i32>,
-    province_id: Option<i32>,
-    by: Option<RowsBy>,
-) -> Result<Place, ApiError> {
-    let city_place = |city: &city_q::CityRow| {
-        (
-            TableLevel::City,
-            Some(city.id),
-            None,
-            own_name(&city.name, &city.division_code),
-        )
-    };
-    let province_place = |p: &province_q::ProvinceRow| {
-        (
-            TableLevel::Province,
-            None,
-            Some(p.id),
-            own_name(&p.name, &p.division_code),
-        )
-    };
-    let (level, city, province, name) = match (city_id, province_id) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
-                "province_id",
-                "give city_id or province_id, not both",
-            ))
-        }
-        (Some(id), None) => city_place(
-            &city_q::find(conn, id)?
-                .ok_or_else(|| ApiError::invalid("city_id", format!("city {id} does not exist")))?,
-        ),
-        (None, Some(id)) => province_place(&province_q::find(conn, id)?.ok_or_else(|| {
-            ApiError::invalid("province_id", format!("province {id} does not exist"))
-        })?),
-        (None, None) => match province_q::in_code_order(conn, Some(2))?.as_slice() {
-            [] => (TableLevel::City, None, None, None),
-            [one] => match city_q::in_code_order(conn, Some(one.id), Some(2))?.as_slice() {
-                [city] => city_place(city),
-                _ => province_place(one),
-            },
-            _ => (TableLevel::Nation, None, None, Some("全国".to_string())),
-        },
-    };
-    let by = level.rows_by(by).map_err(|m| ApiError::invalid("by", m))?;
-    Ok(Place {
-        of: TableOf {
-            level,
-            by,
-            city_id: city,
-            province_id: province,
-        },
-        name,
-    })
-}
-
 /// A table with the name it is titled with.
 #[derive(Debug)]
 pub struct PlacedTable {
@@ -248,6 +157,7 @@ pub fn live_table(
     conn: &mut DbConnection,
     query: TableQuery,
     today: NaiveDate,
+    keeper: &Keeper,
 ) -> Result<PlacedTable, ApiError> {
     let as_of = query.as_of.unwrap_or(today);
     if as_of > today {
@@ -265,7 +175,7 @@ pub fn live_table(
     }
     let place = place(conn, query.city_id, query.province_id, query.by)?;
     Ok(PlacedTable {
-        table: progress_table(conn, &place, as_of, fiscal_year)?,
+        table: read_table(conn, &place, as_of, fiscal_year, keeper)?,
         name: place.name,
     })
 }
@@ -428,6 +338,7 @@ pub fn changes(
     conn: &mut DbConnection,
     comparison: Comparison,
     today: NaiveDate,
+    keeper: &Keeper,
 ) -> Result<ChangesOut, ApiError> {
     let (from, to) = match comparison {
         Comparison::Snapshots { from, to } => {
@@ -452,13 +363,20 @@ pub fn changes(
                 return Err(ApiError::invalid("from", "must be on or before to"));
             }
             let place = place(conn, city_id, province_id, by)?;
-            let a = progress_table(
+            let a = read_table(
                 conn,
                 &place,
                 from,
                 fiscal_year.unwrap_or_else(|| from.year()),
+                keeper,
             )?;
-            let b = progress_table(conn, &place, to, fiscal_year.unwrap_or_else(|| to.year()))?;
+            let b = read_table(
+                conn,
+                &place,
+                to,
+                fiscal_year.unwrap_or_else(|| to.year()),
+                keeper,
+            )?;
             ((a, None), (b, None))
         }
     };
@@ -476,106 +394,4 @@ pub fn changes(
         divisions: changed.divisions,
         totals: changed.totals,
     })
-}
-
-/// The table of `place` as of a date: a handful of queries whatever its level (counties, plan
-/// statuses, one pass over the sites, staff in post, funding, trainings, and the cities and
-/// provinces it arranges them under), none per county or city; a province or the nation is
-/// never computed as a table per city.
-pub fn progress_table(
-    conn: &mut DbConnection,
-    place: &Place,
-    as_of: NaiveDate,
-    fiscal_year: i32,
-) -> Result<ProgressTable, ApiError> {
-    let of = place.of;
-    if of.level == TableLevel::City && of.city_id.is_none() {
-        return Ok(build(of, as_of, fiscal_year, &[], &[], Vec::new()));
-    }
-    // Every figure is counted for the place's own county-level rows only.
-    let scope = place.scope();
-    let counties: Vec<CountyRow> = counties_q::in_scope(conn, scope)?;
-    let ids: Option<Vec<i32>> =
-        (scope != Scope::All).then(|| counties.iter().map(|c| c.id).collect());
-    let plans = counties_q::plan_status_as_of(conn, ids.as_deref(), as_of)?;
-    let sites = report::site_aggregates(conn, as_of, scope)?;
-    let staff = staff_q::in_post_by_county_and_kind(conn, as_of, scope)?;
-    let funding = funding_q::funding_as_of(conn, fiscal_year, as_of, scope)?;
-    let trainings = trainings_q::trainings_held_by(conn, as_of, scope)?;
-    let division = |id, division_code, name, province_id| Division {
-        id,
-        division_code,
-        name,
-        province_id,
-    };
-    let cities: Vec<Division> = match of.level {
-        TableLevel::City => Vec::new(),
-        _ => city_q::in_code_order(conn, of.province_id, None)?
-            .into_iter()
-            .map(|c| division(c.id, c.division_code, c.name, Some(c.province_id)))
-            .collect(),
-    };
-    let provinces: Vec<Division> = match of.level {
-        TableLevel::Nation => province_q::in_code_order(conn, None)?
-            .into_iter()
-            .map(|p| division(p.id, p.division_code, p.name, None))
-            .collect(),
-        _ => Vec::new(),
-    };
-
-    // Indexed by county, so arranging 3,000 counties is linear.
-    let sites: HashMap<(i32, SiteKind), &report::SiteAggregate> =
-        sites.iter().map(|a| ((a.county_id, a.kind), a)).collect();
-    let staff: HashMap<(i32, SiteKind), i64> =
-        staff.into_iter().map(|(c, k, n)| ((c, k), n)).collect();
-    let plans: HashMap<i32, &counties_q::PlanChangeRow> =
-        plans.iter().map(|p| (p.county_id, p)).collect();
-    let funding: HashMap<i32, &funding_q::FundingAsOf> =
-        funding.iter().map(|f| (f.county_id, f)).collect();
-    let trainings: HashMap<i32, i64> = trainings.into_iter().collect();
-    let figures = |county_id: i32, kind: SiteKind| -> SiteFigures {
-        let mut f = sites
-            .get(&(county_id, kind))
-            .map(|a| SiteFigures {
-                planned: a.planned,
-                completed: a.completed,
-                premises: a.premises,
-                full: a.full,
-                basic: a.basic,
-                incomplete: a.incomplete,
-                staff: 0,
-            })
-            .unwrap_or_default();
-        f.staff = staff.get(&(county_id, kind)).copied().unwrap_or(0);
-        f
-    };
-    let mut counted = Vec::with_capacity(counties.len());
-    for c in counties {
-        let plan = plans.get(&c.id).map(|p| (p.stage, p.note.clone()));
-        let funding_facts = funding.get(&c.id).map(|f| FundingFacts {
-            request_id: f.request_id,
-            stage: f.stage,
-            requested_fen: f.requested_fen,
-            approved_fen: f.approved_fen,
-            note: f.note.clone(),
-        });
-        counted.push(Counted {
-            stations: figures(c.id, SiteKind::Station),
-            points: figures(c.id, SiteKind::Point),
-            funding: funding_facts,
-            trainings: trainings.get(&c.id).copied().unwrap_or(0),
-            county: CountyFacts {
-                county_id: c.id,
-                kind: c.kind,
-                division_code: c.division_code,
-                name: c.name,
-                city_id: c.city_id,
-                province_id: c.province_id,
-                plan,
-                coordination_on: c.coordination_established_on,
-                management_on: c.management_established_on,
-            },
-        });
-    }
-    Ok(build(of, as_of, fiscal_year, &provinces, &cities, counted))
 }

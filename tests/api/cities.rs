@@ -12,28 +12,9 @@ fn id(v: &Value) -> i64 {
 /// Guangdong with Yunfu (445300) and Jieyang (445200), each with one county; answers the
 /// cities' and counties' ids.
 async fn two_cities(app: &TestApp) -> (i64, i64, i64, i64) {
-    app.post(
-        "/api/v1/provinces",
-        &json!({"division_code": "440000", "name": "广东省"}),
-    )
-    .await
-    .expect(201);
-    let yunfu = id(&app
-        .post(
-            "/api/v1/cities",
-            &json!({"division_code": "445300", "name": "云浮市"}),
-        )
-        .await
-        .expect(201)
-        .body);
-    let jieyang = id(&app
-        .post(
-            "/api/v1/cities",
-            &json!({"division_code": "445200", "name": "揭阳市"}),
-        )
-        .await
-        .expect(201)
-        .body);
+    app.province("440000", "广东省").await;
+    let yunfu = app.city("445300", "云浮市").await;
+    let jieyang = app.city("445200", "揭阳市").await;
     let yuncheng = app.county("445302", "云城区", "district").await;
     let rongcheng = app.county("445202", "榕城区", "district").await;
     (yunfu, jieyang, yuncheng, rongcheng)

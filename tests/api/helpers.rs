@@ -182,6 +182,7 @@ pub fn settings_for(database_url: DatabaseUrl) -> Settings {
         // As deployed: the cache is on in every test, so each proves access ends when it should.
         auth_cache: Duration::from_secs(1),
         feed_retention_days: 30,
+        keeping: shuangbai::config::Keeping::default(),
     }
 }
 
@@ -284,6 +285,30 @@ impl TestApp {
 
     /// Asks for tokens with the password grant (form-encoded, as OAuth2 clients do).
     /// Creates a county (as the administrator) and answers its id.
+    /// A province made through the API (with its own level row); answers its id.
+    pub async fn province(&self, code: &str, name: &str) -> i64 {
+        self.made(
+            "/api/v1/provinces",
+            serde_json::json!({"division_code": code, "name": name}),
+        )
+        .await
+    }
+
+    /// A city made through the API, in the province its code names; answers its id.
+    pub async fn city(&self, code: &str, name: &str) -> i64 {
+        self.made(
+            "/api/v1/cities",
+            serde_json::json!({"division_code": code, "name": name}),
+        )
+        .await
+    }
+
+    async fn made(&self, path: &str, body: serde_json::Value) -> i64 {
+        self.post(path, &body).await.expect(201).body["id"]
+            .as_i64()
+            .expect("id")
+    }
+
     pub async fn county(&self, code: &str, name: &str, kind: &str) -> i64 {
         self.post(
             "/api/v1/counties",

@@ -11,16 +11,13 @@ fn id(v: &Value) -> i64 {
     v["id"].as_i64().expect("id")
 }
 
-const ITEMS: [&str; 8] = [
-    "desks_chairs",
-    "air_conditioner",
-    "computer",
-    "printer",
-    "telephone",
-    "file_cabinet",
-    "stationery",
-    "fire_safety",
-];
+/// The first `n` equipment items, as their words.
+fn items(n: usize) -> Vec<&'static str> {
+    shuangbai::domain::site::EquipmentItem::ALL[..n]
+        .iter()
+        .map(|i| i.as_str())
+        .collect()
+}
 
 /// A station planned on 2021-01-04, with premises, completion and a check of `items` items
 /// when given.
@@ -29,14 +26,14 @@ fn station(
     reference: &str,
     premises: bool,
     completed: bool,
-    items: Option<usize>,
+    checked: Option<usize>,
 ) -> Value {
     let mut s = json!({"kind": "station", "town_code": town, "name": format!("{reference}社工站"), "ref": reference,
                        "planned_on": "2021-01-04",
                        "premises_secured_on": premises.then_some("2021-02-01"),
                        "completed_on": completed.then_some("2021-03-01")});
-    if let Some(n) = items {
-        s["equipment_checks"] = json!([{"checked_on": "2021-03-01", "items": ITEMS[..n]}]);
+    if let Some(n) = checked {
+        s["equipment_checks"] = json!([{"checked_on": "2021-03-01", "items": items(n)}]);
     }
     s
 }
@@ -249,8 +246,8 @@ on_both_backends! {
 
     async fn the_nations_table_has_a_row_per_province_and_groups_finer_rows_under_it(app: TestApp) {
         let (guangdong_id, _, _) = guangdong(&app).await;
-        let guangxi = id(&app.post("/api/v1/provinces", &json!({"division_code": "450000", "name": "广西壮族自治区"})).await.expect(201).body);
-        app.post("/api/v1/cities", &json!({"division_code": "450100", "name": "南宁市"})).await.expect(201);
+        let guangxi = app.province("450000", "广西壮族自治区").await;
+        app.city("450100", "南宁市").await;
         let xingning = app.county("450102", "兴宁区", "district").await;
         batch(&app, xingning, json!({
             "towns": [{"code": "450102100", "name": "民生街道", "kind": "street"}],

@@ -15,6 +15,7 @@ mod cities;
 mod counties;
 mod funding;
 mod idempotency;
+mod kept;
 mod layers;
 mod levels;
 mod migrations;

@@ -1,0 +1,3 @@
+DROP TABLE kept_dates;
+DROP TABLE kept_figures;
+DROP TABLE figure_generations;
