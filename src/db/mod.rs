@@ -393,7 +393,16 @@ impl DbPool {
         let mut conn = self
             .get()
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        f(&mut conn.db)
+        let outcome = f(&mut conn.db);
+        // As for a request: a connection that failed is checked, and a dead one discarded.
+        if let Err(ApiError::Internal(_) | ApiError::Unavailable(_)) = &outcome {
+            if let Err(e) = conn.db.batch_execute("SELECT 1") {
+                conn.broken = true;
+                self.health.mark_down(&e.to_string());
+                return Err(ApiError::Unavailable(e.to_string()));
+            }
+        }
+        outcome
     }
 }
 

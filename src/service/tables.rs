@@ -116,14 +116,12 @@ fn key(as_of: NaiveDate, fiscal_year: i32) -> KeptKey<'static> {
     }
 }
 
-/// What a table counted, to keep: its rows' counts, and whether its date is to be marked as
-/// asked for.
+/// What a table counted, to keep (perhaps nothing: then its date is only marked as asked for).
 #[derive(Debug)]
 pub struct KeepJob {
     as_of: NaiveDate,
     fiscal_year: i32,
     rows: Vec<KeptRow>,
-    touch: bool,
 }
 
 /// Keeps what tables counted from a thread of its own, so no reader waits for the write.
@@ -159,23 +157,28 @@ impl Keeper {
 
     fn hand_over(&self, job: KeepJob) {
         if let Some(jobs) = &self.jobs {
-            if jobs.try_send(job).is_err() {
-                log::debug!("the keeper is busy: counts left to be counted again");
+            match jobs.try_send(job) {
+                Ok(()) => {}
+                Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                    log::debug!("the keeper is busy: counts left to be counted again");
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    log::warn!("the keeper has stopped: the table's counts are counted each time");
+                }
             }
         }
     }
 }
 
-/// Stores a job's counts and marks its date as asked for, bounding the store.
+/// Stores a job's counts and marks its date as asked for (always with counts, so every kept row
+/// has its date in `kept_dates`, where pruning finds it), bounding the store.
 fn store(conn: &mut DbConnection, job: &KeepJob, keeping: Keeping) -> Result<(), ApiError> {
     let key = key(job.as_of, job.fiscal_year);
     db::write_transaction(conn, |c| {
         kept_q::keep(c, key, &job.rows)?;
-        if job.touch {
-            let at = now();
-            let stale_before = at - Duration::days(i64::from(keeping.days));
-            kept_q::touch_and_prune(c, key, at, stale_before, keeping.dates)?;
-        }
+        let at = now();
+        let stale_before = at - Duration::days(i64::from(keeping.days));
+        kept_q::touch_and_prune(c, key, at, stale_before, keeping.dates)?;
         Ok(())
     })
 }
@@ -183,6 +186,9 @@ fn store(conn: &mut DbConnection, job: &KeepJob, keeping: Keeping) -> Result<(),
 /// The table of `place` as of a date for a reader: kept counts and the generations they are
 /// checked against are read in one snapshot (a write committing meanwhile is never half seen),
 /// and stale rows are counted again in one pass; what was counted goes to the `keeper`.
+///
+/// Upgrading: instances of a version without kept figures write without moving generations, so
+/// deploy all instances together, or empty `kept_figures` once the last old one has stopped.
 pub fn read_table(
     conn: &mut DbConnection,
     place: &Place,
@@ -202,24 +208,21 @@ pub fn read_table(
             as_of,
             fiscal_year,
             rows,
-            touch,
         });
     }
     Ok(table)
 }
 
 /// The table of `place` as of a date inside the caller's transaction (a bulletin being
-/// published): kept counts where they are current, the rest counted and kept with the
-/// transaction.
+/// published): kept counts where they are current, the rest counted. Nothing is kept from
+/// here: a write in the publishing transaction would hold its locks until the bulletin commits.
 pub fn progress_table(
     conn: &mut DbConnection,
     place: &Place,
     as_of: NaiveDate,
     fiscal_year: i32,
 ) -> Result<ProgressTable, ApiError> {
-    let (table, counted) = kept_table(conn, place, as_of, fiscal_year)?;
-    kept_q::keep(conn, key(as_of, fiscal_year), &counted)?;
-    Ok(table)
+    Ok(kept_table(conn, place, as_of, fiscal_year)?.0)
 }
 
 /// The table of `place` counted from scratch, neither reading nor keeping counts: what the kept
@@ -273,7 +276,7 @@ fn kept_table(
             None => stale.push(c.id),
         }
     }
-    let mut counted = Vec::with_capacity(stale.len());
+    let mut counted: Vec<KeptRow> = Vec::with_capacity(stale.len());
     if !stale.is_empty() {
         let fresh = if stale.len() == counties.len() {
             count_rows(conn, scope, &stale, as_of, fiscal_year)?
@@ -288,6 +291,8 @@ fn kept_table(
             });
             counts.insert(id, c);
         }
+        // In id order, as generations are bumped: two writers of kept rows lock them alike.
+        counted.sort_unstable_by_key(|r| r.county_id);
     }
     let table = arrange(conn, place, as_of, fiscal_year, counties, counts)?;
     Ok((table, counted))
