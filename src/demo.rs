@@ -233,6 +233,8 @@ fn id(v: &Value) -> Result<i64, String> {
 #[derive(Debug, Default)]
 pub struct Summary {
     pub counties: usize,
+    /// Of them, the province demo's illustrative rows.
+    pub illustrative: usize,
     pub towns: usize,
     pub sites: usize,
     pub staff: usize,
@@ -726,6 +728,7 @@ where
             api.post(&format!("/api/v1/counties/{county}/updates"), batch)
                 .await?;
             summary.counties += 1;
+            summary.illustrative += 1;
             summary.towns += 3;
             summary.sites += 6;
             summary.staff += 4;
@@ -801,12 +804,21 @@ fn illustrative_county(code: &str, i: usize) -> Value {
 
 /// For `shuangbai demo`: prints what it did.
 pub fn describe(s: &Summary) -> String {
+    let place = if s.illustrative == 0 {
+        format!(
+            "{} counties and the city level",
+            s.counties.saturating_sub(1)
+        )
+    } else {
+        format!(
+            "{} counties and the city level, then {} illustrative county-level rows",
+            s.counties.saturating_sub(1 + s.illustrative),
+            s.illustrative
+        )
+    };
     format!(
-        "demo loaded: {} counties and the city level, {} towns, {} stations and points, {} social workers",
-        s.counties.saturating_sub(1),
-        s.towns,
-        s.sites,
-        s.staff
+        "demo loaded: {place}, {} towns, {} stations and points, {} social workers",
+        s.towns, s.sites, s.staff
     )
 }
 
