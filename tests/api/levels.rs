@@ -281,6 +281,8 @@ on_both_backends! {
         // Exported in the seed's layout: 省份 first, the nation's title and the ministry.
         let csv = app.get("/api/v1/reports/progress/export?format=csv&as_of=2021-06-09").await.expect(200);
         let rows = csv_rows(&csv.raw);
+        let xlsx = app.get("/api/v1/reports/progress/export?format=xlsx&as_of=2021-06-09").await.expect(200);
+        assert_eq!(xlsx_rows(&xlsx.raw)[..7], rows[..7], "the workbook holds the same grid");
         assert_eq!(rows[0][0], "全国2021年“双百工程”社工站（点）建设进度情况一览表");
         assert_eq!(rows[1][0], "制表单位：民政部");
         assert_eq!(rows[2][0], "省份");
@@ -378,5 +380,36 @@ on_both_backends! {
         assert_eq!(outside.len(), 36, "two for each of the eighteen other cities with counties");
         assert!(outside.iter().all(|c| c["name"].as_str().expect("name").contains("示例")), "marked illustrative");
         assert_eq!(t["totals"]["stations"]["planned"].as_i64().expect("n") - 63, (18 * 2 + 2) * 3, "three stations per illustrative row");
+    }
+}
+
+on_both_backends! {
+    async fn a_bulletin_frozen_before_tables_had_levels_reads_as_its_citys_table(app: TestApp) {
+        use diesel::r2d2::ManageConnection;
+        use diesel::RunQueryDsl;
+        let (_, yunfu, _) = guangdong(&app).await;
+        let published = app
+            .post("/api/v1/reports/progress/snapshots", &json!({"city_id": yunfu, "as_of": "2021-06-09", "title": "云浮简报", "issuing_unit": "云浮市民政局"}))
+            .await
+            .expect(201)
+            .body;
+        // The table as a bulletin published before this version froze it: no level, grouping or place.
+        let mut old = published["table"].clone();
+        for field in ["level", "by", "city_id", "province_id", "cities", "provinces"] {
+            old.as_object_mut().expect("a table").remove(field);
+        }
+        let mut conn = shuangbai::db::Manager::new(app.database_url.clone(), "public").connect().expect("connect");
+        let sql = format!(
+            "UPDATE progress_snapshots SET table_json = '{}' WHERE id = {}",
+            old.to_string().replace('\'', "''"),
+            published["id"]
+        );
+        diesel::sql_query(sql).execute(&mut *conn).expect("the old shape stored");
+        let path = format!("/api/v1/reports/progress/snapshots/{}", published["id"]);
+        let read = app.get(&path).await.expect(200).body;
+        assert_eq!(read["table"], published["table"], "read as its city's table by county");
+        let rows = csv_rows(&app.get(&format!("{path}/export?format=csv")).await.expect(200).raw);
+        assert_eq!(rows[2][0], "县（市、区）");
+        assert_eq!(rows[4][0], "云城区");
     }
 }
