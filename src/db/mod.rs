@@ -390,11 +390,20 @@ impl DbPool {
                 }
             }
         };
+        self.on_connection(f)
+    }
+
+    /// Runs `f` on a pooled connection (its turn already held). When `f` fails with an internal
+    /// error the connection is checked: a dead one is discarded and the answer is 503, since the
+    /// database, not the work, is at fault.
+    fn on_connection<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let mut conn = self
             .get()
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let outcome = f(&mut conn.db);
-        // As for a request: a connection that failed is checked, and a dead one discarded.
         if let Err(ApiError::Internal(_) | ApiError::Unavailable(_)) = &outcome {
             if let Err(e) = conn.db.batch_execute("SELECT 1") {
                 conn.broken = true;
@@ -560,18 +569,7 @@ where
         .map_err(|e| ApiError::internal(format!("connection turns closed: {e}")))?;
     actix_web::web::block(move || {
         let _turn = turn;
-        let mut conn = pool
-            .get()
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let outcome = f(&mut conn.db);
-        if let Err(ApiError::Internal(_) | ApiError::Unavailable(_)) = &outcome {
-            if let Err(e) = conn.db.batch_execute("SELECT 1") {
-                conn.broken = true;
-                pool.health.mark_down(&e.to_string());
-                return Err(ApiError::Unavailable(e.to_string()));
-            }
-        }
-        outcome
+        pool.on_connection(f)
     })
     .await
     .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?

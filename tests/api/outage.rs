@@ -293,6 +293,7 @@ async fn reader(app: Rc<TestApp>, stop: Arc<AtomicBool>, phase: Phase, seen: Arc
             "/api/v1/counties",
             "/api/v1/cities",
             "/api/v1/changes?limit=5",
+            "/api/v1/reports/progress",
             "/readyz",
         ] {
             if let Some((status, retry_after, content_type)) =
@@ -491,6 +492,29 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself_losing
         after = format!("&after={}", page.body["next"].as_str().expect("next"));
     }
     assert_eq!(created, stored.len(), "the feed has each stored town once");
+    // The progress table, read across the outage while its keeper thread kept (or failed to
+    // keep) its counts, equals the table counted from scratch once the database is back.
+    let table = app.get("/api/v1/reports/progress").await.expect(200).body;
+    let recounted = {
+        use diesel::r2d2::ManageConnection;
+        let mut conn = shuangbai::db::Manager::new(app.database_url.clone(), "public")
+            .connect()
+            .expect("connect");
+        let as_of = table["as_of"]
+            .as_str()
+            .expect("as_of")
+            .parse()
+            .expect("date");
+        let year = table["fiscal_year"].as_i64().expect("year") as i32;
+        let place = shuangbai::service::tables::place(&mut conn, None, None, None).expect("place");
+        shuangbai::service::tables::recounted_table(&mut conn, &place, as_of, year)
+            .expect("recounted")
+    };
+    assert_eq!(
+        table,
+        serde_json::to_value(recounted).expect("json"),
+        "kept across the outage"
+    );
     eprintln!(
         "{} towns acknowledged over {rounds} outages; recoveries (ms): {:?}",
         acknowledged.len(),
