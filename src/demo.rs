@@ -286,6 +286,7 @@ pub async fn load_extent(state: AppState, extent: Extent) -> Result<Summary, Str
                         county_id: None,
                         city_id: None,
                         password: random_token(32),
+                        phone: None,
                     },
                 )
             })

@@ -8,6 +8,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::round::Unconfirmed;
 use crate::domain::{Violation, Violations};
 
 /// An RFC 9457 problem document.
@@ -25,6 +26,9 @@ pub struct Problem {
     /// For 422: every broken rule, with the field at fault (a JSON pointer inside batches).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For a round that cannot be published: each participant not yet accepted, with its state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Vec<Unconfirmed>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -46,6 +50,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A round's bulletin waits for these participants' accepted sign-off (409).
+    #[error("not signed off: {detail}")]
+    NotSignedOff {
+        detail: String,
+        participants: Vec<Unconfirmed>,
+    },
     /// What was asked for is no longer kept (a change-feed cursor past its retention).
     #[error("gone: {0}")]
     Gone(String),
@@ -97,7 +107,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Authentication required",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound(_) => "Not found",
-            ApiError::Conflict(_) => "Conflict",
+            ApiError::Conflict(_) | ApiError::NotSignedOff { .. } => "Conflict",
             ApiError::Gone(_) => "Gone",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
             ApiError::PreconditionFailed => "Precondition failed",
@@ -121,7 +131,8 @@ impl ApiError {
             | ApiError::Gone(d)
             | ApiError::PayloadTooLarge(d)
             | ApiError::UnsupportedMediaType(d)
-            | ApiError::Unauthorized(d) => d.clone(),
+            | ApiError::Unauthorized(d)
+            | ApiError::NotSignedOff { detail: d, .. } => d.clone(),
             ApiError::MethodNotAllowed { method, allow } => {
                 format!("{method} is not offered here; use {allow}")
             }
@@ -163,6 +174,10 @@ impl ApiError {
                 ),
                 _ => None,
             },
+            participants: match self {
+                ApiError::NotSignedOff { participants, .. } => Some(participants.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -180,7 +195,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::NotSignedOff { .. } => StatusCode::CONFLICT,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,

@@ -201,6 +201,7 @@ fn as_problem(status: StatusCode, text: &str) -> HttpResponse {
         status: status.as_u16(),
         detail,
         errors: None,
+        participants: None,
     };
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "application/problem+json"))

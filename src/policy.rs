@@ -98,6 +98,19 @@ impl PersonalData {
     }
 }
 
+/// Whether `caller` sees the phone number of an account of `role` whose county lies in city
+/// `city_of_account`: the administrators of the account's level do (the deployment's any; a
+/// city's, its counties' officers and integration accounts), nobody else.
+pub fn sees_account_phone(caller: &Caller, role: Role, city_of_account: Option<i32>) -> bool {
+    match caller.role {
+        Role::Admin => true,
+        Role::CityAdmin => {
+            role.is_county_bound() && city_of_account.is_some() && city_of_account == caller.city_id
+        }
+        _ => false,
+    }
+}
+
 /// Loads county `county_id` and checks that `caller` may write it: 404 for a county that does
 /// not exist, 403 outside the caller's rights. Every write to a county's records asks this (or
 /// [`Caller::require_county_write`] with a row it has already loaded).

@@ -48,12 +48,13 @@ use crate::state::AppState;
         (name = "trainings", description = "Training sessions (社工业务培训): pre-job (岗前) and professional (专业)"),
         (name = "updates", description = "County batches: one county's script upserts towns, sites, staff and trainings by its own keys, all or nothing (at most 10000 items and 16 MiB per batch)"),
         (name = "reports", description = "The progress table (进度情况一览表) as of any date"),
+        (name = "rounds", description = "Reporting rounds (报送轮次): a city or a province asks its members to sign off their rows by a deadline, reviews them, chases the late ones and publishes the bulletin from the accepted rows"),
         (name = "audit", description = "Who changed what, when, before and after (administrators only)"),
         (name = "changes", description = "The change feed: every audited change in commit order, resumable from a cursor, for clients that mirror what the service holds"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(
-        schemas(crate::error::Problem, crate::routes::reports::ExportFormat),
+        schemas(crate::error::Problem, crate::routes::common::ExportFormat),
         responses(
             crate::routes::responses::BadRequest,
             crate::routes::responses::Unauthenticated,

@@ -23,6 +23,7 @@ pub struct UserRow {
     pub updated_at: NaiveDateTime,
     /// A city administrator's city.
     pub city_id: Option<i32>,
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -39,6 +40,7 @@ pub struct NewUser {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub city_id: Option<i32>,
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -53,6 +55,7 @@ pub struct UserChanges {
     pub auth_version: Option<i32>,
     pub version: Option<i32>,
     pub updated_at: Option<NaiveDateTime>,
+    pub phone: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

@@ -93,6 +93,14 @@ pub fn in_code_order(
     q.load(conn)
 }
 
+/// Cities `ids`, in one query.
+pub fn with_ids(conn: &mut DbConnection, ids: &[i32]) -> QueryResult<Vec<CityRow>> {
+    cities::table
+        .filter(cities::id.eq_any(ids.to_vec()))
+        .order(cities::id.asc())
+        .load(conn)
+}
+
 pub fn count_in_province(conn: &mut DbConnection, province_id: i32) -> QueryResult<i64> {
     cities::table
         .filter(cities::province_id.eq(province_id))

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod kept;
 pub mod provinces;
 pub mod report;
+pub mod rounds;
 pub mod schema;
 pub mod sites;
 pub mod snapshots;

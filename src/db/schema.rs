@@ -109,6 +109,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         city_id -> Nullable<Integer>,
+        phone -> Nullable<Text>,
     }
 }
 
@@ -303,6 +304,66 @@ diesel::table! {
         city_id -> Nullable<Integer>,
         level -> Text,
         province_id -> Nullable<Integer>,
+        round_id -> Nullable<Integer>,
+        forced_reason -> Nullable<Text>,
+        unconfirmed -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rounds (id) {
+        id -> Integer,
+        title -> Text,
+        level -> Text,
+        city_id -> Nullable<Integer>,
+        province_id -> Nullable<Integer>,
+        as_of -> Date,
+        fiscal_year -> Integer,
+        due_on -> Date,
+        issuing_unit -> Text,
+        state -> Text,
+        snapshot_id -> Nullable<Integer>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+        reopen_reason -> Nullable<Text>,
+        participants -> Integer,
+    }
+}
+
+diesel::table! {
+    round_participants (id) {
+        id -> Integer,
+        round_id -> Integer,
+        kind -> Text,
+        county_id -> Nullable<Integer>,
+        city_id -> Nullable<Integer>,
+        position -> Integer,
+        state -> Text,
+        submission_id -> Nullable<Integer>,
+        first_submitted_at -> Nullable<Timestamp>,
+        late -> Bool,
+        days_late -> Integer,
+        self_certified -> Bool,
+        return_reason -> Nullable<Text>,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    round_submissions (id) {
+        id -> Integer,
+        round_id -> Integer,
+        participant_id -> Integer,
+        submitted_by -> Text,
+        submitted_at -> Timestamp,
+        note -> Nullable<Text>,
+        late -> Bool,
+        self_certified -> Bool,
+        figures -> Text,
     }
 }
 
@@ -346,6 +407,8 @@ diesel::joinable!(counties -> cities (city_id));
 diesel::joinable!(cities -> provinces (province_id));
 diesel::joinable!(progress_snapshots -> cities (city_id));
 diesel::joinable!(progress_snapshots -> provinces (province_id));
+diesel::joinable!(round_participants -> rounds (round_id));
+diesel::joinable!(round_submissions -> round_participants (participant_id));
 diesel::joinable!(staff -> counties (county_id));
 diesel::joinable!(postings -> staff (staff_id));
 diesel::joinable!(postings -> sites (station_id));
@@ -357,6 +420,9 @@ diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
+    rounds,
+    round_participants,
+    round_submissions,
     figure_generations,
     kept_dates,
     kept_figures,

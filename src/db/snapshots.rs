@@ -27,6 +27,12 @@ pub struct SnapshotRow {
     pub level: TableLevel,
     /// The province whose table it is (a province's).
     pub province_id: Option<i32>,
+    /// The round it was published from.
+    pub round_id: Option<i32>,
+    /// Why a round's bulletin was published without every participant's sign-off.
+    pub forced_reason: Option<String>,
+    /// The participants published unconfirmed (JSON).
+    pub unconfirmed: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -43,6 +49,9 @@ pub struct NewSnapshot {
     pub city_id: Option<i32>,
     pub level: TableLevel,
     pub province_id: Option<i32>,
+    pub round_id: Option<i32>,
+    pub forced_reason: Option<String>,
+    pub unconfirmed: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConnection, new: &NewSnapshot) -> QueryResult<SnapshotRow> {

@@ -17,6 +17,11 @@ text_enum! {
         RotateSecret = "rotate_secret": "更换密钥",
         SetPassword = "set_password": "设置密码",
         Deactivate = "deactivate": "停用",
+        Close = "close": "截止",
+        Reopen = "reopen": "重新开放",
+        Submit = "submit": "报送",
+        Accept = "accept": "确认",
+        Return = "return": "退回",
     }
 }
 
@@ -37,6 +42,8 @@ text_enum! {
         Client = "client": "接口客户端",
         Province = "province": "省",
         City = "city": "地级市",
+        Round = "round": "报送轮次",
+        RoundParticipant = "round_participant": "报送单位",
     }
 }
 
@@ -83,6 +90,14 @@ text_enum! {
         CityCreate = "city.create": "city.create",
         CityUpdate = "city.update": "city.update",
         CityDelete = "city.delete": "city.delete",
+        RoundCreate = "round.create": "round.create",
+        RoundUpdate = "round.update": "round.update",
+        RoundClose = "round.close": "round.close",
+        RoundReopen = "round.reopen": "round.reopen",
+        RoundPublish = "round.publish": "round.publish",
+        RoundParticipantSubmit = "round_participant.submit": "round_participant.submit",
+        RoundParticipantAccept = "round_participant.accept": "round_participant.accept",
+        RoundParticipantReturn = "round_participant.return": "round_participant.return",
     }
 }
 
@@ -131,6 +146,14 @@ impl ChangeType {
             (E::City, A::Create) => T::CityCreate,
             (E::City, A::Update) => T::CityUpdate,
             (E::City, A::Delete) => T::CityDelete,
+            (E::Round, A::Create) => T::RoundCreate,
+            (E::Round, A::Update) => T::RoundUpdate,
+            (E::Round, A::Close) => T::RoundClose,
+            (E::Round, A::Reopen) => T::RoundReopen,
+            (E::Round, A::Publish) => T::RoundPublish,
+            (E::RoundParticipant, A::Submit) => T::RoundParticipantSubmit,
+            (E::RoundParticipant, A::Accept) => T::RoundParticipantAccept,
+            (E::RoundParticipant, A::Return) => T::RoundParticipantReturn,
             _ => return None,
         })
     }
@@ -176,7 +199,12 @@ mod tests {
                 "withdraw",
                 "rotate_secret",
                 "set_password",
-                "deactivate"
+                "deactivate",
+                "close",
+                "reopen",
+                "submit",
+                "accept",
+                "return"
             ]
         );
         let entities: Vec<_> = AuditEntity::ALL.iter().map(|e| e.as_str()).collect();
@@ -196,7 +224,9 @@ mod tests {
                 "user",
                 "client",
                 "province",
-                "city"
+                "city",
+                "round",
+                "round_participant"
             ]
         );
     }

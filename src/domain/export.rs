@@ -302,6 +302,136 @@ pub fn csv_field(cell: &Cell) -> String {
     }
 }
 
+/// One participant's line of a round's chase list.
+#[derive(Debug, Clone)]
+pub struct ChaseRow {
+    pub name: String,
+    pub division_code: String,
+    /// The state's Chinese label (未报送, 已退回, …).
+    pub state: String,
+    pub late: bool,
+    pub days_overdue: i64,
+    /// `2021-06-16 09:30` (UTC), or none.
+    pub first_submitted: Option<String>,
+    pub return_reason: Option<String>,
+    /// Each person answerable: display name, username, phone (none when not shown).
+    pub people: Vec<(String, String, Option<String>)>,
+}
+
+/// The chase list's columns.
+pub const CHASE_HEADER: [&str; 11] = [
+    "序号",
+    "单位",
+    "区划代码",
+    "状态",
+    "是否逾期",
+    "逾期天数",
+    "首次报送时间",
+    "退回原因",
+    "责任人",
+    "用户名",
+    "联系电话",
+];
+
+/// A round's chase list (催报名单): a title, the deadline and the day it was made, a header
+/// row, and a line per participant with the people to call.
+pub fn chase_list(title: &str, due_on: NaiveDate, today: NaiveDate, rows: &[ChaseRow]) -> Sheet {
+    let width = CHASE_HEADER.len();
+    let line = |cells: Vec<Cell>| {
+        let mut cells = cells;
+        cells.resize(width, Cell::Empty);
+        cells
+    };
+    let mut out = vec![
+        line(vec![Cell::text(title)]),
+        line(vec![Cell::text(format!(
+            "截止日期：{}　制表日期：{}",
+            chinese_date(due_on),
+            chinese_date(today)
+        ))]),
+        CHASE_HEADER.iter().map(|h| Cell::text(*h)).collect(),
+    ];
+    for (i, r) in rows.iter().enumerate() {
+        let joined = |f: fn(&(String, String, Option<String>)) -> String| {
+            r.people.iter().map(f).collect::<Vec<_>>().join("、")
+        };
+        out.push(vec![
+            Cell::Number(i as i64 + 1),
+            Cell::text(r.name.clone()),
+            Cell::text(r.division_code.clone()),
+            Cell::text(r.state.clone()),
+            Cell::text(if r.late { "是" } else { "否" }),
+            Cell::Number(r.days_overdue),
+            r.first_submitted.clone().map_or(Cell::Empty, Cell::Text),
+            r.return_reason.clone().map_or(Cell::Empty, Cell::Text),
+            Cell::text(joined(|p| p.0.clone())),
+            Cell::text(joined(|p| p.1.clone())),
+            Cell::text(joined(|p| p.2.clone().unwrap_or_default())),
+        ]);
+    }
+    let last = (width - 1) as u16;
+    Sheet {
+        rows: out,
+        merges: vec![(0, 0, 0, last), (1, 0, 1, last)],
+        header_rows: (2, 2),
+        summed: false,
+    }
+}
+
+/// A plain list (the chase list) as a workbook: the title row bold, the header bold, thin
+/// borders on the body, every text a string cell.
+pub fn to_list_xlsx(sheet: &Sheet, name: &str) -> Result<Vec<u8>, String> {
+    use rust_xlsxwriter::{Format, FormatBorder, Workbook};
+    let err = |e: rust_xlsxwriter::XlsxError| format!("xlsx: {e}");
+    let mut workbook = Workbook::new();
+    let ws = workbook.add_worksheet();
+    ws.set_name(name).map_err(err)?;
+    let body = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_text_wrap()
+        .set_font_size(10);
+    let header = body.clone().set_bold();
+    let title = Format::new().set_bold().set_font_size(14);
+    let plain = Format::new().set_font_size(10);
+    for m in &sheet.merges {
+        let text = sheet
+            .rows
+            .get(m.0 as usize)
+            .and_then(|row| row.get(m.1 as usize))
+            .map(Cell::plain)
+            .unwrap_or_default();
+        let f = if m.0 == 0 { &title } else { &plain };
+        ws.merge_range(m.0, m.1, m.2, m.3, &text, f).map_err(err)?;
+    }
+    for (r, row) in sheet.rows.iter().enumerate() {
+        let r = r as u32;
+        if sheet.merges.iter().any(|m| m.0 == r) {
+            continue;
+        }
+        let f = if (sheet.header_rows.0..=sheet.header_rows.1).contains(&r) {
+            &header
+        } else {
+            &body
+        };
+        for (c, value) in row.iter().enumerate() {
+            let c = c as u16;
+            match value {
+                Cell::Empty => ws.write_blank(r, c, f).map(|_| ()),
+                Cell::Text(t) => ws.write_string_with_format(r, c, t, f).map(|_| ()),
+                Cell::Number(n) => ws.write_number_with_format(r, c, *n as f64, f).map(|_| ()),
+            }
+            .map_err(err)?;
+        }
+    }
+    ws.set_column_width(1, 16).map_err(err)?;
+    ws.set_column_width(6, 18).map_err(err)?;
+    ws.set_column_width(7, 24).map_err(err)?;
+    for c in 8..11u16 {
+        ws.set_column_width(c, 20).map_err(err)?;
+    }
+    workbook.save_to_buffer().map_err(err)
+}
+
 /// CSV (RFC 4180) with a UTF-8 byte-order mark, so Excel opens the Chinese text correctly.
 /// Text cells are neutralised against formula injection ([`csv_field`]); the XLSX export writes
 /// every text as a string cell, which no spreadsheet evaluates.

@@ -7,6 +7,7 @@ pub mod county;
 pub mod export;
 pub mod funding;
 pub mod report;
+pub mod round;
 pub mod site;
 pub mod staff;
 mod text_enum;

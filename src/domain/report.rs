@@ -526,6 +526,21 @@ fn by_code(divisions: &[Division]) -> Vec<&Division> {
     sorted
 }
 
+/// The totals row: the count columns summed over county-level rows.
+pub fn totals<'a>(rows: impl IntoIterator<Item = &'a ProgressRow>) -> Totals {
+    let mut totals = Totals::default();
+    for row in rows {
+        if let Some(s) = &row.stations {
+            add(&mut totals.stations, s);
+        }
+        if let Some(p) = &row.points {
+            add(&mut totals.points, p);
+        }
+        totals.trainings += row.trainings;
+    }
+    totals
+}
+
 /// Arranges the counted county-level rows into the table `of` asks for: a city's rows as they
 /// are; a province's under its cities (`cities`, each with its province); the nation's under its
 /// provinces. Totals are over every row counted.
@@ -551,16 +566,7 @@ pub fn build(
         (a.2.kind.table_order(), &a.2.division_code)
             .cmp(&(b.2.kind.table_order(), &b.2.division_code))
     });
-    let mut totals = Totals::default();
-    for (_, _, row) in &placed {
-        if let Some(s) = &row.stations {
-            add(&mut totals.stations, s);
-        }
-        if let Some(p) = &row.points {
-            add(&mut totals.points, p);
-        }
-        totals.trainings += row.trainings;
-    }
+    let totals = totals(placed.iter().map(|(_, _, row)| row));
     let mut table = ProgressTable {
         level: of.level,
         by: of.by,

@@ -75,8 +75,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::Validation(broken));
     }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-        let pointer = json_pointer(e.path());
-        ApiError::invalid(pointer, e.inner().to_string())
+        let message = e.inner().to_string();
+        // A missing field is at fault itself, not the object that lacks it.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_string());
+        let pointer = match (json_pointer(e.path()), missing) {
+            (at, Some(name)) if at == "/" => name,
+            (at, Some(name)) if at.starts_with('/') => format!("{at}/{name}"),
+            (at, Some(name)) => format!("/{at}/{name}"),
+            (at, None) => at,
+        };
+        ApiError::invalid(pointer, message)
     })
 }
 
@@ -243,6 +254,48 @@ pub fn parse_q(q: Option<&str>) -> Result<Option<String>, ApiError> {
         }
         Some(q) => Ok(Some(q.to_string())),
     }
+}
+
+/// The file an export gives: `csv` (UTF-8 with BOM, the bureau's layout) or `xlsx` (the same
+/// grid as a workbook).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A downloaded file: `type: string, format: binary` for every media type, so generated
+/// clients hand over bytes instead of parsing them.
+pub struct ExportFile;
+
+impl utoipa::PartialSchema for ExportFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ExportFile {}
+
+/// `attachment` with a plain ASCII name (`plain`) for any client and, per RFC 6266 / 5987, the
+/// UTF-8 name (`full`: `2021年…一览表-2021-06-09.csv`) for those that read it.
+pub fn attachment(plain: &str, full: &str) -> String {
+    let encoded: String = full
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
 }
 
 /// The `ETag` of a versioned resource.

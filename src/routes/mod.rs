@@ -13,6 +13,7 @@ pub mod health;
 pub mod provinces;
 pub mod reports;
 pub mod responses;
+pub mod rounds;
 pub mod shape;
 pub mod staff;
 pub mod stations;
@@ -36,6 +37,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     trainings::configure(cfg);
     updates::configure(cfg);
     reports::configure(cfg);
+    rounds::configure(cfg);
     users::configure(cfg);
     clients::configure(cfg);
     audit::configure(cfg);

@@ -7,7 +7,7 @@ use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use crate::db;
 use crate::db::snapshots::SnapshotFilter;
@@ -15,7 +15,7 @@ use crate::domain::export::{issuing_unit, layout, standard_title, to_csv, to_xls
 use crate::domain::report::{ProgressTable, RowsBy, TableLevel};
 use crate::error::{ApiError, Problem};
 use crate::policy::Caller;
-use crate::routes::common::Tagged;
+use crate::routes::common::{attachment, ExportFile, ExportFormat, Tagged, XLSX};
 use crate::routes::common::{Json, Page, Paging};
 use crate::routes::responses::*;
 use crate::service::reports::{
@@ -24,25 +24,6 @@ use crate::service::reports::{
 };
 use crate::state::AppState;
 use crate::write::{write_then, AdminWrite};
-
-/// What a table is answered as. The JSON operations still honour `?format=csv|xlsx` and
-/// `Accept: text/csv` for callers written before the export operations, without declaring it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportFormat {
-    Json,
-    Csv,
-    Xlsx,
-}
-
-/// The file an export gives: `csv` (the seed's layout, UTF-8 with BOM) or `xlsx` (the same
-/// layout with merged header cells, one landscape page).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    Csv,
-    Xlsx,
-}
 
 impl From<ExportFormat> for ReportFormat {
     fn from(f: ExportFormat) -> Self {
@@ -53,21 +34,15 @@ impl From<ExportFormat> for ReportFormat {
     }
 }
 
-/// A downloaded file: `type: string, format: binary` for every media type, so generated
-/// clients hand over bytes instead of parsing them.
-pub struct ExportFile;
-
-impl utoipa::PartialSchema for ExportFile {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
-            .into()
-    }
+/// What a table is answered as. The JSON operations still honour `?format=csv|xlsx` and
+/// `Accept: text/csv` for callers written before the export operations, without declaring it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Json,
+    Csv,
+    Xlsx,
 }
-
-impl utoipa::ToSchema for ExportFile {}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -125,8 +100,6 @@ pub struct ProgressExportQuery {
     pub title: Option<String>,
 }
 
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
 /// The format asked for, by `?format=` or else `Accept`.
 pub fn wanted(req: &HttpRequest, format: Option<ReportFormat>) -> ReportFormat {
     if let Some(f) = format {
@@ -169,25 +142,14 @@ pub fn render(
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header((header::CONTENT_DISPOSITION, disposition(name, title, ext)))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            attachment(
+                &format!("{name}.{ext}"),
+                &format!("{title}-{}.{ext}", name.trim_start_matches("progress-")),
+            ),
+        ))
         .body(body))
-}
-
-/// `attachment` with a plain ASCII name for any client and, per RFC 6266 / 5987, the title
-/// and date as the UTF-8 name (`2021年…一览表-2021-06-09.csv`) for those that read it.
-fn disposition(plain: &str, title: &str, ext: &str) -> String {
-    let date = plain.trim_start_matches("progress-");
-    let full = format!("{title}-{date}.{ext}");
-    let encoded: String = full
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect();
-    format!("attachment; filename=\"{plain}.{ext}\"; filename*=UTF-8''{encoded}")
 }
 
 /// The live table asked for, as JSON or a download titled `title` (default the level's

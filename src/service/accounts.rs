@@ -12,6 +12,7 @@ use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::auth::{
     check_password, check_role_city, check_role_county, parse_username, Role,
 };
+use crate::domain::staff::{mask_phone, parse_phone};
 use crate::domain::{Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller};
@@ -27,9 +28,10 @@ pub struct NewAccount {
     pub county_id: Option<i32>,
     pub city_id: Option<i32>,
     pub password: String,
+    pub phone: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserOut {
     pub id: i32,
     pub username: String,
@@ -38,6 +40,8 @@ pub struct UserOut {
     pub county_id: Option<i32>,
     /// A city administrator's city.
     pub city_id: Option<i32>,
+    /// Seen by those who manage the account; the audit trail keeps it masked.
+    pub phone: Option<String>,
     pub active: bool,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -52,11 +56,19 @@ pub fn user_out(row: accounts::UserRow) -> UserOut {
         role: row.role,
         county_id: row.county_id,
         city_id: row.city_id,
+        phone: row.phone,
         active: row.active,
         version: row.version,
         created_at: row.created_at.and_utc(),
         updated_at: row.updated_at.and_utc(),
     }
+}
+
+/// The view the audit trail (and so the change feed) keeps: the phone masked.
+pub fn audited(out: &UserOut) -> UserOut {
+    let mut kept = out.clone();
+    kept.phone = kept.phone.as_deref().map(mask_phone);
+    kept
 }
 
 /// A county-bound account needs a county that exists and is not a city's or province's own
@@ -98,6 +110,10 @@ pub fn create_user(
     v.check("county_id", check_role_county(input.role, input.county_id));
     v.check("city_id", check_role_city(input.role, input.city_id));
     v.check("password", check_password(&input.password));
+    let phone = match input.phone.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(p) => v.check("phone", parse_phone(p)),
+    };
     v.into_result()?;
     let (Some(username), Some(display_name)) = (username, display_name) else {
         return Err(ApiError::internal("validated fields missing"));
@@ -119,6 +135,7 @@ pub fn create_user(
             version: 1,
             created_at: at,
             updated_at: at,
+            phone,
         },
     )?;
     Ok(row)
@@ -138,6 +155,9 @@ pub struct UserIn {
     /// At least 12 characters. Stored as an argon2id hash, never returned.
     #[schema(format = Password)]
     pub password: String,
+    /// A phone number the round's chase list shows to the administrators of this user's
+    /// level; 7 to 20 of digits, `-`, `+` and spaces.
+    pub phone: Option<String>,
 }
 
 impl From<UserIn> for NewAccount {
@@ -149,6 +169,7 @@ impl From<UserIn> for NewAccount {
             county_id: i.county_id,
             city_id: i.city_id,
             password: i.password,
+            phone: i.phone,
         }
     }
 }
@@ -168,6 +189,10 @@ pub struct UserPatch {
     pub active: Option<bool>,
     #[schema(format = Password)]
     pub password: Option<String>,
+    /// A phone number; `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
 }
 
 /// A page of users (administrators; a city's see its counties' accounts).
@@ -205,7 +230,7 @@ pub fn add_user(tx: &mut Tx<'_>, input: UserIn) -> Result<UserOut, ApiError> {
         out.id,
         out.county_id,
         NOTHING,
-        Some(&out),
+        Some(&audited(&out)),
     )?;
     Ok(out)
 }
@@ -227,6 +252,12 @@ pub fn update_user(
     if let Some(pw) = &patch.password {
         v.check("password", check_password(pw));
     }
+    let phone = match &patch.phone {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(p)) if p.trim().is_empty() => Some(None),
+        Some(Some(p)) => v.check("phone", parse_phone(p.trim())).map(Some),
+    };
     v.into_result()?;
     let current =
         accounts::user_by_id(tx.conn, id)?.ok_or_else(|| ApiError::not_found("user", id))?;
@@ -270,6 +301,7 @@ pub fn update_user(
         auth_version: ends_sessions.then_some(current.auth_version + 1),
         version: Some(current.version + 1),
         updated_at: Some(now()),
+        phone,
     };
     let row = accounts::update_user(tx.conn, id, expected, &changes)?
         .ok_or(ApiError::PreconditionFailed)?;
@@ -289,8 +321,8 @@ pub fn update_user(
         AuditEntity::User,
         id,
         out.county_id,
-        Some(&before),
-        Some(&out),
+        Some(&audited(&before)),
+        Some(&audited(&out)),
     )?;
     Ok(out)
 }

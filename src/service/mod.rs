@@ -21,6 +21,7 @@ pub mod clients;
 pub mod counties;
 pub mod funding;
 pub mod reports;
+pub mod rounds;
 pub mod sessions;
 pub mod sites;
 pub mod staff;

@@ -12,8 +12,10 @@ use crate::db::DbConnection;
 use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::report::{compare, CountChange, CountyChanges, DivisionChanges, RULES_VERSION};
 use crate::domain::report::{ProgressTable, RowsBy, TableLevel, TableOf};
+use crate::domain::round::ParticipantRef;
 use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
+use crate::service::rounds;
 use crate::service::tables::{place, progress_table, read_table, Keeper};
 use crate::service::{utc, Listed};
 use crate::write::{Tx, NOTHING};
@@ -67,6 +69,12 @@ pub struct SnapshotSummaryOut {
     pub withdrawn_at: Option<DateTime<Utc>>,
     pub withdrawn_by: Option<String>,
     pub withdrawal_reason: Option<String>,
+    /// The reporting round it was published from, if any.
+    pub round_id: Option<i32>,
+    /// Why a round's bulletin was published before every participant's figures were accepted.
+    pub forced_reason: Option<String>,
+    /// The round's participants it shows unconfirmed (their live figures).
+    pub unconfirmed: Vec<ParticipantRef>,
 }
 
 /// A published snapshot with its frozen table.
@@ -96,8 +104,13 @@ pub struct ChangesOut {
     pub totals: Vec<CountChange>,
 }
 
-fn summary_out(row: &SnapshotRow) -> SnapshotSummaryOut {
-    SnapshotSummaryOut {
+fn summary_out(row: &SnapshotRow) -> Result<SnapshotSummaryOut, ApiError> {
+    let unconfirmed = match &row.unconfirmed {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| ApiError::internal(format!("snapshot {}: {e}", row.id)))?,
+        None => Vec::new(),
+    };
+    Ok(SnapshotSummaryOut {
         id: row.id,
         level: row.level,
         city_id: row.city_id,
@@ -112,7 +125,10 @@ fn summary_out(row: &SnapshotRow) -> SnapshotSummaryOut {
         withdrawn_at: row.withdrawn_at.map(utc),
         withdrawn_by: row.withdrawn_by.clone(),
         withdrawal_reason: row.withdrawal_reason.clone(),
-    }
+        round_id: row.round_id,
+        forced_reason: row.forced_reason.clone(),
+        unconfirmed,
+    })
 }
 
 /// A snapshot's frozen table; one frozen before tables named their place gets its row's.
@@ -203,25 +219,73 @@ pub fn publish(
     let place = place(tx.conn, input.city_id, input.province_id, input.by)?;
     may_publish(tx, &place.of)?;
     let table = progress_table(tx.conn, &place, input.as_of, fiscal_year)?;
+    store_bulletin(
+        tx,
+        Bulletin {
+            table,
+            title: title.into(),
+            issuing_unit: unit.into(),
+            round: None,
+        },
+    )
+}
+
+/// Where a bulletin came from when a round published it.
+#[derive(Debug)]
+pub struct FromRound {
+    pub round_id: i32,
+    /// Why it was published without every participant's sign-off.
+    pub forced_reason: Option<String>,
+    /// The participants whose live figures it shows, unconfirmed.
+    pub unconfirmed: Vec<ParticipantRef>,
+}
+
+/// A table about to be frozen as a bulletin.
+#[derive(Debug)]
+pub struct Bulletin {
+    pub table: ProgressTable,
+    pub title: String,
+    pub issuing_unit: String,
+    pub round: Option<FromRound>,
+}
+
+/// Freezes a table as a bulletin and audits its publishing: the one place bulletins are stored,
+/// whether published directly or from a round (whose owners the caller has been checked as).
+pub fn store_bulletin(tx: &mut Tx<'_>, bulletin: Bulletin) -> Result<SnapshotOut, ApiError> {
+    let Bulletin {
+        table,
+        title,
+        issuing_unit,
+        round,
+    } = bulletin;
     let json = serde_json::to_string(&table).map_err(|e| ApiError::internal(e.to_string()))?;
+    let unconfirmed = match &round {
+        Some(r) => Some(
+            serde_json::to_string(&r.unconfirmed).map_err(|e| ApiError::internal(e.to_string()))?,
+        ),
+        None => None,
+    };
     let row = snapshots::insert(
         tx.conn,
         &NewSnapshot {
-            as_of: input.as_of,
-            fiscal_year,
-            title: title.into(),
-            issuing_unit: unit.into(),
+            as_of: table.as_of,
+            fiscal_year: table.fiscal_year,
+            title,
+            issuing_unit,
             rules_version: RULES_VERSION.into(),
             table_json: json,
             published_by: tx.ctx.caller.actor(),
             published_at: now(),
-            city_id: place.of.city_id,
-            level: place.of.level,
-            province_id: place.of.province_id,
+            city_id: table.city_id,
+            level: table.level,
+            province_id: table.province_id,
+            round_id: round.as_ref().map(|r| r.round_id),
+            forced_reason: round.and_then(|r| r.forced_reason),
+            unconfirmed,
         },
     )?;
-    let summary = summary_out(&row);
-    let level = level_id(tx.conn, place.of.city_id, place.of.province_id)?;
+    let summary = summary_out(&row)?;
+    let level = level_id(tx.conn, row.city_id, row.province_id)?;
     tx.audit(
         AuditAction::Publish,
         AuditEntity::ProgressSnapshot,
@@ -266,7 +330,7 @@ pub fn list(
 ) -> Result<Listed<SnapshotSummaryOut>, ApiError> {
     let (rows, total) = snapshots::list(conn, filter, limit, offset)?;
     Ok(Listed {
-        items: rows.iter().map(summary_out).collect(),
+        items: rows.iter().map(summary_out).collect::<Result<_, _>>()?,
         total,
     })
 }
@@ -275,7 +339,7 @@ pub fn list(
 pub fn get(conn: &mut DbConnection, id: i32) -> Result<SnapshotOut, ApiError> {
     let row = snapshots::find(conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
     Ok(SnapshotOut {
-        summary: summary_out(&row),
+        summary: summary_out(&row)?,
         table: frozen(&row)?,
     })
 }
@@ -303,16 +367,19 @@ pub fn withdraw(
         )));
     }
     let row = snapshots::find(tx.conn, id)?.ok_or_else(|| ApiError::not_found("snapshot", id))?;
-    let after = summary_out(&row);
+    let after = summary_out(&row)?;
     let level = level_id(tx.conn, row.city_id, row.province_id)?;
     tx.audit(
         AuditAction::Withdraw,
         AuditEntity::ProgressSnapshot,
         id,
         level,
-        Some(&summary_out(&before)),
+        Some(&summary_out(&before)?),
         Some(&after),
     )?;
+    if let Some(round) = row.round_id {
+        rounds::bulletin_withdrawn(tx, round, level)?;
+    }
     Ok(after)
 }
 

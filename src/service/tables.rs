@@ -196,10 +196,24 @@ pub fn read_table(
     fiscal_year: i32,
     keeper: &Keeper,
 ) -> Result<ProgressTable, ApiError> {
+    Ok(read_table_and(conn, place, as_of, fiscal_year, keeper, |_| Ok(()))?.0)
+}
+
+/// [`read_table`], and `also` read in the same snapshot (a round's submissions, compared with
+/// the table).
+pub fn read_table_and<T>(
+    conn: &mut DbConnection,
+    place: &Place,
+    as_of: NaiveDate,
+    fiscal_year: i32,
+    keeper: &Keeper,
+    also: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<(ProgressTable, T), ApiError> {
     let key = key(as_of, fiscal_year);
-    let (table, rows, asked) = db::snapshot_read(conn, |c| {
+    let (table, rows, asked, extra) = db::snapshot_read(conn, |c| {
         let (table, rows) = kept_table(c, place, as_of, fiscal_year)?;
-        Ok::<_, ApiError>((table, rows, kept_q::last_asked(c, key)?))
+        let asked = kept_q::last_asked(c, key)?;
+        Ok::<_, ApiError>((table, rows, asked, also(c)?))
     })?;
     // A date asked for within the hour and with nothing new to keep costs no write.
     let touch = asked.is_none_or(|last| last < now() - Duration::hours(1));
@@ -210,7 +224,7 @@ pub fn read_table(
             rows,
         });
     }
-    Ok(table)
+    Ok((table, extra))
 }
 
 /// The table of `place` as of a date inside the caller's transaction (a bulletin being

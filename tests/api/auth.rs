@@ -23,6 +23,9 @@ enum Rule {
     /// Administrators; a city's in their city; county officers and integration clients in
     /// their own county only.
     CountyWrite,
+    /// A county's own row in a round: its county officers and integration accounts only, not
+    /// even administrators.
+    Participant,
 }
 
 /// The matrix: every operation of the spec must have an entry, or the test fails.
@@ -101,6 +104,66 @@ fn rule(operation: &str) -> Option<Rule> {
     })
 }
 
+/// A round route's method and the words of its path under `/api/v1/rounds`, each `{param}`
+/// as `{}`; `None` for other paths.
+fn round_route<'a>(method: &'a str, path: &'a str) -> Option<(&'a str, Vec<&'a str>)> {
+    let tail = path.strip_prefix("/api/v1/rounds")?;
+    if !(tail.is_empty() || tail.starts_with('/')) {
+        return None;
+    }
+    let words = tail
+        .split('/')
+        .filter(|w| !w.is_empty())
+        .map(|w| if w.starts_with('{') { "{}" } else { w })
+        .collect();
+    Some((method, words))
+}
+
+/// The rounds' entries, by method and path (rounds-api.md): reads are anyone's; the round and
+/// its reviews are its owners' (administrators; a city's in its city); a county's row is its own.
+/// A round route not listed here has no entry, and fails the matrix like any other.
+fn round_rule(method: &str, path: &str) -> Option<Rule> {
+    let (method, words) = round_route(method, path)?;
+    Some(match (method, words.as_slice()) {
+        ("get", [])
+        | ("get", ["{}"])
+        | ("get", ["{}", "participants"])
+        | ("get", ["{}", "participants", "{}", "submissions"])
+        | ("get", ["{}", "completeness"])
+        | ("get", ["{}", "completeness", "export"])
+        | ("get", ["{}", "table"]) => Rule::Read,
+        ("post", [])
+        | ("patch", ["{}"])
+        | ("post", ["{}", "close"])
+        | ("post", ["{}", "reopen"])
+        | ("post", ["{}", "publish"])
+        | ("post", ["{}", "participants", "{}", "accept"])
+        | ("post", ["{}", "participants", "{}", "return"]) => Rule::CityAdmin,
+        ("post", ["{}", "participants", "{}", "submissions"]) => Rule::Participant,
+        _ => return None,
+    })
+}
+
+/// An operation's entry: by its name, or for a round's by its method and path.
+fn rule_of(method: &str, path: &str, operation: &str) -> Option<Rule> {
+    rule(operation).or_else(|| round_rule(method, path))
+}
+
+/// A plausible body for a round operation.
+fn round_body(method: &str, path: &str, k: &Kit) -> Option<Value> {
+    let (method, words) = round_route(method, path)?;
+    match (method, words.as_slice()) {
+        ("post", []) => Some(
+            json!({"title": "进度报送", "level": "city", "city_id": k.city, "as_of": "2021-06-09", "due_on": "2099-01-01"}),
+        ),
+        ("patch", _) => Some(json!({"title": "改名"})),
+        ("post", [.., "reopen"]) | ("post", [.., "return"]) => Some(json!({"reason": "测试"})),
+        ("post", [.., "submissions"]) => Some(json!({"note": "测试"})),
+        ("post", _) => Some(json!({})),
+        _ => None,
+    }
+}
+
 /// What a request is aimed at: the callers' own county, another county of their city, or a
 /// county of another city.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,6 +188,12 @@ struct Kit {
     user: i64,
     client: i64,
     snapshot: i64,
+    /// Its city's round, and the participant that is this county in it.
+    round: i64,
+    participant: i64,
+    /// Another round of its city, which the matrix closes, reopens and tries to publish (so
+    /// `round` stays open for the submissions).
+    spare_round: i64,
 }
 
 struct World {
@@ -240,7 +309,22 @@ async fn kit(app: &TestApp, code: &'static str) -> Kit {
         user,
         client,
         snapshot: 0,
+        round: 0,
+        participant: 0,
+        spare_round: 0,
     }
+}
+
+/// A round of city `city` as of `as_of`, opened by the admin; answers its id.
+async fn city_round(app: &TestApp, city: i64, as_of: &str) -> i64 {
+    id_of(
+        app.post(
+            "/api/v1/rounds",
+            &json!({"title": "进度报送", "level": "city", "city_id": city, "as_of": as_of, "due_on": "2099-01-01"}),
+        )
+        .await
+        .expect(201),
+    )
 }
 
 async fn world(app: &TestApp) -> World {
@@ -271,6 +355,36 @@ async fn world(app: &TestApp) -> World {
             .await
             .expect(201),
         );
+    }
+    // A round of each city (shared by its counties), and a spare one.
+    let mut rounds: Vec<(i64, i64, i64)> = Vec::new();
+    for k in [&mut own, &mut other_county, &mut other_city] {
+        let found = rounds.iter().find(|r| r.0 == k.city).copied();
+        let (round, spare) = match found {
+            Some((_, round, spare)) => (round, spare),
+            None => {
+                let made = (
+                    city_round(app, k.city, "2021-06-09").await,
+                    city_round(app, k.city, "2021-03-31").await,
+                );
+                rounds.push((k.city, made.0, made.1));
+                made
+            }
+        };
+        let parts = app
+            .get(&format!("/api/v1/rounds/{round}/participants?limit=100"))
+            .await
+            .expect(200)
+            .body;
+        k.participant = parts["items"]
+            .as_array()
+            .expect("participants")
+            .iter()
+            .find(|p| p["county_id"] == k.county)
+            .expect("the county takes part")["participant_id"]
+            .as_i64()
+            .expect("participant_id");
+        (k.round, k.spare_round) = (round, spare);
     }
     let own_county = own.county;
     let kits = vec![own, other_county, other_city];
@@ -308,10 +422,25 @@ async fn world(app: &TestApp) -> World {
 }
 
 /// A concrete path and a plausible body for an operation, aimed at `target`.
-fn request_for(w: &World, operation: &str, path: &str, target: Target) -> (String, Option<Value>) {
+fn request_for(
+    w: &World,
+    method: &str,
+    operation: &str,
+    path: &str,
+    target: Target,
+) -> (String, Option<Value>) {
     let k = w.kit(target);
     let (county, town) = (k.county, k.town);
-    let id = if path.starts_with("/api/v1/counties/") {
+    let id = if path.starts_with("/api/v1/rounds/") {
+        if ["/close", "/reopen", "/publish"]
+            .iter()
+            .any(|end| path.ends_with(end))
+        {
+            k.spare_round
+        } else {
+            k.round
+        }
+    } else if path.starts_with("/api/v1/counties/") {
         county
     } else if path.starts_with("/api/v1/provinces/") {
         w.province
@@ -392,11 +521,14 @@ fn request_for(w: &World, operation: &str, path: &str, target: Target) -> (Strin
         ),
         "withdraw_snapshot" => Some(json!({"reason": "测试"})),
         "issue_token" => Some(json!({"grant_type": "password"})),
-        _ => None,
+        _ => round_body(method, path, k),
     };
     let path = path
         .replace("{id}", &id.to_string())
-        .replace("{posting_id}", &k.staff.1.to_string());
+        .replace("{posting_id}", &k.staff.1.to_string())
+        .replace("{round_id}", &id.to_string())
+        .replace("{pid}", &k.participant.to_string())
+        .replace("{participant_id}", &k.participant.to_string());
     (path, body)
 }
 
@@ -438,6 +570,10 @@ fn allowed(rule: Rule, who: &str, target: Target) -> bool {
                 || (who == "city admin" && in_city)
                 || (target == Target::Own && who != "viewer" && who != "city admin")
         }
+        Rule::Participant => {
+            target == Target::Own
+                && matches!(who, "officer" | "integration user" | "integration client")
+        }
     }
 }
 
@@ -446,14 +582,14 @@ on_both_backends! {
         let w = world(&app).await;
         let ops = operations();
         assert!(ops.len() >= 20, "the spec lists the operations");
-        let missing: Vec<&str> = ops.iter().filter(|o| rule(&o.2).is_none()).map(|o| o.2.as_str()).collect();
+        let missing: Vec<&str> = ops.iter().filter(|o| rule_of(&o.0, &o.1, &o.2).is_none()).map(|o| o.2.as_str()).collect();
         assert!(missing.is_empty(), "operations without a matrix entry: {missing:?}");
         for (method, path, op, secured) in &ops {
-            let rule = rule(op).expect("entry");
+            let rule = rule_of(method, path, op).expect("entry");
             assert_eq!(rule == Rule::Public, !secured, "{op}: the spec's security matches the matrix");
             assert_eq!(rule == Rule::Public, PUBLIC.contains(&op.as_str()));
             for target in TARGETS {
-                let (url, body) = request_for(&w, op, path, target);
+                let (url, body) = request_for(&w, method, op, path, target);
                 let anonymous = call(&app, None, method, &url, body.as_ref()).await;
                 if rule == Rule::Public {
                     assert!(!matches!(anonymous.status, 401 | 403), "{op} is public: {}", anonymous.status);

@@ -31,7 +31,21 @@ fn seed_export_rows() -> Vec<Vec<String>> {
 
 pub fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
     let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec())).expect("an xlsx file");
-    let sheet = book.worksheet_range("进度情况一览表").expect("the sheet");
+    sheet_rows(&book.worksheet_range("进度情况一览表").expect("the sheet"))
+}
+
+/// The first sheet of a workbook, whatever its name, as text cells.
+pub fn xlsx_first_sheet_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes.to_vec())).expect("an xlsx file");
+    sheet_rows(
+        &book
+            .worksheet_range_at(0)
+            .expect("a sheet")
+            .expect("the sheet reads"),
+    )
+}
+
+fn sheet_rows(sheet: &calamine::Range<Data>) -> Vec<Vec<String>> {
     sheet
         .rows()
         .map(|r| {

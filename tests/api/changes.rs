@@ -394,6 +394,61 @@ async fn every_kind_of_change(app: &TestApp) {
     )
     .await
     .expect(200);
+    // A round: opened, retitled, a county's sign-off returned, made again and accepted,
+    // closed, reopened and published.
+    let city = app.get(&c).await.body["city_id"].clone();
+    let round = app
+        .post(
+            "/api/v1/rounds",
+            &json!({"title": "六月报送", "level": "city", "city_id": city, "as_of": "2021-06-09", "due_on": "2099-01-01"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    let r = format!("/api/v1/rounds/{round}");
+    app.patch(&r, Some("\"1\""), &json!({"title": "六月报送（改）"}))
+        .await
+        .expect(200);
+    let members = app.get(&format!("{r}/participants")).await.expect(200).body;
+    let member = members["items"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .find(|p| p["county_id"] == json!(county))
+        .expect("the county takes part")["participant_id"]
+        .clone();
+    let officer = app
+        .user_token("round.officer", "county_officer", Some(county))
+        .await;
+    let sign_off = format!("{r}/participants/{member}/submissions");
+    app.post_as(&officer, &sign_off, &json!({}))
+        .await
+        .expect(201);
+    app.post(
+        &format!("{r}/participants/{member}/return"),
+        &json!({"reason": "请核对"}),
+    )
+    .await
+    .expect(200);
+    app.post_as(&officer, &sign_off, &json!({"note": "已核对"}))
+        .await
+        .expect(201);
+    app.post(&format!("{r}/participants/{member}/accept"), &json!({}))
+        .await
+        .expect(200);
+    app.post(&format!("{r}/close"), &json!({}))
+        .await
+        .expect(200);
+    app.post(&format!("{r}/reopen"), &json!({"reason": "补报"}))
+        .await
+        .expect(200);
+    app.post(
+        &format!("{r}/publish"),
+        &json!({"force": true, "reason": "市本级未报"}),
+    )
+    .await
+    .expect(201);
     app.user_token("li.officer", "county_officer", Some(county))
         .await;
     let user = app.get("/api/v1/users?limit=500").await.body["items"]

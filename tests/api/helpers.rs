@@ -239,6 +239,7 @@ impl TestApp {
                     county_id: None,
                     city_id: None,
                     password: PASSWORD.into(),
+                    phone: None,
                 },
             )
             .expect("first admin");

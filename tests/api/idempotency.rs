@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{Resp, TestApp};
 
-async fn keyed_post(app: &TestApp, token: &str, path: &str, key: &str, body: &Value) -> Resp {
+pub async fn keyed_post(app: &TestApp, token: &str, path: &str, key: &str, body: &Value) -> Resp {
     let req = app
         .request_as(Some(token), Method::POST, path)
         .insert_header(("idempotency-key", key))

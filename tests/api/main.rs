@@ -22,6 +22,7 @@ mod migrations;
 mod operations;
 mod outage;
 mod report;
+mod rounds;
 mod security;
 mod spec;
 mod staff;

@@ -518,6 +518,7 @@ on_both_backends! {
                 county_id: None,
                 city_id: None,
                 password: crate::helpers::PASSWORD.into(),
+                phone: None,
             },
         )
         .expect("an admin");

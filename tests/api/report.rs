@@ -8,7 +8,7 @@ use crate::helpers::{settings_for, TestApp};
 /// The seed's table, kept as the project's own fixture.
 const SEED: &str = include_str!("../fixtures/progress-2021-06-09.csv");
 
-async fn load_demo(app: &TestApp) {
+pub async fn load_demo(app: &TestApp) {
     let settings = settings_for(app.database_url.clone());
     let pool = shuangbai::startup::prepare_pool(&settings).expect("pool");
     let state = AppState::new(pool, settings).expect("state");
@@ -33,7 +33,7 @@ fn cell(v: &Value) -> String {
 
 /// A row as the seed's 17 columns (name, code, plan, 5 station cells, 5 point cells, 2
 /// mechanisms, funding, trainings), read from the JSON.
-fn as_seed_columns(row: &Value) -> Vec<String> {
+pub fn as_seed_columns(row: &Value) -> Vec<String> {
     let mut out = vec![
         cell(&row["name"]),
         cell(&row["division_code"]),
@@ -70,6 +70,31 @@ fn totals_line(t: &Value) -> Vec<i64> {
     ]
 }
 
+/// The seed's line for the row of `code`, as [`as_seed_columns`] reads a row.
+pub fn seed_row(code: &str) -> Vec<String> {
+    SEED.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect::<Vec<_>>())
+        .find(|cells| cells[1] == code)
+        .expect("a row of the seed")
+}
+
+/// Asserts a city table of 2021-06-09 is the seed's: its six rows cell for cell, and its totals.
+pub fn assert_is_the_seeds_table(t: &Value) {
+    let mut lines = SEED.lines().skip(1);
+    let seed_rows: Vec<&str> = lines.by_ref().take(6).collect();
+    expect_rows(t, &seed_rows);
+    let totals: Vec<i64> = lines
+        .next()
+        .expect("totals line")
+        .split(',')
+        .filter(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_digit()))
+        .map(|c| c.parse().expect("number"))
+        .collect();
+    assert_eq!(totals, vec![63, 23, 56, 112, 146, 81, 132, 350, 9]);
+    assert_eq!(totals_line(t), totals);
+}
+
 /// Rows given as the CSV lines the seed would print, name first.
 fn expect_rows(t: &Value, expected: &[&str]) {
     let rows = t["rows"].as_array().expect("rows");
@@ -84,18 +109,7 @@ on_both_backends! {
     async fn after_the_demo_the_table_of_2021_06_09_is_the_seeds_cell_for_cell(app: TestApp) {
         load_demo(&app).await;
         let t = table(&app, "2021-06-09").await;
-        let mut lines = SEED.lines().skip(1);
-        let seed_rows: Vec<&str> = lines.by_ref().take(6).collect();
-        expect_rows(&t, &seed_rows);
-        let totals: Vec<i64> = lines
-            .next()
-            .expect("totals line")
-            .split(',')
-            .filter(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_digit()))
-            .map(|c| c.parse().expect("number"))
-            .collect();
-        assert_eq!(totals, vec![63, 23, 56, 112, 146, 81, 132, 350, 9]);
-        assert_eq!(totals_line(&t), totals);
+        assert_is_the_seeds_table(&t);
 
         // The CSV in the seed's layout carries the same figures.
         let csv = app.get("/api/v1/reports/progress?as_of=2021-06-09&format=csv").await.expect(200);
