@@ -311,7 +311,7 @@ pub struct ChaseRow {
     pub state: String,
     pub late: bool,
     pub days_overdue: i64,
-    /// `2021-06-16 09:30` (UTC), or none.
+    /// `2021-06-16 09:30` in the bureau's time zone, or none.
     pub first_submitted: Option<String>,
     pub return_reason: Option<String>,
     /// Each person answerable: display name, username, phone (none when not shown).

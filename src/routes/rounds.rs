@@ -504,8 +504,9 @@ pub async fn export_completeness(
     let id = path.id;
     let today = state.today();
     let keeper = state.keeper.clone();
+    let zone = state.settings.time_zone;
     let (sheet, title) = db::run(&state.pool, move |conn| {
-        service::chase_list(conn, &caller, id, today, &keeper)
+        service::chase_list(conn, &caller, id, (today, zone), &keeper)
     })
     .await?;
     let (content_type, ext, body) = match query.format {

@@ -1215,12 +1215,13 @@ pub fn completeness(
     })
 }
 
-/// The chase list (催报名单) as a sheet, with the round's title.
+/// The chase list (催报名单) as a sheet, with the round's title; times in the bureau's time
+/// zone (`zone`), as it reads them.
 pub fn chase_list(
     conn: &mut DbConnection,
     caller: &Caller,
     id: i32,
-    today: NaiveDate,
+    (today, zone): (NaiveDate, chrono_tz::Tz),
     keeper: &Keeper,
 ) -> Result<(Sheet, String), ApiError> {
     let c = completeness(conn, caller, id, today, keeper)?;
@@ -1236,7 +1237,7 @@ pub fn chase_list(
             days_overdue: p.days_overdue,
             first_submitted: p
                 .first_submitted_at
-                .map(|t| t.format("%Y-%m-%d %H:%M").to_string()),
+                .map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string()),
             return_reason: p.return_reason.clone(),
             people: p
                 .responsible
