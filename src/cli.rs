@@ -11,7 +11,7 @@ use crate::db::{self, accounts, DbConnection};
 use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::auth::{check_password, Role};
 use crate::error::ApiError;
-use crate::service::accounts::{audited, create_user, user_out, NewAccount};
+use crate::service::accounts::{create_user, user_out, NewAccount};
 use crate::startup;
 use crate::write::{audit_outside_api, NOTHING};
 
@@ -264,7 +264,7 @@ fn change_user(
         let row = accounts::update_user(c, user.id, user.version, &changes)?
             .ok_or(ApiError::PreconditionFailed)?;
         accounts::revoke_user_tokens(c, user.id, now())?;
-        let (before, after) = (audited(&user_out(user)), audited(&user_out(row)));
+        let (before, after) = (user_out(user), user_out(row));
         audit_outside_api(
             c,
             &cli_actor(),

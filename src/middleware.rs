@@ -209,18 +209,20 @@ fn as_problem(status: StatusCode, text: &str) -> HttpResponse {
 }
 
 /// Paths whose answers carry personal data (a social worker's phone and ID number, accounts,
-/// the audit trail) or tokens: never stored by a cache.
+/// the audit trail, a round's chase list with phones) or tokens: never stored by a cache.
 fn is_personal(path: &str) -> bool {
-    [
-        "/api/v1/staff",
-        "/api/v1/auth/",
-        "/api/v1/me",
-        "/api/v1/users",
-        "/api/v1/clients",
-        "/api/v1/audit-events",
-    ]
-    .iter()
-    .any(|p| path.starts_with(p))
+    let round_people = path.starts_with("/api/v1/rounds/") && path.contains("/completeness");
+    round_people
+        || [
+            "/api/v1/staff",
+            "/api/v1/auth/",
+            "/api/v1/me",
+            "/api/v1/users",
+            "/api/v1/clients",
+            "/api/v1/audit-events",
+        ]
+        .iter()
+        .any(|p| path.starts_with(p))
 }
 
 /// The documentation page runs offline from its own files; it needs inline styles and the

@@ -17,6 +17,7 @@ use crate::db::{self, accounts, DbConnection};
 use crate::domain::auth::Role;
 use crate::domain::county::CountyKind;
 use crate::domain::funding::FundingAction;
+use crate::domain::round::{ParticipantKind, RoundLevel};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -95,6 +96,49 @@ impl PersonalData {
             PersonalData::Of(ids) => ids.contains(&county_id),
             PersonalData::Nobody => false,
         }
+    }
+}
+
+/// A reporting round's owners: the administrators of its level (a city's round, also that
+/// city's own administrators; a province's, the deployment's only).
+pub fn may_own_round(
+    caller: &Caller,
+    level: RoundLevel,
+    city_id: Option<i32>,
+) -> Result<(), ApiError> {
+    match (level, city_id) {
+        (RoundLevel::City, Some(city)) => caller.require_city_admin_of(city),
+        _ => caller.require_admin(),
+    }
+}
+
+/// Who signs a round participant's row off: a county's own officers and integration accounts,
+/// a city's own administrators; nobody, not even an administrator, for another. (The owners'
+/// own level row is theirs: [`may_own_round`].)
+pub fn may_sign_off(
+    caller: &Caller,
+    kind: ParticipantKind,
+    county_id: Option<i32>,
+    city_id: Option<i32>,
+) -> Result<(), ApiError> {
+    let (own, who) = match kind {
+        ParticipantKind::City => (
+            caller.role == Role::CityAdmin && caller.city_id.is_some() && caller.city_id == city_id,
+            "its city administrators",
+        ),
+        _ => (
+            caller.role.is_county_bound()
+                && caller.county_id.is_some()
+                && caller.county_id == county_id,
+            "its own officers and integration clients",
+        ),
+    };
+    if own {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "a participant signs off its own figures: only {who} submit them"
+        )))
     }
 }
 

@@ -453,3 +453,28 @@ pub fn purge_failures_before(conn: &mut DbConnection, before: NaiveDateTime) -> 
         .execute(conn)
         .map(|_| ())
 }
+
+/// The active users answerable for a round's participants, in one query: the officers of
+/// `counties`, the city administrators of `cities`, and the deployment's administrators when
+/// `admins`.
+pub fn answerable_for_round(
+    conn: &mut DbConnection,
+    counties: &[i32],
+    cities: &[i32],
+    admins: bool,
+) -> QueryResult<Vec<UserRow>> {
+    let admin_roles: Vec<Role> = if admins { vec![Role::Admin] } else { vec![] };
+    users::table
+        .filter(users::active.eq(true))
+        .filter(
+            users::role
+                .eq(Role::CountyOfficer)
+                .and(users::county_id.eq_any(counties.to_vec()))
+                .or(users::role
+                    .eq(Role::CityAdmin)
+                    .and(users::city_id.eq_any(cities.to_vec())))
+                .or(users::role.eq_any(admin_roles)),
+        )
+        .order(users::id.asc())
+        .load(conn)
+}

@@ -110,7 +110,11 @@ pub fn insert_all(conn: &mut DbConnection, events: &mut [NewAuditEvent]) -> Quer
     place(conn, events)?;
     // Every write that can change a county-level row's figures is audited under that row: its
     // generation moves with the write, so the counts kept for it are counted again.
-    let named: Vec<i32> = events.iter().filter_map(|e| e.county_id).collect();
+    let named: Vec<i32> = events
+        .iter()
+        .filter(|e| e.entity.moves_figures())
+        .filter_map(|e| e.county_id)
+        .collect();
     super::kept::bump(conn, &named)?;
     for chunk in events.chunks(200) {
         match conn {

@@ -4,10 +4,8 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::accounts::UserRow;
-use super::schema::{round_participants as parts, round_submissions as subs, rounds, users};
+use super::schema::{round_participants as parts, round_submissions as subs, rounds};
 use super::{page_and_total, DbConnection, MultiBackend};
-use crate::domain::auth::Role;
 use crate::domain::round::{ParticipantKind, ParticipantState, RoundLevel, RoundState};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -146,17 +144,22 @@ pub fn change(
 }
 
 /// Takes round `id`'s row lock for the rest of the transaction if it is in one of `states`,
-/// without changing it: a submission or a review holds it, so a round is never closed or
-/// published halfway through one. `false` when the round is in another state.
-pub fn hold(conn: &mut DbConnection, id: i32, states: &[RoundState]) -> QueryResult<bool> {
-    let n = diesel::update(
+/// without changing it, and answers the round as it is under the lock: a submission, a review
+/// or publishing holds it, so a round is never changed halfway through one. None when the
+/// round is in another state.
+pub fn hold(
+    conn: &mut DbConnection,
+    id: i32,
+    states: &[RoundState],
+) -> QueryResult<Option<RoundRow>> {
+    diesel::update(
         rounds::table
             .filter(rounds::id.eq(id))
             .filter(rounds::state.eq_any(states.to_vec())),
     )
     .set(rounds::version.eq(rounds::version))
-    .execute(conn)?;
-    Ok(n == 1)
+    .get_result(conn)
+    .optional()
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -272,6 +275,7 @@ pub struct SubmissionRow {
     pub late: bool,
     pub self_certified: bool,
     pub figures: String,
+    pub rules_version: String,
 }
 
 #[derive(Debug, Insertable)]
@@ -285,6 +289,7 @@ pub struct NewSubmission {
     pub late: bool,
     pub self_certified: bool,
     pub figures: String,
+    pub rules_version: String,
 }
 
 pub fn insert_submission(
@@ -328,29 +333,4 @@ pub fn history(
         .offset(offset)
         .load(conn)?;
     page_and_total(rows, offset, || of().count().get_result(conn))
-}
-
-/// The active users answerable for a round's participants, in one query: the officers of
-/// `counties`, the city administrators of `cities`, and the deployment's administrators when
-/// `admins`.
-pub fn responsible(
-    conn: &mut DbConnection,
-    counties: &[i32],
-    cities: &[i32],
-    admins: bool,
-) -> QueryResult<Vec<UserRow>> {
-    let admin_roles: Vec<Role> = if admins { vec![Role::Admin] } else { vec![] };
-    users::table
-        .filter(users::active.eq(true))
-        .filter(
-            users::role
-                .eq(Role::CountyOfficer)
-                .and(users::county_id.eq_any(counties.to_vec()))
-                .or(users::role
-                    .eq(Role::CityAdmin)
-                    .and(users::city_id.eq_any(cities.to_vec())))
-                .or(users::role.eq_any(admin_roles)),
-        )
-        .order(users::id.asc())
-        .load(conn)
 }

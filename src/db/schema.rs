@@ -364,6 +364,7 @@ diesel::table! {
         late -> Bool,
         self_certified -> Bool,
         figures -> Text,
+        rules_version -> Text,
     }
 }
 

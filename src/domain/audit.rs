@@ -95,9 +95,25 @@ text_enum! {
         RoundClose = "round.close": "round.close",
         RoundReopen = "round.reopen": "round.reopen",
         RoundPublish = "round.publish": "round.publish",
+        RoundWithdraw = "round.withdraw": "round.withdraw",
         RoundParticipantSubmit = "round_participant.submit": "round_participant.submit",
         RoundParticipantAccept = "round_participant.accept": "round_participant.accept",
         RoundParticipantReturn = "round_participant.return": "round_participant.return",
+    }
+}
+
+impl AuditEntity {
+    /// Whether a change to such a record can move the progress table's figures of the county it
+    /// is audited under (and so its kept counts must be counted again).
+    pub fn moves_figures(self) -> bool {
+        !matches!(
+            self,
+            AuditEntity::ProgressSnapshot
+                | AuditEntity::Round
+                | AuditEntity::RoundParticipant
+                | AuditEntity::User
+                | AuditEntity::Client
+        )
     }
 }
 
@@ -151,6 +167,7 @@ impl ChangeType {
             (E::Round, A::Close) => T::RoundClose,
             (E::Round, A::Reopen) => T::RoundReopen,
             (E::Round, A::Publish) => T::RoundPublish,
+            (E::Round, A::Withdraw) => T::RoundWithdraw,
             (E::RoundParticipant, A::Submit) => T::RoundParticipantSubmit,
             (E::RoundParticipant, A::Accept) => T::RoundParticipantAccept,
             (E::RoundParticipant, A::Return) => T::RoundParticipantReturn,

@@ -3,7 +3,7 @@
 //! published from the accepted rows. This module holds the round's words and its rules: when a
 //! submission is late, when it has drifted from the live figures, and the rates DHIS2 reports.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -121,29 +121,30 @@ pub struct CellDrift {
     pub live: Option<Figure>,
 }
 
-/// Keys that name or place a row, or print a figure: never compared, so a rename or a relabel
-/// is not a drift. `rows` are a city's county rows, kept for reference only.
-const NOT_FIGURES: [&str; 9] = [
+/// Keys that name or place a row: never compared, so a rename is not a drift. `rows` are a
+/// city's county rows, kept for reference only.
+const IDENTITY: [&str; 8] = [
     "county_id",
     "city_id",
     "province_id",
     "division_code",
     "name",
     "kind",
-    "request_id",
     "rows",
     "cities",
 ];
 
-fn is_label(key: &str) -> bool {
-    key == "label" || key.ends_with("_label")
+/// Keys that print a figure (`label`, `worst_label`, `…_label`) or name a record behind it
+/// (a funding cell's `request_id`), at any depth.
+fn is_not_a_figure(key: &str) -> bool {
+    key == "label" || key.ends_with("_label") || key == "request_id"
 }
 
 fn flatten(prefix: &str, value: &Value, into: &mut BTreeMap<String, Value>) {
     match value {
         Value::Object(map) => {
             for (key, v) in map {
-                if NOT_FIGURES.contains(&key.as_str()) || is_label(key) {
+                if (prefix.is_empty() && IDENTITY.contains(&key.as_str())) || is_not_a_figure(key) {
                     continue;
                 }
                 let path = if prefix.is_empty() {
@@ -217,25 +218,18 @@ pub fn check_due_on(due_on: NaiveDate, as_of: NaiveDate) -> Result<(), String> {
     Ok(())
 }
 
-/// The round's table: the live table (a city's by county, or a province's by county) with the
-/// submitted rows in place of the live ones (`rows` by county, `cities` by city, each frozen
-/// with its county rows), its totals summed from what it then shows, and shown `by`.
+/// The round's table: the live table's shape (a city's by county, or a province's by county)
+/// showing `rows` (its county-level rows: a city's counties and level, or a province's level)
+/// and `cities` (a province's), each a participant's submitted row or its live one, in the
+/// participants' order; its totals summed from what it shows, and shown `by`.
 pub fn compose(
     mut table: ProgressTable,
-    rows: &HashMap<i32, ProgressRow>,
-    cities: &HashMap<i32, CityEntry>,
+    rows: Vec<ProgressRow>,
+    cities: Vec<CityEntry>,
     by: RowsBy,
 ) -> ProgressTable {
-    for row in &mut table.rows {
-        if let Some(frozen) = rows.get(&row.county_id) {
-            *row = frozen.clone();
-        }
-    }
-    for city in &mut table.cities {
-        if let Some(frozen) = cities.get(&city.city_id) {
-            *city = frozen.clone();
-        }
-    }
+    table.rows = rows;
+    table.cities = cities;
     table.totals = totals(county_rows(&table));
     table.by = by;
     if by != RowsBy::County {

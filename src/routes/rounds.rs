@@ -67,7 +67,8 @@ impl Tagged for RoundOut {
 /// A participant's answer changes with its version and with its drift (a backdated write).
 impl Tagged for ParticipantOut {
     fn tag<H: Hasher>(&self, into: &mut H) {
-        (self.participant_id, self.version, self.state, &self.name).hash(into);
+        (self.participant_id, self.version, self.state).hash(into);
+        (&self.division_code, &self.name).hash(into);
         for d in &self.drift {
             (&d.field, format!("{:?}{:?}", d.submitted, d.live)).hash(into);
         }
@@ -471,9 +472,7 @@ pub async fn completeness(
         service::completeness(conn, &caller, id, today, &keeper)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(out))
+    Ok(HttpResponse::Ok().json(out))
 }
 
 #[utoipa::path(
@@ -519,7 +518,6 @@ pub async fn export_completeness(
     };
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             header::CONTENT_DISPOSITION,
             attachment(

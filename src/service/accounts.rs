@@ -12,7 +12,7 @@ use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::auth::{
     check_password, check_role_city, check_role_county, parse_username, Role,
 };
-use crate::domain::staff::{mask_phone, parse_phone};
+use crate::domain::staff::parse_phone;
 use crate::domain::{Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller};
@@ -40,7 +40,7 @@ pub struct UserOut {
     pub county_id: Option<i32>,
     /// A city administrator's city.
     pub city_id: Option<i32>,
-    /// Seen by those who manage the account; the audit trail keeps it masked.
+    /// Seen by those who manage the account (the audit trail keeps it masked, as every phone).
     pub phone: Option<String>,
     pub active: bool,
     pub version: i32,
@@ -62,13 +62,6 @@ pub fn user_out(row: accounts::UserRow) -> UserOut {
         created_at: row.created_at.and_utc(),
         updated_at: row.updated_at.and_utc(),
     }
-}
-
-/// The view the audit trail (and so the change feed) keeps: the phone masked.
-pub fn audited(out: &UserOut) -> UserOut {
-    let mut kept = out.clone();
-    kept.phone = kept.phone.as_deref().map(mask_phone);
-    kept
 }
 
 /// A county-bound account needs a county that exists and is not a city's or province's own
@@ -230,7 +223,7 @@ pub fn add_user(tx: &mut Tx<'_>, input: UserIn) -> Result<UserOut, ApiError> {
         out.id,
         out.county_id,
         NOTHING,
-        Some(&audited(&out)),
+        Some(&out),
     )?;
     Ok(out)
 }
@@ -321,8 +314,8 @@ pub fn update_user(
         AuditEntity::User,
         id,
         out.county_id,
-        Some(&audited(&before)),
-        Some(&audited(&out)),
+        Some(&before),
+        Some(&out),
     )?;
     Ok(out)
 }

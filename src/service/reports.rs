@@ -378,7 +378,7 @@ pub fn withdraw(
         Some(&after),
     )?;
     if let Some(round) = row.round_id {
-        rounds::bulletin_withdrawn(tx, round, level)?;
+        rounds::bulletin_withdrawn(tx, round, id, level)?;
     }
     Ok(after)
 }

@@ -19,13 +19,13 @@ use crate::db::accounts::UserRow;
 use crate::db::counties::{self as counties_q, Scope};
 use crate::db::rounds::{self as q, NewParticipant, NewRound, NewSubmission, ParticipantChanges};
 use crate::db::rounds::{ParticipantRow, RoundChanges, RoundFilter, RoundRow, SubmissionRow};
-use crate::db::{cities as city_q, DbConnection};
+use crate::db::{accounts as accounts_q, cities as city_q, DbConnection};
 use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::auth::Role;
 use crate::domain::export::{issuing_unit, Sheet};
-use crate::domain::report::TableLevel;
 use crate::domain::report::{county_rows, CityEntry, ProgressRow, ProgressTable, RowsBy};
-use crate::domain::round::{self as rules, CellDrift, ParticipantKind, ParticipantRef};
+use crate::domain::report::{TableLevel, RULES_VERSION};
+use crate::domain::round::{self as rules, CellDrift, Figure, ParticipantKind, ParticipantRef};
 use crate::domain::round::{ParticipantState, RoundLevel, RoundState, Unconfirmed};
 use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
@@ -133,6 +133,8 @@ pub struct SubmissionOut {
     pub late: bool,
     /// The owners' own row, accepted as it was submitted.
     pub self_certified: bool,
+    /// The version of the counting rules that froze it.
+    pub rules_version: String,
     /// The row frozen (a county's, or the owners' own level's).
     pub row: Option<ProgressRow>,
     /// A city's row frozen, with its county rows kept for reference.
@@ -269,14 +271,25 @@ fn round_out(row: RoundRow) -> RoundOut {
     }
 }
 
-fn frozen_of(row: &SubmissionRow) -> Result<Frozen, ApiError> {
-    serde_json::from_str(&row.figures)
-        .map_err(|e| ApiError::internal(format!("submission {}: {e}", row.id)))
+/// A submission's frozen row; none for one whose stored shape the current rules no longer read
+/// (it is then stale, to be signed off again).
+fn frozen_of(row: &SubmissionRow) -> Option<Frozen> {
+    match serde_json::from_str(&row.figures) {
+        Ok(frozen) => Some(frozen),
+        Err(e) => {
+            log::warn!(
+                "submission {} (rules {}) is not readable as rules {RULES_VERSION}: {e}",
+                row.id,
+                row.rules_version
+            );
+            None
+        }
+    }
 }
 
-fn submission_out(row: &SubmissionRow) -> Result<SubmissionOut, ApiError> {
-    let frozen = frozen_of(row)?;
-    Ok(SubmissionOut {
+fn submission_out(row: &SubmissionRow) -> SubmissionOut {
+    let frozen = frozen_of(row).unwrap_or_default();
+    SubmissionOut {
         id: row.id,
         round_id: row.round_id,
         participant_id: row.participant_id,
@@ -285,9 +298,10 @@ fn submission_out(row: &SubmissionRow) -> Result<SubmissionOut, ApiError> {
         note: row.note.clone(),
         late: row.late,
         self_certified: row.self_certified,
+        rules_version: row.rules_version.clone(),
         row: frozen.row,
         city: frozen.city,
-    })
+    }
 }
 
 fn find_round(conn: &mut DbConnection, id: i32) -> Result<RoundRow, ApiError> {
@@ -308,49 +322,20 @@ fn shown_by(level: RoundLevel) -> RowsBy {
     }
 }
 
-/// A round's owners: the administrators of its level (a city's round, also that city's).
+/// A round's owners: the administrators of its level (`policy::may_own_round`).
 fn require_owner(caller: &Caller, round: &RoundRow) -> Result<(), ApiError> {
-    owners_are(caller, round.level, round.city_id)
+    policy::may_own_round(caller, round.level, round.city_id)
 }
 
-fn owners_are(caller: &Caller, level: RoundLevel, city_id: Option<i32>) -> Result<(), ApiError> {
-    match (level, city_id) {
-        (RoundLevel::City, Some(city)) => caller.require_city_admin_of(city),
-        _ => caller.require_admin(),
-    }
-}
-
-/// Who signs a participant off: a county's own officers and integration clients; a city's own
-/// administrators; the owners for their own level. Nobody signs off for another.
+/// Who signs a participant off: its own people, or the owners for their own level row.
 fn require_submitter(
     caller: &Caller,
     round: &RoundRow,
     p: &ParticipantRow,
 ) -> Result<(), ApiError> {
-    let own = match p.kind {
-        ParticipantKind::County => {
-            caller.role.is_county_bound()
-                && caller.county_id.is_some()
-                && caller.county_id == p.county_id
-        }
-        ParticipantKind::City => {
-            caller.role == Role::CityAdmin
-                && caller.city_id.is_some()
-                && caller.city_id == p.city_id
-        }
-        ParticipantKind::Level => return require_owner(caller, round),
-    };
-    if own {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "participant {} signs off its own figures: only its own {} may submit them",
-            p.id,
-            match p.kind {
-                ParticipantKind::City => "city administrators",
-                _ => "officers and integration clients",
-            }
-        )))
+    match p.kind {
+        ParticipantKind::Level => require_owner(caller, round),
+        kind => policy::may_sign_off(caller, kind, p.county_id, p.city_id),
     }
 }
 
@@ -441,7 +426,7 @@ pub fn create(tx: &mut Tx<'_>, input: RoundIn, today: NaiveDate) -> Result<Round
         version: 1,
         participants: 0,
     };
-    owners_are(&tx.ctx.caller, draft.level, draft.city_id)?;
+    policy::may_own_round(&tx.ctx.caller, draft.level, draft.city_id)?;
     let mut members = members_of(tx.conn, draft.city_id, draft.province_id)?;
     let row = q::insert(
         tx.conn,
@@ -598,19 +583,15 @@ fn move_round(
     changes: RoundChanges,
     action: AuditAction,
 ) -> Result<RoundOut, ApiError> {
-    let current = find_round(tx.conn, id)?;
-    require_owner(&tx.ctx.caller, &current)?;
-    let Some(row) = q::change(tx.conn, id, &[from], None, &changes)? else {
-        return Err(ApiError::Conflict(format!(
-            "round {id} is {}: only a round that is {from} can be {}",
-            current.state,
-            match action {
-                AuditAction::Close => "closed",
-                _ => "reopened",
-            }
-        )));
+    require_owner(&tx.ctx.caller, &find_round(tx.conn, id)?)?;
+    let doing = match action {
+        AuditAction::Close => "only an open round is closed",
+        _ => "only a closed round is reopened",
     };
-    audit_round(tx, action, &current, row)
+    let held = hold(tx, id, &[from], doing)?;
+    let row = q::change(tx.conn, id, &[from], None, &changes)?
+        .ok_or_else(|| ApiError::internal("held round changed"))?;
+    audit_round(tx, action, &held, row)
 }
 
 /// Closes an open round: no more submissions; review goes on (owners).
@@ -640,26 +621,32 @@ pub fn reopen(tx: &mut Tx<'_>, id: i32, input: ReasonIn) -> Result<RoundOut, Api
 pub fn bulletin_withdrawn(
     tx: &mut Tx<'_>,
     round_id: i32,
+    snapshot_id: i32,
     county: Option<i32>,
 ) -> Result<(), ApiError> {
-    let current = find_round(tx.conn, round_id)?;
+    let Some(held) = q::hold(tx.conn, round_id, &[RoundState::Published])? else {
+        return Ok(());
+    };
+    if held.snapshot_id != Some(snapshot_id) {
+        return Ok(());
+    }
     let changes = RoundChanges {
         state: Some(RoundState::Closed),
         snapshot_id: Some(None),
         updated_at: Some(now()),
         ..Default::default()
     };
-    if let Some(row) = q::change(tx.conn, round_id, &[RoundState::Published], None, &changes)? {
-        let out = round_out(row);
-        tx.audit(
-            AuditAction::Update,
-            AuditEntity::Round,
-            round_id,
-            county,
-            Some(&round_out(current)),
-            Some(&out),
-        )?;
-    }
+    let row = q::change(tx.conn, round_id, &[RoundState::Published], None, &changes)?
+        .ok_or_else(|| ApiError::internal("held round changed"))?;
+    let out = round_out(row);
+    tx.audit(
+        AuditAction::Withdraw,
+        AuditEntity::Round,
+        round_id,
+        county,
+        Some(&round_out(held)),
+        Some(&out),
+    )?;
     Ok(())
 }
 
@@ -674,8 +661,17 @@ struct Loaded {
     live: ProgressTable,
 }
 
-/// Each participant's division code and name, by kind (a city's, or a county-level row's) and id.
-type Names = HashMap<(ParticipantKind, i32), (String, String)>;
+/// A participant's division as it is now.
+#[derive(Debug, Clone, Default)]
+struct Named {
+    division_code: String,
+    name: String,
+    /// A county's city now (a county moved since the round opened has another).
+    city_id: Option<i32>,
+}
+
+/// Each participant's division, by kind (a city's, or a county-level row's) and id.
+type Names = HashMap<(ParticipantKind, i32), Named>;
 
 /// A round's participants, their current submissions by participant, and their names.
 type Members = (Vec<ParticipantRow>, HashMap<i32, SubmissionRow>, Names);
@@ -690,10 +686,20 @@ fn load_rest(conn: &mut DbConnection, round: &RoundRow) -> Result<Members, ApiEr
     let city_ids: Vec<i32> = participants.iter().filter_map(|p| p.city_id).collect();
     let mut names = HashMap::new();
     for c in counties_q::in_scope(conn, Scope::Rows(&county_ids))? {
-        names.insert((ParticipantKind::County, c.id), (c.division_code, c.name));
+        let named = Named {
+            division_code: c.division_code,
+            name: c.name,
+            city_id: c.city_id,
+        };
+        names.insert((ParticipantKind::County, c.id), named);
     }
     for c in city_q::with_ids(conn, &city_ids)? {
-        names.insert((ParticipantKind::City, c.id), (c.division_code, c.name));
+        let named = Named {
+            division_code: c.division_code,
+            name: c.name,
+            city_id: Some(c.id),
+        };
+        names.insert((ParticipantKind::City, c.id), named);
     }
     Ok((participants, current, names))
 }
@@ -730,8 +736,8 @@ fn load_in_tx(conn: &mut DbConnection, round: RoundRow) -> Result<Loaded, ApiErr
 }
 
 /// What the live table has for a participant: its row, or its city's entry.
-fn live_figures(live: &ProgressTable, p: &ParticipantRow) -> Result<Option<Frozen>, ApiError> {
-    Ok(match (p.kind, p.county_id, p.city_id) {
+fn live_figures(live: &ProgressTable, p: &ParticipantRow) -> Option<Frozen> {
+    match (p.kind, p.county_id, p.city_id) {
         (ParticipantKind::City, _, Some(city)) => live
             .cities
             .iter()
@@ -748,23 +754,50 @@ fn live_figures(live: &ProgressTable, p: &ParticipantRow) -> Result<Option<Froze
                 city: None,
             }),
         _ => None,
-    })
+    }
+}
+
+impl Frozen {
+    /// The submitted figures under the names the division has now (a renamed county is printed
+    /// by its new name, as the live table prints it).
+    fn named_as(mut self, live: &Frozen) -> Frozen {
+        if let (Some(row), Some(now)) = (self.row.as_mut(), live.row.as_ref()) {
+            row.county_id = now.county_id;
+            row.division_code.clone_from(&now.division_code);
+            row.name.clone_from(&now.name);
+            row.kind = now.kind;
+        }
+        if let (Some(city), Some(now)) = (self.city.as_mut(), live.city.as_ref()) {
+            city.city_id = now.city_id;
+            city.division_code.clone_from(&now.division_code);
+            city.name.clone_from(&now.name);
+        }
+        self
+    }
 }
 
 /// A participant as its reads show it.
 struct Seen {
     state: ParticipantState,
     drift: Vec<CellDrift>,
-    name: (String, String),
+    named: Named,
 }
 
 impl Loaded {
     fn seen(&self, p: &ParticipantRow) -> Result<Seen, ApiError> {
         let drift = match self.current.get(&p.id) {
-            Some(sub) if p.state.has_current() => {
-                let live = live_figures(&self.live, p)?.unwrap_or_default().figures()?;
-                rules::drift(&frozen_of(sub)?.figures()?, &live)
-            }
+            Some(sub) if p.state.has_current() => match frozen_of(sub) {
+                Some(frozen) => {
+                    let live = live_figures(&self.live, p).unwrap_or_default().figures()?;
+                    rules::drift(&frozen.figures()?, &live)
+                }
+                // Submitted under rules that counted otherwise: to be signed off again.
+                None => vec![CellDrift {
+                    field: "rules_version".into(),
+                    submitted: Some(Figure::Text(sub.rules_version.clone())),
+                    live: Some(Figure::Text(RULES_VERSION.into())),
+                }],
+            },
             _ => Vec::new(),
         };
         let key = match p.kind {
@@ -774,14 +807,14 @@ impl Loaded {
         Ok(Seen {
             state: p.state.shown(!drift.is_empty()),
             drift,
-            name: self.names.get(&key).cloned().unwrap_or_default(),
+            named: self.names.get(&key).cloned().unwrap_or_default(),
         })
     }
 
     fn participant_out(&self, p: &ParticipantRow) -> Result<ParticipantOut, ApiError> {
         let seen = self.seen(p)?;
         let submission = match self.current.get(&p.id) {
-            Some(s) if p.state.has_current() => Some(submission_out(s)?),
+            Some(s) if p.state.has_current() => Some(submission_out(s)),
             _ => None,
         };
         Ok(ParticipantOut {
@@ -790,8 +823,8 @@ impl Loaded {
             kind: p.kind,
             county_id: p.county_id,
             city_id: p.city_id,
-            division_code: seen.name.0,
-            name: seen.name.1,
+            division_code: seen.named.division_code,
+            name: seen.named.name,
             state: seen.state,
             late: p.late,
             first_submitted_at: p.first_submitted_at.map(utc),
@@ -805,41 +838,44 @@ impl Loaded {
         })
     }
 
-    /// The round's table with the submitted rows of participants `confirmed` says, the live
-    /// rows of the others (named in the answer).
+    /// The round's table: a row for each participant in its order, its submitted figures when
+    /// `confirmed` says so for its state, its live ones otherwise (then named in the answer;
+    /// one without a row in the live table any more is left out and named too). Divisions that
+    /// joined after the round opened are not its participants and not in its table.
     fn table(
         &self,
         confirmed: impl Fn(ParticipantState) -> bool,
     ) -> Result<(ProgressTable, Vec<ParticipantRef>), ApiError> {
-        let mut rows: HashMap<i32, ProgressRow> = HashMap::new();
-        let mut cities: HashMap<i32, CityEntry> = HashMap::new();
-        let mut unconfirmed = Vec::new();
+        let (mut rows, mut cities, mut unconfirmed) = (Vec::new(), Vec::new(), Vec::new());
         for p in &self.participants {
             let seen = self.seen(p)?;
-            let frozen = match self.current.get(&p.id) {
-                Some(sub) if confirmed(seen.state) => Some(frozen_of(sub)?),
-                _ => None,
+            let live = live_figures(&self.live, p);
+            let frozen = self
+                .current
+                .get(&p.id)
+                .filter(|_| confirmed(seen.state))
+                .and_then(frozen_of);
+            let shown = match (frozen, live) {
+                (Some(f), Some(now)) => Some(f.named_as(&now)),
+                (Some(f), None) => Some(f),
+                (None, live) => {
+                    unconfirmed.push(ParticipantRef {
+                        participant_id: p.id,
+                        name: seen.named.name,
+                    });
+                    live
+                }
             };
-            match frozen {
-                Some(Frozen { row: Some(r), .. }) => {
-                    rows.insert(r.county_id, r);
-                }
-                Some(Frozen { city: Some(c), .. }) => {
-                    cities.insert(c.city_id, c);
-                }
-                _ => unconfirmed.push(ParticipantRef {
-                    participant_id: p.id,
-                    name: seen.name.1,
-                }),
+            if let Some(f) = shown {
+                rows.extend(f.row);
+                cities.extend(f.city);
             }
         }
-        let table = rules::compose(
-            self.live.clone(),
-            &rows,
-            &cities,
-            shown_by(self.round.level),
-        );
-        Ok((table, unconfirmed))
+        let by = shown_by(self.round.level);
+        Ok((
+            rules::compose(self.live.clone(), rows, cities, by),
+            unconfirmed,
+        ))
     }
 }
 
@@ -888,25 +924,25 @@ pub fn history(
     find_participant(conn, round_id, participant_id)?;
     let (rows, total) = q::history(conn, participant_id, limit, offset)?;
     Ok(Listed {
-        items: rows.iter().map(submission_out).collect::<Result<_, _>>()?,
+        items: rows.iter().map(submission_out).collect(),
         total,
     })
 }
 
-/// Holds the round's row for this write if it is in one of `states`, or 409.
+/// Holds the round's row for this write if it is in one of `states` (answering it as it is
+/// under the lock), or 409 saying why not.
 fn hold(
     tx: &mut Tx<'_>,
-    round: &RoundRow,
+    id: i32,
     states: &[RoundState],
     doing: &str,
-) -> Result<(), ApiError> {
-    if q::hold(tx.conn, round.id, states)? {
-        return Ok(());
+) -> Result<RoundRow, ApiError> {
+    if let Some(held) = q::hold(tx.conn, id, states)? {
+        return Ok(held);
     }
-    let now_state = find_round(tx.conn, round.id)?.state;
+    let now_state = find_round(tx.conn, id)?.state;
     Err(ApiError::Conflict(format!(
-        "round {} is {now_state}: {doing}",
-        round.id
+        "round {id} is {now_state}: {doing}"
     )))
 }
 
@@ -927,23 +963,28 @@ pub fn submit(
     today: NaiveDate,
 ) -> Result<SubmissionOut, ApiError> {
     let round = find_round(tx.conn, round_id)?;
-    let p = find_participant(tx.conn, round_id, participant_id)?;
-    require_submitter(&tx.ctx.caller, &round, &p)?;
+    require_submitter(
+        &tx.ctx.caller,
+        &round,
+        &find_participant(tx.conn, round_id, participant_id)?,
+    )?;
     let note = match input.note.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(n) => Some(String::from(
             Name::parse(n, 500).map_err(|m| ApiError::invalid("note", m))?,
         )),
     };
-    hold(
+    // Under the round's lock: its deadline and the participant as they are now.
+    let round = hold(
         tx,
-        &round,
+        round_id,
         &[RoundState::Open],
         "only an open round takes submissions",
     )?;
-    let place = round_place(tx.conn, &round)?;
-    let live = progress_table(tx.conn, &place, round.as_of, round.fiscal_year)?;
-    let frozen = live_figures(&live, &p)?.ok_or_else(|| {
+    let p = find_participant(tx.conn, round_id, participant_id)?;
+    let mut loaded = load_in_tx(tx.conn, round.clone())?;
+    let before = loaded.participant_out(&p)?;
+    let frozen = live_figures(&loaded.live, &p).ok_or_else(|| {
         ApiError::Conflict(format!(
             "participant {participant_id} is no longer in the round's table"
         ))
@@ -964,6 +1005,7 @@ pub fn submit(
             self_certified,
             figures: serde_json::to_string(&frozen)
                 .map_err(|e| ApiError::internal(e.to_string()))?,
+            rules_version: RULES_VERSION.into(),
         },
     )?;
     let reviewer = self_certified.then(|| tx.ctx.caller.actor());
@@ -982,19 +1024,20 @@ pub fn submit(
         reviewed_by: Some(reviewer.clone()),
         reviewed_at: Some(reviewer.map(|_| at)),
     };
-    let after = q::change_participant(tx.conn, p.id, p.version, &changes)?
+    let after_row = q::change_participant(tx.conn, p.id, p.version, &changes)?
         .ok_or_else(|| changed_meanwhile(p.id))?;
-    let out = submission_out(&row)?;
-    let county = audit_county(tx.conn, &round, Some(&after))?;
+    loaded.current.insert(p.id, row.clone());
+    let after = loaded.participant_out(&after_row)?;
+    let county = audit_county(tx.conn, &round, Some(&after_row))?;
     tx.audit(
         AuditAction::Submit,
         AuditEntity::RoundParticipant,
         p.id,
         county,
-        NOTHING,
-        Some(&out),
+        Some(&before),
+        Some(&after),
     )?;
-    Ok(out)
+    Ok(submission_out(&row))
 }
 
 /// A review: accepting a current submission, or returning it with a reason.
@@ -1027,12 +1070,13 @@ pub fn review(
             "the owners' own level row is certified by submitting it, not reviewed".into(),
         ));
     }
-    hold(
+    let round = hold(
         tx,
-        &round,
+        round_id,
         &[RoundState::Open, RoundState::Closed],
         "a published round's submissions are no longer reviewed",
     )?;
+    let p = find_participant(tx.conn, round_id, participant_id)?;
     let loaded = load_in_tx(tx.conn, round.clone())?;
     let before = loaded.participant_out(&p)?;
     let (action, changes) = match review {
@@ -1120,7 +1164,7 @@ fn responsible(
         .collect();
     cities.extend(round.city_id);
     let admins = round.level == RoundLevel::Province;
-    let users = q::responsible(conn, &counties, &cities, admins)?;
+    let users = accounts_q::answerable_for_round(conn, &counties, &cities, admins)?;
     let mut out: HashMap<i32, Vec<UserRow>> = HashMap::new();
     for p in &loaded.participants {
         let answers = |u: &UserRow| match p.kind {
@@ -1167,11 +1211,14 @@ pub fn completeness(
                         user_id: u.id,
                         username: u.username.clone(),
                         display_name: u.display_name.clone(),
-                        // A county officer's city is the round's (only a city's round lists them).
-                        phone: u
-                            .phone
-                            .clone()
-                            .filter(|_| policy::sees_account_phone(caller, u.role, round.city_id)),
+                        // A county officer's city is its county's as it is now.
+                        phone: u.phone.clone().filter(|_| {
+                            let city = u
+                                .county_id
+                                .and_then(|c| loaded.names.get(&(ParticipantKind::County, c)))
+                                .and_then(|n| n.city_id);
+                            policy::sees_account_phone(caller, u.role, city)
+                        }),
                     })
                     .collect()
             })
@@ -1181,8 +1228,8 @@ pub fn completeness(
             kind: p.kind,
             county_id: p.county_id,
             city_id: p.city_id,
-            division_code: seen.name.0,
-            name: seen.name.1,
+            division_code: seen.named.division_code,
+            name: seen.named.name,
             state: seen.state,
             late,
             days_overdue,
@@ -1292,9 +1339,9 @@ pub fn publish(tx: &mut Tx<'_>, id: i32, input: PublishIn) -> Result<SnapshotOut
         None => None,
     };
     v.into_result()?;
-    hold(
+    let round = hold(
         tx,
-        &round,
+        id,
         &[RoundState::Open, RoundState::Closed],
         "it is published already; withdraw its bulletin to publish it again",
     )?;
@@ -1305,7 +1352,7 @@ pub fn publish(tx: &mut Tx<'_>, id: i32, input: PublishIn) -> Result<SnapshotOut
         if seen.state != ParticipantState::Accepted {
             waiting.push(Unconfirmed {
                 participant_id: p.id,
-                name: seen.name.1,
+                name: seen.named.name,
                 state: seen.state,
             });
         }
@@ -1337,20 +1384,27 @@ pub fn publish(tx: &mut Tx<'_>, id: i32, input: PublishIn) -> Result<SnapshotOut
             }),
         },
     )?;
+    // Publishing closes an open round first, and says so in the trail.
+    let mut before = round;
+    if before.state == RoundState::Open {
+        let closing = RoundChanges {
+            state: Some(RoundState::Closed),
+            updated_at: Some(now()),
+            ..Default::default()
+        };
+        let closed = q::change(tx.conn, id, &[RoundState::Open], None, &closing)?
+            .ok_or_else(|| ApiError::internal("held round changed"))?;
+        audit_round(tx, AuditAction::Close, &before, closed.clone())?;
+        before = closed;
+    }
     let changes = RoundChanges {
         state: Some(RoundState::Published),
         snapshot_id: Some(Some(out.summary.id)),
         updated_at: Some(now()),
         ..Default::default()
     };
-    let row = q::change(
-        tx.conn,
-        id,
-        &[RoundState::Open, RoundState::Closed],
-        None,
-        &changes,
-    )?
-    .ok_or_else(|| ApiError::internal("held round changed"))?;
-    audit_round(tx, AuditAction::Publish, &round, row)?;
+    let row = q::change(tx.conn, id, &[RoundState::Closed], None, &changes)?
+        .ok_or_else(|| ApiError::internal("held round changed"))?;
+    audit_round(tx, AuditAction::Publish, &before, row)?;
     Ok(out)
 }

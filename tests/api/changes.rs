@@ -443,12 +443,21 @@ async fn every_kind_of_change(app: &TestApp) {
     app.post(&format!("{r}/reopen"), &json!({"reason": "补报"}))
         .await
         .expect(200);
+    let bulletin = app
+        .post(
+            &format!("{r}/publish"),
+            &json!({"force": true, "reason": "市本级未报"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
     app.post(
-        &format!("{r}/publish"),
-        &json!({"force": true, "reason": "市本级未报"}),
+        &format!("/api/v1/reports/progress/snapshots/{bulletin}/withdraw"),
+        &json!({"reason": "更正后重发"}),
     )
     .await
-    .expect(201);
+    .expect(200);
     app.user_token("li.officer", "county_officer", Some(county))
         .await;
     let user = app.get("/api/v1/users?limit=500").await.body["items"]

@@ -610,6 +610,14 @@ on_both_backends! {
         assert_eq!(table["table"]["level"], "province");
         assert_eq!(table["unconfirmed"], json!([]));
 
+        // A city renamed after it signed off has not drifted: names are not figures, and the
+        // bulletin prints the name it has now.
+        let city_path = format!("/api/v1/cities/{jieyang}");
+        let tag = app.get(&city_path).await.expect(200).header("etag").expect("etag");
+        app.patch(&city_path, Some(&tag), &json!({"name": "揭阳"})).await.expect(200);
+        assert_eq!(tally(&completeness(&app, &app.admin_token, rid).await), "3 3 3 3 | 100.0 100.0 100.0");
+        let live = app.get(&format!("/api/v1/reports/progress?as_of=2021-06-09&province_id={province}")).await.expect(200).body;
+
         // Published: the province's table by city, as the live one.
         let bulletin = app.post(&format!("/api/v1/rounds/{rid}/publish"), &json!({})).await.expect(201).body;
         assert_eq!((bulletin["level"].as_str(), bulletin["province_id"].as_i64()), (Some("province"), Some(province)));
@@ -621,6 +629,7 @@ on_both_backends! {
         }
         assert_eq!(codes(t["rows"].as_array().expect("rows")), vec!["440000"]);
         assert_eq!(t["totals"], live["totals"]);
+        assert_eq!(t, &live, "everyone accepted and nothing changed: the bulletin is the live table, cell for cell");
         for (query, total) in [("level=province".to_string(), 1), (format!("province_id={province}"), 1), (format!("city_id={yunfu}"), 0), ("state=published".to_string(), 1)] {
             assert_eq!(app.get(&format!("/api/v1/rounds?{query}")).await.expect(200).body["total"], total, "{query}");
         }

@@ -68,8 +68,10 @@ CREATE TABLE round_submissions (
     note TEXT,
     late BOOLEAN NOT NULL,
     self_certified BOOLEAN NOT NULL,
-    -- The participant's row frozen as the round's table computed it (JSON).
-    figures TEXT NOT NULL
+    -- The participant's row frozen as the round's table computed it (JSON), and the version
+    -- of the counting rules that computed it.
+    figures TEXT NOT NULL,
+    rules_version TEXT NOT NULL
 );
 CREATE INDEX round_submissions_participant_idx ON round_submissions (participant_id, id);
 
