@@ -118,6 +118,24 @@ psql -qAt "$URL" -c "VACUUM FULL kept_figures" >/dev/null
 echo "kept: $(psql -qAt "$URL" -c "SELECT count(*) || ' rows for ' || count(DISTINCT (as_of, fiscal_year)) || ' date(s), '
   || pg_size_pretty(pg_total_relation_size('kept_figures')) || ' with indexes, '
   || pg_total_relation_size('kept_figures') / greatest(count(*), 1) || ' bytes a row' FROM kept_figures")"
+# Reporting rounds: a province's (its cities and its level, the level signed off) and a city's;
+# completeness and the round's table read the live table from kept figures and a fixed number of
+# other queries whatever the number of participants.
+api() { curl -fs -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+new_round() { # level id → round id
+  api -d "{\"title\": \"基准轮次\", \"level\": \"$1\", \"$1_id\": $2, \"as_of\": \"2021-06-09\", \"due_on\": \"2099-01-01\"}" \
+    "http://127.0.0.1:$PORT/api/v1/rounds" | python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])'
+}
+P_ROUND=$(new_round province "$PROVINCE")
+LEVEL_PARTICIPANT=$(api "http://127.0.0.1:$PORT/api/v1/rounds/$P_ROUND/participants?limit=500" \
+  | python3 -c 'import sys, json; print([p for p in json.load(sys.stdin)["items"] if p["kind"] == "level"][0]["participant_id"])')
+api -d '{}' "http://127.0.0.1:$PORT/api/v1/rounds/$P_ROUND/participants/$LEVEL_PARTICIPANT/submissions" >/dev/null
+R="http://127.0.0.1:$PORT/api/v1/rounds/$P_ROUND"
+echo "a province's round ($(api "$R" | python3 -c 'import sys, json; print(json.load(sys.stdin)["participants"])') participants): completeness, cold: $(cold "$R/completeness") s; warm: $(timed "$R/completeness") s"
+echo "  its table, warm: $(timed "$R/table") s; its chase list as XLSX, warm: $(timed "$R/completeness/export?format=xlsx") s"
+C_ROUND=$(new_round city "$CITY")
+R="http://127.0.0.1:$PORT/api/v1/rounds/$C_ROUND"
+echo "a city's round ($(api "$R" | python3 -c 'import sys, json; print(json.load(sys.stdin)["participants"])') participants): completeness, cold: $(cold "$R/completeness") s; warm: $(timed "$R/completeness") s"
 echo "a page of 50 points of one county, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/stations?county_id=$COUNTY&kind=point&limit=50&sort=name") s"
 echo "a page of 50 staff in post on a date, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/staff?county_id=$COUNTY&in_post_on=2021-06-09&limit=50") s"
 echo "staff counts for every county, over HTTP: $(timed "http://127.0.0.1:$PORT/api/v1/staff/counts?as_of=2021-06-09") s"
