@@ -23,7 +23,31 @@ fail() { echo "smoke test failed: $*"; exit 1; }
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 db=sqlite:///app/data/smoke.db
 password=smoke-test-password-0123
-in_image() { buildah run --user shuangbai --env "DATABASE_URL=$db" --env "SHUANGBAI_BIND=127.0.0.1:$port" "$ctr" -- "$@"; }
+# buildah's runtime now and then fails to start a process at all ("sealing memfd copy: Device or
+# resource busy"): such a start is tried again, up to three times; a command that ran and failed
+# is never run again.
+brun() {
+  local errors status attempt
+  errors=$(mktemp)
+  for attempt in 1 2 3; do
+    if buildah run "$@" 2>"$errors"; then
+      cat "$errors" >&2
+      rm -f "$errors"
+      return 0
+    else
+      status=$?
+    fi
+    if [ "$attempt" -lt 3 ] && grep -q 'memfd' "$errors"; then
+      echo "(buildah could not start the process: $(head -n 1 "$errors"); trying again)" >&2
+      sleep 1
+      continue
+    fi
+    cat "$errors" >&2
+    rm -f "$errors"
+    return "$status"
+  done
+}
+in_image() { brun --user shuangbai --env "DATABASE_URL=$db" --env "SHUANGBAI_BIND=127.0.0.1:$port" "$ctr" -- "$@"; }
 
 echo "-- shuangbai --help"
 in_image shuangbai --help >/dev/null || fail "--help"
@@ -31,11 +55,13 @@ uid=$(in_image id -u)
 [ "$uid" = 10001 ] || fail "the image's user is uid $uid, not 10001"
 
 echo "-- user add (password from the environment)"
-buildah run --user shuangbai --env "DATABASE_URL=$db" --env "SHUANGBAI_PASSWORD=$password" "$ctr" -- \
+brun --user shuangbai --env "DATABASE_URL=$db" --env "SHUANGBAI_PASSWORD=$password" "$ctr" -- \
   shuangbai user add smoke.admin --role admin >/dev/null || fail "user add"
 
 echo "-- serve on 127.0.0.1:$port"
-in_image shuangbai serve >/tmp/shuangbai-smoke.log 2>&1 &
+# Served without brun, so its log reaches the file as it runs.
+buildah run --user shuangbai --env "DATABASE_URL=$db" --env "SHUANGBAI_BIND=127.0.0.1:$port" "$ctr" -- \
+  shuangbai serve >/tmp/shuangbai-smoke.log 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { cat /tmp/shuangbai-smoke.log; fail "/readyz"; }

@@ -294,7 +294,7 @@ pub async fn reopen_round(
     )
 )]
 #[get("/rounds/{id}/participants")]
-pub async fn list_participants(
+pub async fn list_round_participants(
     req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
@@ -330,7 +330,7 @@ pub async fn list_participants(
     )
 )]
 #[post("/rounds/{id}/participants/{participant_id}/submissions")]
-pub async fn submit(
+pub async fn submit_sign_off(
     state: web::Data<AppState>,
     ctx: WriteCtx,
     path: web::Path<ParticipantPath>,
@@ -363,7 +363,7 @@ pub async fn submit(
     )
 )]
 #[get("/rounds/{id}/participants/{participant_id}/submissions")]
-pub async fn list_submissions(
+pub async fn list_sign_offs(
     req: HttpRequest,
     state: web::Data<AppState>,
     _caller: Caller,
@@ -411,7 +411,7 @@ async fn review(
     )
 )]
 #[post("/rounds/{id}/participants/{participant_id}/accept")]
-pub async fn accept(
+pub async fn accept_sign_off(
     state: web::Data<AppState>,
     AdminWrite(ctx): AdminWrite,
     path: web::Path<ParticipantPath>,
@@ -438,7 +438,7 @@ pub async fn accept(
     )
 )]
 #[post("/rounds/{id}/participants/{participant_id}/return")]
-pub async fn return_submission(
+pub async fn return_sign_off(
     state: web::Data<AppState>,
     AdminWrite(ctx): AdminWrite,
     path: web::Path<ParticipantPath>,
@@ -460,7 +460,7 @@ pub async fn return_submission(
     )
 )]
 #[get("/rounds/{id}/completeness")]
-pub async fn completeness(
+pub async fn round_completeness(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<RoundPath>,
@@ -494,7 +494,7 @@ pub async fn completeness(
     )
 )]
 #[get("/rounds/{id}/completeness/export")]
-pub async fn export_completeness(
+pub async fn export_chase_list(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<RoundPath>,
@@ -602,13 +602,13 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(update_round)
         .service(close_round)
         .service(reopen_round)
-        .service(list_participants)
-        .service(submit)
-        .service(list_submissions)
-        .service(accept)
-        .service(return_submission)
-        .service(completeness)
-        .service(export_completeness)
+        .service(list_round_participants)
+        .service(submit_sign_off)
+        .service(list_sign_offs)
+        .service(accept_sign_off)
+        .service(return_sign_off)
+        .service(round_completeness)
+        .service(export_chase_list)
         .service(round_table)
         .service(publish_round);
 }

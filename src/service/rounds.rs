@@ -194,6 +194,9 @@ pub struct ParticipantStatus {
     pub first_submitted_at: Option<DateTime<Utc>>,
     pub return_reason: Option<String>,
     pub drift: Vec<CellDrift>,
+    /// The people answerable: a county's officers, a city's administrators, the owners for
+    /// their own level row. Shown to the round's owners and to the participant's own people
+    /// (empty for anyone else).
     pub responsible: Vec<ResponsibleOut>,
 }
 
@@ -1192,9 +1195,14 @@ pub fn completeness(
     let loaded = load_for_read(conn, id, keeper)?;
     let people = responsible(conn, &loaded)?;
     let round = &loaded.round;
+    let owner = require_owner(caller, round).is_ok();
     let mut statuses = Vec::with_capacity(loaded.participants.len());
     for p in &loaded.participants {
         let seen = loaded.seen(p)?;
+        // The people to chase are the owners' to see, and each participant's own.
+        let sees_people = owner
+            || (p.kind != ParticipantKind::Level
+                && policy::may_sign_off(caller, p.kind, p.county_id, p.city_id).is_ok());
         let (late, days_overdue) = match p.first_submitted_at {
             Some(_) => (p.late, i64::from(p.days_late)),
             None => {
@@ -1204,6 +1212,7 @@ pub fn completeness(
         };
         let responsible = people
             .get(&p.id)
+            .filter(|_| sees_people)
             .map(|users| {
                 users
                     .iter()
