@@ -642,3 +642,66 @@ on_both_backends! {
         }
     }
 }
+
+// Sign-offs racing each other and the round's closing, on PostgreSQL: every one answered 201 is
+// kept once in the history and was made before the round closed; the rest are refused with 409;
+// the participant's current submission is the last one kept.
+#[actix_web::test]
+async fn sign_offs_racing_each_other_and_the_close_are_each_kept_once_or_refused() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let (_, yunfu, _, county) = two_cities(&app).await;
+    let officer = app
+        .user_token("yc.officer", "county_officer", Some(county["445302"]))
+        .await;
+    let rid = id(&open_round(&app, &app.admin_token, city_round(yunfu, "2099-01-01")).await);
+    let me = pid(&participants(&app, &app.admin_token, rid).await, "445302");
+    let path = submissions(rid, me);
+    let sign_offs = (0..8).map(|i| {
+        let (app, officer, path) = (&app, &officer, &path);
+        async move {
+            app.post_as(officer, path, &json!({"note": format!("第{i}次")}))
+                .await
+                .status
+        }
+    });
+    let close = async {
+        app.post(&format!("/api/v1/rounds/{rid}/close"), &json!({}))
+            .await
+            .status
+    };
+    let (statuses, closed) =
+        futures_util::future::join(futures_util::future::join_all(sign_offs), close).await;
+    assert_eq!(closed, 200);
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    let taken = statuses.iter().filter(|s| **s == 201).count();
+    let history = app.get(&format!("{path}?limit=100")).await.expect(200).body;
+    assert_eq!(history["total"], taken as i64, "{statuses:?}");
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("time")).expect("RFC 3339")
+    };
+    let round = app
+        .get(&format!("/api/v1/rounds/{rid}"))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(round["state"], "closed");
+    for item in history["items"].as_array().expect("items") {
+        assert!(
+            at(&item["submitted_at"]) <= at(&round["updated_at"]),
+            "made before the round closed"
+        );
+    }
+    let now = participants(&app, &app.admin_token, rid).await;
+    let mine = of(&now, "445302");
+    if taken > 0 {
+        assert_eq!(mine["state"], "submitted");
+        assert_eq!(mine["submission"]["id"], history["items"][0]["id"]);
+    } else {
+        assert_eq!(mine["state"], "not_submitted");
+    }
+}
