@@ -18,10 +18,8 @@ use crate::policy::Caller;
 use crate::routes::common::{attachment, ExportFile, ExportFormat, Tagged, XLSX};
 use crate::routes::common::{Json, Page, Paging};
 use crate::routes::responses::*;
-use crate::service::reports::{
-    self, ChangesOut, Comparison, SnapshotIn, SnapshotOut, SnapshotSummaryOut, TableQuery,
-    WithdrawIn,
-};
+use crate::service::bulletins::{SnapshotOut, SnapshotSummaryOut};
+use crate::service::reports::{self, ChangesOut, Comparison, SnapshotIn, TableQuery, WithdrawIn};
 use crate::state::AppState;
 use crate::write::{write_then, AdminWrite};
 

@@ -17,7 +17,7 @@ use crate::policy::Caller;
 use crate::routes::common::{attachment, created_versioned, expected_version, ok_versioned};
 use crate::routes::common::{ExportFile, ExportFormat, Json, Page, Paging, Tagged, XLSX};
 use crate::routes::responses::*;
-use crate::service::reports::SnapshotOut;
+use crate::service::bulletins::SnapshotOut;
 use crate::service::rounds::{self as service, CompletenessOut, ParticipantOut, PublishIn};
 use crate::service::rounds::{ReasonIn, Review, RoundIn, RoundOut, RoundPatch, RoundTableOut};
 use crate::service::rounds::{SubmissionIn, SubmissionOut};

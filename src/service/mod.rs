@@ -15,6 +15,7 @@ use crate::error::ApiError;
 pub mod accounts;
 pub mod audit;
 pub mod batch;
+pub mod bulletins;
 pub mod changes;
 pub mod cities;
 pub mod clients;

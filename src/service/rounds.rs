@@ -30,7 +30,7 @@ use crate::domain::round::{ParticipantState, RoundLevel, RoundState, Unconfirmed
 use crate::domain::{business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller};
-use crate::service::reports::{store_bulletin, Bulletin, FromRound, SnapshotOut};
+use crate::service::bulletins::{store_bulletin, Bulletin, FromRound, SnapshotOut};
 use crate::service::tables::{place, progress_table, read_table_and, Keeper, Place};
 use crate::service::{utc, Listed};
 use crate::write::{Tx, NOTHING};
@@ -592,6 +592,11 @@ fn move_round(
         _ => "only a closed round is reopened",
     };
     let held = hold(tx, id, &[from], doing)?;
+    // Stamped once the lock is held, so it comes after every sign-off made before it.
+    let changes = RoundChanges {
+        updated_at: Some(now()),
+        ..changes
+    };
     let row = q::change(tx.conn, id, &[from], None, &changes)?
         .ok_or_else(|| ApiError::internal("held round changed"))?;
     audit_round(tx, action, &held, row)
