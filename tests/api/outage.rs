@@ -286,16 +286,25 @@ async fn writer(
     }
 }
 
-async fn reader(app: Rc<TestApp>, stop: Arc<AtomicBool>, phase: Phase, seen: Arc<Mutex<Seen>>) {
+async fn reader(
+    app: Rc<TestApp>,
+    round: i64,
+    stop: Arc<AtomicBool>,
+    phase: Phase,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let paths = [
+        "/api/v1/towns?limit=5".to_string(),
+        "/api/v1/counties".to_string(),
+        "/api/v1/cities".to_string(),
+        "/api/v1/changes?limit=5".to_string(),
+        "/api/v1/reports/progress".to_string(),
+        format!("/api/v1/rounds/{round}/completeness"),
+        format!("/api/v1/rounds/{round}/table"),
+        "/readyz".to_string(),
+    ];
     while !stop.load(Ordering::Relaxed) {
-        for path in [
-            "/api/v1/towns?limit=5",
-            "/api/v1/counties",
-            "/api/v1/cities",
-            "/api/v1/changes?limit=5",
-            "/api/v1/reports/progress",
-            "/readyz",
-        ] {
+        for path in &paths {
             if let Some((status, retry_after, content_type)) =
                 status_of(&app, app.request(Method::GET, path), None).await
             {
@@ -341,16 +350,26 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself_losing
         settings
     })
     .await;
-    let county_id = app
+    let county = app
         .post(
             "/api/v1/counties",
             &json!({"division_code": "445302", "name": "云城区", "kind": "district"}),
         )
         .await
         .expect(201)
+        .body;
+    let county_id = county["id"].as_i64().expect("county id");
+    // A reporting round of its city, read across the outages and signed off after them.
+    let round = app
+        .post(
+            "/api/v1/rounds",
+            &json!({"title": "报送", "level": "city", "city_id": county["city_id"], "as_of": "2021-06-09", "due_on": "2099-01-01"}),
+        )
+        .await
+        .expect(201)
         .body["id"]
         .as_i64()
-        .expect("county id");
+        .expect("round id");
 
     let app = Rc::new(app);
     let stop = Arc::new(AtomicBool::new(false));
@@ -370,6 +389,7 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself_losing
     for _ in 0..4 {
         tasks.push(actix_web::rt::spawn(reader(
             app.clone(),
+            round,
             stop.clone(),
             phase.clone(),
             seen.clone(),
@@ -515,6 +535,41 @@ async fn a_postgres_outage_answers_503_and_the_service_recovers_by_itself_losing
         serde_json::to_value(recounted).expect("json"),
         "kept across the outage"
     );
+    // The round answers as before: its county signs off, and the sign-off is the county's
+    // row as the table has it.
+    let officer = app
+        .user_token("outage.officer", "county_officer", Some(county_id))
+        .await;
+    let members = app
+        .get(&format!("/api/v1/rounds/{round}/participants"))
+        .await
+        .expect(200)
+        .body;
+    let member = members["items"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .find(|p| p["county_id"] == json!(county_id))
+        .expect("the county takes part")["participant_id"]
+        .clone();
+    let signed = app
+        .post_as(
+            &officer,
+            &format!("/api/v1/rounds/{round}/participants/{member}/submissions"),
+            &json!({}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let live = app
+        .get(&format!(
+            "/api/v1/reports/progress?as_of=2021-06-09&city_id={}",
+            county["city_id"]
+        ))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(signed["row"], live["rows"][0], "frozen as the table has it");
     eprintln!(
         "{} towns acknowledged over {rounds} outages; recoveries (ms): {:?}",
         acknowledged.len(),
