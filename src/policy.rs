@@ -99,17 +99,23 @@ impl PersonalData {
     }
 }
 
-/// A reporting round's owners: the administrators of its level (a city's round, also that
-/// city's own administrators; a province's, the deployment's only).
+/// The administrators of a level: of city `city` (its own administrators and the
+/// deployment's), or, for a province or the nation (`None`), the deployment's only. They
+/// publish and withdraw its bulletins and own its reporting rounds.
+pub fn administers_level(caller: &Caller, city: Option<i32>) -> Result<(), ApiError> {
+    match city {
+        Some(city) => caller.require_city_admin_of(city),
+        None => caller.require_admin(),
+    }
+}
+
+/// A reporting round's owners: the administrators of its level ([`administers_level`]).
 pub fn may_own_round(
     caller: &Caller,
     level: RoundLevel,
     city_id: Option<i32>,
 ) -> Result<(), ApiError> {
-    match (level, city_id) {
-        (RoundLevel::City, Some(city)) => caller.require_city_admin_of(city),
-        _ => caller.require_admin(),
-    }
+    administers_level(caller, city_id.filter(|_| level == RoundLevel::City))
 }
 
 /// Who signs a round participant's row off: a county's own officers and integration accounts,

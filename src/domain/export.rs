@@ -378,6 +378,49 @@ pub fn chase_list(title: &str, due_on: NaiveDate, today: NaiveDate, rows: &[Chas
     }
 }
 
+/// Writes a sheet's merged ranges and its cells (those a merge covers left out), each in the
+/// format `format_of` gives its row; every text a string cell.
+fn write_grid<'a>(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    sheet: &Sheet,
+    format_of: impl Fn(u32) -> &'a rust_xlsxwriter::Format,
+) -> Result<(), String> {
+    let err = |e: rust_xlsxwriter::XlsxError| format!("xlsx: {e}");
+    let covered = |r: u32, c: u16| {
+        sheet
+            .merges
+            .iter()
+            .any(|m| r >= m.0 && r <= m.2 && c >= m.1 && c <= m.3)
+    };
+    for m in &sheet.merges {
+        let text = sheet
+            .rows
+            .get(m.0 as usize)
+            .and_then(|row| row.get(m.1 as usize))
+            .map(Cell::plain)
+            .unwrap_or_default();
+        ws.merge_range(m.0, m.1, m.2, m.3, &text, format_of(m.0))
+            .map_err(err)?;
+    }
+    for (r, row) in sheet.rows.iter().enumerate() {
+        let r = r as u32;
+        for (c, value) in row.iter().enumerate() {
+            let c = c as u16;
+            if covered(r, c) {
+                continue;
+            }
+            let f = format_of(r);
+            match value {
+                Cell::Empty => ws.write_blank(r, c, f).map(|_| ()),
+                Cell::Text(t) => ws.write_string_with_format(r, c, t, f).map(|_| ()),
+                Cell::Number(n) => ws.write_number_with_format(r, c, *n as f64, f).map(|_| ()),
+            }
+            .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 /// A plain list (the chase list) as a workbook: the title row bold, the header bold, thin
 /// borders on the body, every text a string cell.
 pub fn to_list_xlsx(sheet: &Sheet, name: &str) -> Result<Vec<u8>, String> {
@@ -393,36 +436,18 @@ pub fn to_list_xlsx(sheet: &Sheet, name: &str) -> Result<Vec<u8>, String> {
     let header = body.clone().set_bold();
     let title = Format::new().set_bold().set_font_size(14);
     let plain = Format::new().set_font_size(10);
-    for m in &sheet.merges {
-        let text = sheet
-            .rows
-            .get(m.0 as usize)
-            .and_then(|row| row.get(m.1 as usize))
-            .map(Cell::plain)
-            .unwrap_or_default();
-        let f = if m.0 == 0 { &title } else { &plain };
-        ws.merge_range(m.0, m.1, m.2, m.3, &text, f).map_err(err)?;
-    }
-    for (r, row) in sheet.rows.iter().enumerate() {
-        let r = r as u32;
-        if sheet.merges.iter().any(|m| m.0 == r) {
-            continue;
-        }
-        let f = if (sheet.header_rows.0..=sheet.header_rows.1).contains(&r) {
+    let format_of = |r: u32| -> &Format {
+        if r == 0 {
+            &title
+        } else if (sheet.header_rows.0..=sheet.header_rows.1).contains(&r) {
             &header
+        } else if sheet.merges.iter().any(|m| m.0 == r) {
+            &plain
         } else {
             &body
-        };
-        for (c, value) in row.iter().enumerate() {
-            let c = c as u16;
-            match value {
-                Cell::Empty => ws.write_blank(r, c, f).map(|_| ()),
-                Cell::Text(t) => ws.write_string_with_format(r, c, t, f).map(|_| ()),
-                Cell::Number(n) => ws.write_number_with_format(r, c, *n as f64, f).map(|_| ()),
-            }
-            .map_err(err)?;
         }
-    }
+    };
+    write_grid(ws, sheet, format_of)?;
     ws.set_column_width(1, 16).map_err(err)?;
     ws.set_column_width(6, 18).map_err(err)?;
     ws.set_column_width(7, 24).map_err(err)?;
@@ -477,38 +502,7 @@ pub fn to_xlsx(sheet: &Sheet) -> Result<Vec<u8>, String> {
             &cell
         }
     };
-    let covered = |r: u32, c: u16| {
-        sheet
-            .merges
-            .iter()
-            .any(|m| r >= m.0 && r <= m.2 && c >= m.1 && c <= m.3 && !(r == m.0 && c == m.1))
-    };
-    for m in &sheet.merges {
-        let text = sheet
-            .rows
-            .get(m.0 as usize)
-            .and_then(|row| row.get(m.1 as usize))
-            .map(Cell::plain)
-            .unwrap_or_default();
-        ws.merge_range(m.0, m.1, m.2, m.3, &text, format_of(m.0))
-            .map_err(err)?;
-    }
-    for (r, row) in sheet.rows.iter().enumerate() {
-        let r = r as u32;
-        for (c, value) in row.iter().enumerate() {
-            let c = c as u16;
-            if covered(r, c) || sheet.merges.iter().any(|m| m.0 == r && m.1 == c) {
-                continue;
-            }
-            let f = format_of(r);
-            match value {
-                Cell::Empty => ws.write_blank(r, c, f).map(|_| ()),
-                Cell::Text(t) => ws.write_string_with_format(r, c, t, f).map(|_| ()),
-                Cell::Number(n) => ws.write_number_with_format(r, c, *n as f64, f).map(|_| ()),
-            }
-            .map_err(err)?;
-        }
-    }
+    write_grid(ws, sheet, format_of)?;
     // One landscape A4 page, as the bureau prints it.
     ws.set_landscape();
     ws.set_paper_size(9);

@@ -74,6 +74,16 @@ pub const EARLIEST_BUSINESS_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2000
     None => NaiveDate::MIN,
 };
 
+/// The years a fiscal year may be (a funding request's, a table's, a round's).
+pub const FISCAL_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// The one rule for every `fiscal_year`: within [`FISCAL_YEARS`].
+pub fn fiscal_year(v: &mut Violations, year: i32) {
+    if !FISCAL_YEARS.contains(&year) {
+        v.add("fiscal_year", "must be between 2000 and 2100");
+    }
+}
+
 /// The one rule for every business date (`effective_on`, `held_on`, `from`, …): from
 /// [`EARLIEST_BUSINESS_DATE`] to today in the bureau's time zone.
 pub fn business_date(v: &mut Violations, field: &str, date: Option<NaiveDate>, today: NaiveDate) {

@@ -207,7 +207,7 @@ pub fn rate(n: i64, of: i64) -> f64 {
 /// A round's deadline is on or after its table's date, within the years tables are kept for.
 pub fn check_due_on(due_on: NaiveDate, as_of: NaiveDate) -> Result<(), String> {
     use chrono::Datelike;
-    if !(2000..=2100).contains(&due_on.year()) {
+    if !crate::domain::FISCAL_YEARS.contains(&due_on.year()) {
         return Err("must be between 2000 and 2100".into());
     }
     if due_on < as_of {

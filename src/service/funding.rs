@@ -16,7 +16,7 @@ use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::county::parse_note;
 use crate::domain::funding::{apply, Fen, FundingAction, FundingStage};
 use crate::domain::Ref;
-use crate::domain::{business_date, Name, Violations};
+use crate::domain::{self, business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller, CountyScope};
 use crate::service::{double_option, utc, Listed};
@@ -24,7 +24,6 @@ use crate::write::{Tx, NOTHING};
 
 const TITLE_MAX: usize = 100;
 const PURPOSE_MAX: usize = 500;
-const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 
 /// A new funding request. It starts `estimating`; that first stage is recorded as its first
 /// transition (action `create`), dated `effective_on`.
@@ -192,12 +191,6 @@ fn request_county(
     Ok(scope)
 }
 
-fn check_year(v: &mut Violations, year: i32) {
-    if !YEARS.contains(&year) {
-        v.add("fiscal_year", "must be between 2000 and 2100");
-    }
-}
-
 fn check_amount(v: &mut Violations, field: &str, fen: Option<i64>) {
     if let Some(fen) = fen {
         v.check(field, Fen::parse(fen));
@@ -227,7 +220,7 @@ pub fn validated_request(
     today: NaiveDate,
 ) -> Result<ValidRequest, ApiError> {
     let mut v = Violations::new();
-    check_year(&mut v, input.fiscal_year);
+    domain::fiscal_year(&mut v, input.fiscal_year);
     let title = v.check("title", Name::parse(&input.title, TITLE_MAX));
     let purpose = v.check("purpose", parse_purpose(input.purpose.as_deref()));
     check_amount(&mut v, "requested_fen", input.requested_fen);
@@ -355,7 +348,7 @@ impl ValidPatch {
 pub fn validated_patch(patch: &FundingRequestPatch) -> Result<ValidPatch, ApiError> {
     let mut v = Violations::new();
     if let Some(year) = patch.fiscal_year {
-        check_year(&mut v, year);
+        domain::fiscal_year(&mut v, year);
     }
     let title = match &patch.title {
         Some(raw) => v.check("title", Name::parse(raw, TITLE_MAX)),

@@ -11,8 +11,9 @@ use crate::db::DbConnection;
 use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::report::{compare, CountChange, CountyChanges, DivisionChanges};
 use crate::domain::report::{ProgressTable, RowsBy, TableLevel, TableOf};
-use crate::domain::{business_date, Name, Violations};
+use crate::domain::{self, business_date, Name, Violations};
 use crate::error::ApiError;
+use crate::policy;
 use crate::service::bulletins::{level_id, store_bulletin, summary_out, Bulletin};
 use crate::service::bulletins::{SnapshotOut, SnapshotSummaryOut};
 use crate::service::rounds;
@@ -119,12 +120,9 @@ pub fn live_table(
         ));
     }
     let fiscal_year = query.fiscal_year.unwrap_or_else(|| as_of.year());
-    if !(2000..=2100).contains(&fiscal_year) {
-        return Err(ApiError::invalid(
-            "fiscal_year",
-            "must be between 2000 and 2100",
-        ));
-    }
+    let mut v = Violations::new();
+    domain::fiscal_year(&mut v, fiscal_year);
+    v.into_result()?;
     let place = place(conn, query.city_id, query.province_id, query.by)?;
     Ok(PlacedTable {
         table: read_table(conn, &place, as_of, fiscal_year, keeper)?,
@@ -145,9 +143,7 @@ pub fn publish(
     let unit = v.check("issuing_unit", Name::parse(&input.issuing_unit, 100));
     business_date(&mut v, "as_of", Some(input.as_of), today);
     let fiscal_year = input.fiscal_year.unwrap_or_else(|| input.as_of.year());
-    if !(2000..=2100).contains(&fiscal_year) {
-        v.add("fiscal_year", "must be between 2000 and 2100");
-    }
+    domain::fiscal_year(&mut v, fiscal_year);
     v.into_result()?;
     let (Some(title), Some(unit)) = (title, unit) else {
         return Err(ApiError::internal("validated fields missing"));
@@ -169,10 +165,8 @@ pub fn publish(
 /// Who publishes and withdraws a table's bulletins: a city's, its city administrators and
 /// administrators; a province's or the nation's, administrators only.
 fn may_publish(tx: &Tx<'_>, of: &TableOf) -> Result<(), ApiError> {
-    match (of.level, of.city_id) {
-        (TableLevel::City, Some(city)) => tx.ctx.caller.require_city_admin_of(city),
-        _ => tx.ctx.caller.require_admin(),
-    }
+    let city = of.city_id.filter(|_| of.level == TableLevel::City);
+    policy::administers_level(&tx.ctx.caller, city)
 }
 
 /// A page of snapshots (of a city, a province or a level when asked), newest first; withdrawn

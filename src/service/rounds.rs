@@ -22,15 +22,16 @@ use crate::db::rounds::{ParticipantRow, RoundChanges, RoundFilter, RoundRow, Sub
 use crate::db::{accounts as accounts_q, cities as city_q, DbConnection};
 use crate::domain::audit::{AuditAction, AuditEntity};
 use crate::domain::auth::Role;
-use crate::domain::export::{issuing_unit, Sheet};
+use crate::domain::county::parse_note;
+use crate::domain::export::{chase_list as chase_sheet, issuing_unit, ChaseRow, Sheet};
 use crate::domain::report::{county_rows, CityEntry, ProgressRow, ProgressTable, RowsBy};
 use crate::domain::report::{TableLevel, RULES_VERSION};
 use crate::domain::round::{self as rules, CellDrift, Figure, ParticipantKind, ParticipantRef};
 use crate::domain::round::{ParticipantState, RoundLevel, RoundState, Unconfirmed};
-use crate::domain::{business_date, Name, Violations};
+use crate::domain::{self, business_date, Name, Violations};
 use crate::error::ApiError;
 use crate::policy::{self, Caller};
-use crate::service::bulletins::{store_bulletin, Bulletin, FromRound, SnapshotOut};
+use crate::service::bulletins::{level_id, store_bulletin, Bulletin, FromRound, SnapshotOut};
 use crate::service::tables::{place, progress_table, read_table_and, Keeper, Place};
 use crate::service::{utc, Listed};
 use crate::write::{Tx, NOTHING};
@@ -204,6 +205,8 @@ pub struct ParticipantStatus {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CompletenessOut {
     pub round_id: i32,
+    /// The round's title, which the chase list is headed with.
+    pub title: String,
     pub state: RoundState,
     pub as_of: NaiveDate,
     pub due_on: NaiveDate,
@@ -353,17 +356,12 @@ fn audit_county(
         return Ok(Some(id));
     }
     let city = p.and_then(|p| p.city_id).or(round.city_id);
-    Ok(match (city, round.province_id) {
-        (Some(c), _) => counties_q::level_of_city(conn, c)?.map(|l| l.id),
-        (None, Some(pr)) => counties_q::level_of_province(conn, pr)?.map(|l| l.id),
-        (None, None) => None,
-    })
+    level_id(conn, city, round.province_id)
 }
 
-fn check_fiscal_year(v: &mut Violations, fiscal_year: i32) {
-    if !(2000..=2100).contains(&fiscal_year) {
-        v.add("fiscal_year", "must be between 2000 and 2100");
-    }
+/// A name-like text given optionally (a title, an issuing unit): checked as a name when given.
+fn optional_name(v: &mut Violations, field: &str, raw: Option<&str>, max: usize) -> Option<String> {
+    raw.and_then(|r| v.check(field, Name::parse(r, max)).map(String::from))
 }
 
 /// Opens a round with its participants (owners only).
@@ -371,15 +369,10 @@ pub fn create(tx: &mut Tx<'_>, input: RoundIn, today: NaiveDate) -> Result<Round
     tx.ctx.caller.require_some_admin()?;
     let mut v = Violations::new();
     let title = v.check("title", Name::parse(&input.title, 200));
-    let unit = match input.issuing_unit.as_deref() {
-        Some(u) => v
-            .check("issuing_unit", Name::parse(u, 100))
-            .map(String::from),
-        None => None,
-    };
+    let unit = optional_name(&mut v, "issuing_unit", input.issuing_unit.as_deref(), 100);
     business_date(&mut v, "as_of", Some(input.as_of), today);
     let fiscal_year = input.fiscal_year.unwrap_or_else(|| input.as_of.year());
-    check_fiscal_year(&mut v, fiscal_year);
+    domain::fiscal_year(&mut v, fiscal_year);
     if input.as_of <= today {
         v.check("due_on", rules::check_due_on(input.due_on, input.as_of));
     }
@@ -531,10 +524,7 @@ pub fn update(
     let current = find_round(tx.conn, id)?;
     require_owner(&tx.ctx.caller, &current)?;
     let mut v = Violations::new();
-    let title = match &patch.title {
-        Some(t) => v.check("title", Name::parse(t, 200)).map(String::from),
-        None => None,
-    };
+    let title = optional_name(&mut v, "title", patch.title.as_deref(), 200);
     if let Some(due) = patch.due_on {
         v.check("due_on", rules::check_due_on(due, current.as_of));
     }
@@ -976,12 +966,7 @@ pub fn submit(
         &round,
         &find_participant(tx.conn, round_id, participant_id)?,
     )?;
-    let note = match input.note.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(n) => Some(String::from(
-            Name::parse(n, 500).map_err(|m| ApiError::invalid("note", m))?,
-        )),
-    };
+    let note = parse_note(input.note.as_deref()).map_err(|m| ApiError::invalid("note", m))?;
     // Under the round's lock: its deadline and the participant as they are now.
     let round = hold(
         tx,
@@ -1261,6 +1246,7 @@ pub fn completeness(
     let accepted = count(&|s| s.state == ParticipantState::Accepted);
     Ok(CompletenessOut {
         round_id: round.id,
+        title: round.title.clone(),
         state: round.state,
         as_of: round.as_of,
         due_on: round.due_on,
@@ -1286,11 +1272,10 @@ pub fn chase_list(
     keeper: &Keeper,
 ) -> Result<(Sheet, String), ApiError> {
     let c = completeness(conn, caller, id, today, keeper)?;
-    let round = find_round(conn, id)?;
     let rows = c
         .participants
         .iter()
-        .map(|p| crate::domain::export::ChaseRow {
+        .map(|p| ChaseRow {
             name: p.name.clone(),
             division_code: p.division_code.clone(),
             state: p.state.label().to_string(),
@@ -1307,11 +1292,8 @@ pub fn chase_list(
                 .collect(),
         })
         .collect::<Vec<_>>();
-    let title = format!("{}催报名单", round.title);
-    Ok((
-        crate::domain::export::chase_list(&title, round.due_on, today, &rows),
-        title,
-    ))
+    let title = format!("{}催报名单", c.title);
+    Ok((chase_sheet(&title, c.due_on, today, &rows), title))
 }
 
 /// The round's table as it stands: submitted figures where there is a current submission.
@@ -1342,16 +1324,8 @@ pub fn publish(tx: &mut Tx<'_>, id: i32, input: PublishIn) -> Result<SnapshotOut
         }
         None => None,
     };
-    let title = match input.title.as_deref() {
-        Some(t) => v.check("title", Name::parse(t, 200)).map(String::from),
-        None => None,
-    };
-    let unit = match input.issuing_unit.as_deref() {
-        Some(u) => v
-            .check("issuing_unit", Name::parse(u, 100))
-            .map(String::from),
-        None => None,
-    };
+    let title = optional_name(&mut v, "title", input.title.as_deref(), 200);
+    let unit = optional_name(&mut v, "issuing_unit", input.issuing_unit.as_deref(), 100);
     v.into_result()?;
     let round = hold(
         tx,
