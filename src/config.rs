@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use crate::db::DatabaseUrl;
+use crate::domain::webhook::{RetrySchedule, SealingKey};
 
 /// A secret that never prints itself (in `Debug` or in logs).
 #[derive(Clone)]
@@ -83,6 +84,47 @@ pub struct Settings {
     /// to 10000): the progress table's kept counts of a date no table asked for in that many
     /// days are dropped, and only that many dates (the most recently asked) are kept.
     pub keeping: Keeping,
+    /// Webhook delivery: see [`Webhooks`].
+    pub webhooks: Webhooks,
+}
+
+/// How webhooks are delivered (`service::deliverer`).
+#[derive(Debug, Clone)]
+pub struct Webhooks {
+    /// `SHUANGBAI_WEBHOOK_DELIVERY`: whether this instance sends webhook messages (`on`, the
+    /// default, or `off`: an instance that only serves the API; others on the same database send).
+    pub deliver: bool,
+    /// `SHUANGBAI_WEBHOOK_ALLOW_PRIVATE`: `true` lets a subscription target a loopback, private
+    /// or link-local address (tests and local set-ups). Default `false`: such a target is 422 when
+    /// subscribing, and refused again at each delivery.
+    pub allow_private: bool,
+    /// `SHUANGBAI_WEBHOOK_RETRY_SCHEDULE`: the waits after each failed attempt, such as the
+    /// default `5s,5m,30m,2h,5h,10h,10h`; after the last the message is given up.
+    pub retry: RetrySchedule,
+    /// `SHUANGBAI_WEBHOOK_POLL_MS`: how often an instance looks for messages due. Default 1000,
+    /// 10 to 60000.
+    pub poll: Duration,
+    /// `SHUANGBAI_WEBHOOK_DISABLE_AFTER_SECS`: a subscription whose every attempt has failed for
+    /// this long is disabled, with the reason shown. Default 432000 (5 days).
+    pub disable_after: Duration,
+    /// `SHUANGBAI_WEBHOOK_KEY` (at least 32 bytes): seals the signing secrets in the database.
+    /// Default: derived from `SHUANGBAI_JWT_SECRET` (so changing that secret, without setting
+    /// this one to the old value, makes the stored signing secrets unreadable).
+    pub sealing_key: SealingKey,
+}
+
+impl Webhooks {
+    /// As in production, but private targets allowed and the given schedule: for tests.
+    pub fn for_tests(jwt_secret: &Secret, retry: RetrySchedule) -> Webhooks {
+        Webhooks {
+            deliver: true,
+            allow_private: true,
+            retry,
+            poll: Duration::from_millis(50),
+            disable_after: Duration::from_secs(5 * 86_400),
+            sealing_key: SealingKey::derive(jwt_secret.expose().as_bytes()),
+        }
+    }
 }
 
 /// How much of the progress table's counts the database keeps (`db::kept`).
@@ -286,7 +328,9 @@ impl Settings {
                 "must be between 1 and 10000",
             ));
         }
+        let webhooks = webhooks_from_env(&jwt_secret)?;
         Ok(Settings {
+            webhooks,
             keeping: Keeping { days, dates },
             feed_retention_days,
             auth_cache: Duration::from_millis(auth_cache_ms),
@@ -306,6 +350,60 @@ impl Settings {
             cors_origins,
         })
     }
+}
+
+fn switch(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "true" | "on" | "1" | "yes") => Ok(true),
+        Some(v) if matches!(v.as_str(), "false" | "off" | "0" | "no") => Ok(false),
+        Some(v) => Err(invalid(name, format!("expected true or false, got {v:?}"))),
+    }
+}
+
+fn webhooks_from_env(jwt_secret: &Secret) -> Result<Webhooks, ConfigError> {
+    let retry = match var("SHUANGBAI_WEBHOOK_RETRY_SCHEDULE") {
+        None => RetrySchedule::default(),
+        Some(raw) => raw
+            .parse()
+            .map_err(|m| invalid("SHUANGBAI_WEBHOOK_RETRY_SCHEDULE", m))?,
+    };
+    let poll_ms: u64 = parsed("SHUANGBAI_WEBHOOK_POLL_MS", 1000, "a number of milliseconds")?;
+    if !(10..=60_000).contains(&poll_ms) {
+        return Err(invalid(
+            "SHUANGBAI_WEBHOOK_POLL_MS",
+            "must be between 10 and 60000",
+        ));
+    }
+    let disable_after: u64 = parsed(
+        "SHUANGBAI_WEBHOOK_DISABLE_AFTER_SECS",
+        5 * 86_400,
+        "a number of seconds",
+    )?;
+    if !(1..=365 * 86_400).contains(&disable_after) {
+        return Err(invalid(
+            "SHUANGBAI_WEBHOOK_DISABLE_AFTER_SECS",
+            "must be between 1 and 31536000",
+        ));
+    }
+    let sealing_key = match var("SHUANGBAI_WEBHOOK_KEY") {
+        Some(k) if k.len() >= MIN_SECRET_LEN => SealingKey::derive(k.as_bytes()),
+        Some(_) => {
+            return Err(invalid(
+                "SHUANGBAI_WEBHOOK_KEY",
+                format!("must be at least {MIN_SECRET_LEN} bytes"),
+            ))
+        }
+        None => SealingKey::derive(jwt_secret.expose().as_bytes()),
+    };
+    Ok(Webhooks {
+        deliver: switch("SHUANGBAI_WEBHOOK_DELIVERY", true)?,
+        allow_private: switch("SHUANGBAI_WEBHOOK_ALLOW_PRIVATE", false)?,
+        retry,
+        poll: Duration::from_millis(poll_ms),
+        disable_after: Duration::from_secs(disable_after),
+        sealing_key,
+    })
 }
 
 /// A schema name that needs no quoting rules beyond double quotes: `[a-z_][a-z0-9_]{0,62}`.

@@ -18,6 +18,7 @@ use crate::domain::auth::Role;
 use crate::domain::county::CountyKind;
 use crate::domain::funding::FundingAction;
 use crate::domain::round::{ParticipantKind, RoundLevel};
+use crate::domain::webhook::Owner;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -280,6 +281,83 @@ pub fn may_revoke_session_of(
         return Ok(false);
     };
     Ok(may_manage_account(conn, caller, user.role, user.county_id).is_ok())
+}
+
+/// Who may subscribe to webhooks: administrators (any changes), a city's administrators (their
+/// city's) and integration clients (their county's); the subscription's owner is the caller.
+/// Answers the owner's rights, which decide what the subscription receives.
+pub fn may_subscribe(caller: &Caller) -> Result<Owner, ApiError> {
+    let owner = Owner {
+        role: caller.role,
+        city_id: caller.city_id,
+        county_id: caller.county_id,
+    };
+    if owner.may_subscribe() {
+        Ok(owner)
+    } else {
+        Err(ApiError::Forbidden(
+            "only administrators and integration clients subscribe to webhooks".into(),
+        ))
+    }
+}
+
+/// A subscription's filters stay within what its owner may hear of: a city's administrators
+/// filter within their city (`county_city` is the filtered county's city), a client within its
+/// county.
+pub fn webhook_filter_within(
+    caller: &Caller,
+    city_id: Option<i32>,
+    county_id: Option<i32>,
+    county_city: Option<i32>,
+) -> Result<(), ApiError> {
+    let outside = |what: String| Err(ApiError::Forbidden(what));
+    match caller.role {
+        Role::Admin => Ok(()),
+        Role::CityAdmin => match (city_id, county_id) {
+            (Some(c), _) if Some(c) != caller.city_id => {
+                outside(format!("you may subscribe to your own city's changes, not city {c}'s"))
+            }
+            (_, Some(c)) if county_city != caller.city_id => outside(format!(
+                "you may subscribe to your own city's changes, not county {c}'s"
+            )),
+            _ => Ok(()),
+        },
+        _ => match (city_id, county_id) {
+            (Some(_), _) => Err(ApiError::invalid(
+                "city_id",
+                "a county's client hears of its own county's changes only: leave city_id out",
+            )),
+            (_, Some(c)) if Some(c) != caller.county_id => outside(format!(
+                "you may subscribe to your own county's changes, not county {c}'s"
+            )),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// A subscription is managed by the deployment's administrators, by its owner, and by the
+/// administrators of the city whose administrator owns it (`owner_city`).
+pub fn may_manage_webhook(
+    caller: &Caller,
+    owner_user_id: Option<i32>,
+    owner_client_id: Option<i32>,
+    owner_city: Option<i32>,
+) -> Result<(), ApiError> {
+    let own = match caller.principal {
+        Principal::User { id, .. } => owner_user_id == Some(id),
+        Principal::Client { id, .. } => owner_client_id == Some(id),
+    };
+    let citys = caller.role == Role::CityAdmin
+        && caller.city_id.is_some()
+        && owner_user_id.is_some()
+        && owner_city == caller.city_id;
+    if caller.is_admin() || own || citys {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this subscription is not yours to manage".into(),
+        ))
+    }
 }
 
 /// A caller who is an administrator, of the deployment or of a city: extracting it answers 401

@@ -287,6 +287,7 @@ pub fn build_app(
 
 /// Serves the API on `listener` until stopped (SIGTERM and Ctrl-C stop it gracefully).
 pub fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> std::io::Result<Server> {
+    crate::service::deliverer::start(pool.clone(), settings.webhooks.clone());
     let state = AppState::new(pool, settings).map_err(std::io::Error::other)?;
     let metrics = web::Data::new(Metrics::default());
     let server = HttpServer::new(move || build_app(state.clone(), metrics.clone(), true))

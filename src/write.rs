@@ -197,7 +197,7 @@ impl Who {
 
 /// Records a change made outside the API (the command line) in the audit trail, in the
 /// caller's transaction, as [`Tx::audit`] does for the API: `actor` such as `cli:root`, and a
-/// request id of its own (`cli-…`).
+/// request id of its own (`cli-…`, `system-…`: the actor's kind).
 #[allow(clippy::too_many_arguments)]
 pub fn audit_outside_api<B, A>(
     conn: &mut DbConnection,
@@ -215,7 +215,11 @@ where
 {
     let who = Who {
         actor: actor.to_string(),
-        request_id: format!("cli-{}", crate::domain::random_token(16)),
+        request_id: format!(
+            "{}-{}",
+            actor.split(':').next().unwrap_or("cli"),
+            crate::domain::random_token(16)
+        ),
         reason: None,
     };
     let event = who.event(action, entity, entity_id, county_id, before, after)?;
@@ -237,7 +241,13 @@ fn audit_json<T: Serialize + ?Sized>(value: Option<&T>) -> Result<Option<String>
 }
 
 /// Fields never stored in the audit trail as they are.
-const SECRET_FIELDS: &[&str] = &["password", "password_hash", "client_secret", "secret_hash"];
+const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "password_hash",
+    "client_secret",
+    "secret_hash",
+    "secret",
+];
 
 /// Masks phone and ID numbers (as [`mask_phone`] and [`mask_id_number`] do for responses) and
 /// removes passwords and secrets, at any depth.

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{audit_events, counties};
 use super::{DbConnection, MultiBackend};
-use crate::domain::audit::{AuditAction, AuditEntity};
+use crate::domain::audit::{AuditAction, AuditEntity, ChangeType};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = audit_events)]
@@ -116,17 +116,28 @@ pub fn insert_all(conn: &mut DbConnection, events: &mut [NewAuditEvent]) -> Quer
         .filter_map(|e| e.county_id)
         .collect();
     super::kept::bump(conn, &named)?;
+    let mut stored = Vec::with_capacity(events.len());
     for chunk in events.chunks(200) {
-        match conn {
+        let ids: Vec<i32> = match conn {
             DbConnection::Pg(c) => diesel::insert_into(audit_events::table)
                 .values(chunk)
-                .execute(c)?,
+                .returning(audit_events::id)
+                .get_results(c)?,
             DbConnection::Sqlite(c) => diesel::insert_into(audit_events::table)
                 .values(chunk)
-                .execute(c)?,
+                .returning(audit_events::id)
+                .get_results(c)?,
         };
+        // Both backends answer a multi-row insert's ids in the order of its rows.
+        for (id, e) in ids.into_iter().zip(chunk) {
+            if let Some(change) = ChangeType::of(e.entity, e.action) {
+                stored.push((id, change, e.entity, e.county_id, e.city_id));
+            }
+        }
     }
-    Ok(())
+    // The outbox: each webhook's message of each event, in this same transaction.
+    let at = events.first().map(|e| e.occurred_at).unwrap_or_default();
+    super::webhooks::enqueue_events(conn, &stored, at)
 }
 
 /// The city and province of each event, for the feed's filters: its county's, read in one
@@ -235,7 +246,7 @@ pub fn feed(
     if let Some(p) = filter.province_id {
         q = q.filter(audit_events::province_id.eq(p));
     }
-    let accounts = audit_events::entity.eq_any([AuditEntity::User, AuditEntity::Client]);
+    let accounts = audit_events::entity.eq_any(AuditEntity::ACCOUNTS);
     q = match filter.accounts {
         AccountEvents::All => q,
         AccountEvents::OfCity(city) => q.filter(not(accounts).or(audit_events::city_id.eq(city))),

@@ -20,6 +20,7 @@ pub mod snapshots;
 pub mod staff;
 pub mod towns;
 pub mod trainings;
+pub mod webhooks;
 
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};

@@ -420,7 +420,70 @@ diesel::joinable!(users -> counties (county_id));
 diesel::joinable!(clients -> counties (county_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::table! {
+    webhooks (id) {
+        id -> Integer,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Nullable<Text>,
+        city_id -> Nullable<Integer>,
+        county_id -> Nullable<Integer>,
+        owner_user_id -> Nullable<Integer>,
+        owner_client_id -> Nullable<Integer>,
+        active -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamp>,
+        failing_since -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        leased_by -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    webhook_messages (id) {
+        id -> Integer,
+        webhook_id -> Integer,
+        msg_id -> Text,
+        event_id -> Nullable<Integer>,
+        event_type -> Text,
+        payload -> Nullable<Text>,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        created_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        txid -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Integer,
+        webhook_id -> Integer,
+        message_id -> Integer,
+        attempt -> Integer,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        duration_ms -> Integer,
+        error -> Nullable<Text>,
+        next_attempt_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(webhook_messages -> webhooks (webhook_id));
+diesel::joinable!(webhook_messages -> audit_events (event_id));
+diesel::joinable!(webhook_deliveries -> webhook_messages (message_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    webhooks,
+    webhook_messages,
+    webhook_deliveries,
     rounds,
     round_participants,
     round_submissions,

@@ -44,6 +44,7 @@ text_enum! {
         City = "city": "地级市",
         Round = "round": "报送轮次",
         RoundParticipant = "round_participant": "报送单位",
+        Webhook = "webhook": "推送订阅",
     }
 }
 
@@ -99,6 +100,10 @@ text_enum! {
         RoundParticipantSubmit = "round_participant.submit": "round_participant.submit",
         RoundParticipantAccept = "round_participant.accept": "round_participant.accept",
         RoundParticipantReturn = "round_participant.return": "round_participant.return",
+        WebhookCreate = "webhook.create": "webhook.create",
+        WebhookUpdate = "webhook.update": "webhook.update",
+        WebhookDelete = "webhook.delete": "webhook.delete",
+        WebhookRotateSecret = "webhook.rotate_secret": "webhook.rotate_secret",
     }
 }
 
@@ -113,7 +118,17 @@ impl AuditEntity {
                 | AuditEntity::RoundParticipant
                 | AuditEntity::User
                 | AuditEntity::Client
+                | AuditEntity::Webhook
         )
+    }
+
+    /// Events about accounts (users, integration clients, webhook subscriptions): only the
+    /// administrators who manage them see these, in the feed and by webhook.
+    pub const ACCOUNTS: [AuditEntity; 3] =
+        [AuditEntity::User, AuditEntity::Client, AuditEntity::Webhook];
+
+    pub fn is_account(self) -> bool {
+        Self::ACCOUNTS.contains(&self)
     }
 }
 
@@ -171,6 +186,10 @@ impl ChangeType {
             (E::RoundParticipant, A::Submit) => T::RoundParticipantSubmit,
             (E::RoundParticipant, A::Accept) => T::RoundParticipantAccept,
             (E::RoundParticipant, A::Return) => T::RoundParticipantReturn,
+            (E::Webhook, A::Create) => T::WebhookCreate,
+            (E::Webhook, A::Update) => T::WebhookUpdate,
+            (E::Webhook, A::Delete) => T::WebhookDelete,
+            (E::Webhook, A::RotateSecret) => T::WebhookRotateSecret,
             _ => return None,
         })
     }
@@ -243,7 +262,8 @@ mod tests {
                 "province",
                 "city",
                 "round",
-                "round_participant"
+                "round_participant",
+                "webhook"
             ]
         );
     }

@@ -13,6 +13,7 @@ pub mod staff;
 mod text_enum;
 pub mod town;
 pub mod training;
+pub mod webhook;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;

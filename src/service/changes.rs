@@ -85,7 +85,7 @@ fn account_events(caller: &Caller) -> AccountEvents {
     }
 }
 
-fn change_out(row: AuditRow) -> Result<ChangeOut, ApiError> {
+pub fn change_out(row: AuditRow) -> Result<ChangeOut, ApiError> {
     let type_ = ChangeType::of(row.entity, row.action)
         .ok_or_else(|| ApiError::internal(format!("audit event {} has no change type", row.id)))?;
     Ok(ChangeOut {

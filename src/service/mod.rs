@@ -20,6 +20,7 @@ pub mod changes;
 pub mod cities;
 pub mod clients;
 pub mod counties;
+pub mod deliverer;
 pub mod funding;
 pub mod reports;
 pub mod rounds;
@@ -29,6 +30,7 @@ pub mod staff;
 pub mod tables;
 pub mod towns;
 pub mod trainings;
+pub mod webhooks;
 
 /// For nullable fields in a `PATCH`: absent stays `None` (leave alone), `null` becomes
 /// `Some(None)` (clear), a value `Some(Some(v))`. Use with `#[serde(default)]`.

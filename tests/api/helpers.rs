@@ -183,6 +183,10 @@ pub fn settings_for(database_url: DatabaseUrl) -> Settings {
         auth_cache: Duration::from_secs(1),
         feed_retention_days: 30,
         keeping: shuangbai::config::Keeping::default(),
+        webhooks: shuangbai::config::Webhooks::for_tests(
+            &Secret::new("test-secret-that-is-long-enough-for-hs256-signing".into()),
+            "200ms,400ms,800ms".parse().expect("schedule"),
+        ),
     }
 }
 
