@@ -114,10 +114,11 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// As in production, but private targets allowed and the given schedule: for tests.
+    /// For tests: private targets allowed, the given schedule, a quick poll, and no deliverer
+    /// until a test turns it on (`deliver`).
     pub fn for_tests(jwt_secret: &Secret, retry: RetrySchedule) -> Webhooks {
         Webhooks {
-            deliver: true,
+            deliver: false,
             allow_private: true,
             retry,
             poll: Duration::from_millis(50),

@@ -9,8 +9,8 @@
 //! on the key on PostgreSQL; SQLite serialises writes) and then replaying its answer. Answers
 //! that wrote nothing (refusals, dry runs) are stored after the handler. A 5xx is never stored,
 //! so a retry after one runs again. Keys expire after 24 hours. Not on `/api/v1/auth/*`, nor on
-//! routes that return a secret once (`POST /api/v1/clients`,
-//! `POST /api/v1/clients/{id}/rotate-secret`): there the header is ignored.
+//! routes that return a secret once (`POST /api/v1/clients`, `POST /api/v1/webhooks` and their
+//! `…/{id}/rotate-secret`): there the header is ignored.
 //!
 //! Which route a request is for is decided on the path as the router matches it (percent-decoded
 //! by actix-router's `Url`), never on the raw path: `/api/v1/%63lients` is `/api/v1/clients`.
@@ -64,8 +64,9 @@ fn no_store(headers: &[(HeaderName, HeaderValue)]) -> bool {
 /// Whether a `POST` to `path` (as routed: see `routed_path`) honours `Idempotency-Key`: not
 /// the token endpoints, not the routes that return a secret once.
 pub fn honours_key(path: &str) -> bool {
-    let returns_secret = path == "/api/v1/clients"
-        || (path.starts_with("/api/v1/clients/") && path.ends_with("/rotate-secret"));
+    let returns_secret = ["/api/v1/clients", "/api/v1/webhooks"]
+        .iter()
+        .any(|base| path == *base || (path.starts_with(base) && path.ends_with("/rotate-secret")));
     !(path.starts_with("/api/v1/auth/") || returns_secret)
 }
 
@@ -409,6 +410,9 @@ mod tests {
         assert!(!honours_key("/api/v1/auth/token"));
         assert!(!honours_key("/api/v1/clients"));
         assert!(!honours_key("/api/v1/clients/4/rotate-secret"));
+        assert!(!honours_key("/api/v1/webhooks"));
+        assert!(!honours_key("/api/v1/webhooks/4/rotate-secret"));
+        assert!(honours_key("/api/v1/webhooks/4/test"));
     }
 
     #[test]

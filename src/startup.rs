@@ -51,10 +51,16 @@ use crate::state::AppState;
         (name = "rounds", description = "Reporting rounds (报送轮次): a city or a province asks its members to sign off their rows by a deadline, reviews them, chases the late ones and publishes the bulletin from the accepted rows"),
         (name = "audit", description = "Who changed what, when, before and after (administrators only)"),
         (name = "changes", description = "The change feed: every audited change in commit order, resumable from a cursor, for clients that mirror what the service holds"),
+        (name = "webhooks", description = "Subscriptions that push the change feed's events to a county's or a province's own system, signed as Standard Webhooks 1.0 (`webhook-id`, `webhook-timestamp`, `webhook-signature`), at least once, in order per subscription. Each message's body is a `WebhookEvent` (or, from `POST /webhooks/{id}/test`, a `WebhookTestEvent`)"),
         (name = "operations", description = "Health and readiness"),
     ),
     components(
-        schemas(crate::error::Problem, crate::routes::common::ExportFormat),
+        schemas(
+            crate::error::Problem,
+            crate::routes::common::ExportFormat,
+            crate::service::webhooks::WebhookEvent,
+            crate::service::webhooks::WebhookTestEvent,
+        ),
         responses(
             crate::routes::responses::BadRequest,
             crate::routes::responses::Unauthenticated,

@@ -21,6 +21,7 @@ pub mod towns;
 pub mod trainings;
 pub mod updates;
 pub mod users;
+pub mod webhooks;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -42,6 +43,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     clients::configure(cfg);
     audit::configure(cfg);
     changes::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// Operations endpoints at the root.

@@ -26,6 +26,15 @@ enum Rule {
     /// A county's own row in a round: its county officers and integration accounts only, not
     /// even administrators.
     Participant,
+    /// Listing webhook subscriptions: administrators and integration accounts.
+    Subscriber,
+    /// Subscribing to a county's changes: administrators, a city's within their city, and a
+    /// county's integration accounts for their own county.
+    Subscribe,
+    /// Managing a subscription: administrators, and its owner (the own county's subscription is
+    /// its integration client's, the other county's its city administrator's, the other city's
+    /// the deployment administrator's).
+    WebhookOwner,
 }
 
 /// The matrix: every operation of the spec must have an entry, or the test fails.
@@ -94,6 +103,15 @@ fn rule(operation: &str) -> Option<Rule> {
         | "return_sign_off" => Rule::CityAdmin,
         // A county's own row in a round: its officers and integration accounts, nobody else.
         "submit_sign_off" => Rule::Participant,
+        "list_webhooks" => Rule::Subscriber,
+        "create_webhook" => Rule::Subscribe,
+        "get_webhook"
+        | "update_webhook"
+        | "delete_webhook"
+        | "rotate_webhook_secret"
+        | "list_webhook_deliveries"
+        | "retry_webhook_delivery"
+        | "test_webhook" => Rule::WebhookOwner,
         "update_county"
         | "create_plan_change"
         | "create_town"
@@ -150,6 +168,8 @@ struct Kit {
     /// Another round of its city, which the matrix closes, reopens and tries to publish (so
     /// `round` stays open for the submissions).
     spare_round: i64,
+    /// A webhook subscription to its changes (whose owner [`Rule::WebhookOwner`] says).
+    webhook: i64,
 }
 
 struct World {
@@ -268,6 +288,7 @@ async fn kit(app: &TestApp, code: &'static str) -> Kit {
         round: 0,
         participant: 0,
         spare_round: 0,
+        webhook: 0,
     }
 }
 
@@ -366,6 +387,21 @@ async fn world(app: &TestApp) -> World {
         .as_str()
         .expect("token")
         .to_string();
+    let mut kits = kits;
+    let owners = [client.as_str(), city_admin.as_str(), app.admin_token.as_str()];
+    for (k, owner) in kits.iter_mut().zip(owners) {
+        k.webhook = app
+            .post_as(
+                owner,
+                "/api/v1/webhooks",
+                &json!({"url": "http://127.0.0.1:9/hook", "county_id": k.county}),
+            )
+            .await
+            .expect(201)
+            .body["webhook"]["id"]
+            .as_i64()
+            .expect("webhook id");
+    }
     World {
         kits,
         province,
@@ -410,6 +446,8 @@ fn request_for(w: &World, operation: &str, path: &str, target: Target) -> (Strin
         k.snapshot
     } else if path.starts_with("/api/v1/users/") {
         k.user
+    } else if path.starts_with("/api/v1/webhooks/") {
+        k.webhook
     } else {
         k.client
     };
@@ -465,6 +503,8 @@ fn request_for(w: &World, operation: &str, path: &str, target: Target) -> (Strin
         "update_user" => Some(json!({"display_name": "改名"})),
         "create_client" => Some(json!({"name": "脚本", "county_id": county})),
         "update_client" => Some(json!({"name": "改名"})),
+        "create_webhook" => Some(json!({"url": "http://127.0.0.1:9/hook", "county_id": county})),
+        "update_webhook" => Some(json!({"description": "改"})),
         "revoke" => Some(json!({"token": "not-a-token"})),
         "publish_snapshot" => Some(
             json!({"city_id": k.city, "as_of": "2021-06-09", "title": "简报", "issuing_unit": "市民政局"}),
@@ -485,7 +525,8 @@ fn request_for(w: &World, operation: &str, path: &str, target: Target) -> (Strin
         .replace("{posting_id}", &k.staff.1.to_string())
         .replace("{round_id}", &id.to_string())
         .replace("{pid}", &k.participant.to_string())
-        .replace("{participant_id}", &k.participant.to_string());
+        .replace("{participant_id}", &k.participant.to_string())
+        .replace("{delivery_id}", "999999");
     (path, body)
 }
 
@@ -531,6 +572,17 @@ fn allowed(rule: Rule, who: &str, target: Target) -> bool {
             target == Target::Own
                 && matches!(who, "officer" | "integration user" | "integration client")
         }
+        Rule::Subscriber => !matches!(who, "viewer" | "officer"),
+        Rule::Subscribe => {
+            who == "admin"
+                || (who == "city admin" && in_city)
+                || (target == Target::Own && who.starts_with("integration"))
+        }
+        Rule::WebhookOwner => match target {
+            Target::Own => matches!(who, "admin" | "integration client"),
+            Target::OtherCounty => matches!(who, "admin" | "city admin"),
+            Target::OtherCity => who == "admin",
+        },
     }
 }
 

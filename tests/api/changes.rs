@@ -500,6 +500,24 @@ async fn every_kind_of_change(app: &TestApp) {
     )
     .await
     .expect(200);
+    // A webhook subscription made, changed, its secret rotated, and removed.
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "county_id": county}),
+        )
+        .await
+        .expect(201)
+        .body["webhook"]["id"]
+        .clone();
+    let h = format!("/api/v1/webhooks/{hook}");
+    app.patch(&h, Some("\"1\""), &json!({"description": "县系统"}))
+        .await
+        .expect(200);
+    app.post(&format!("{h}/rotate-secret"), &json!({}))
+        .await
+        .expect(200);
+    app.delete(&h, Some("\"3\"")).await.expect(204);
     // A province and a city, each made, renamed and deleted (with their own rows).
     for (list, code, name) in [
         ("provinces", "450000", "广西"),

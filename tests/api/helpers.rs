@@ -270,7 +270,13 @@ impl TestApp {
     /// A second instance of the app on this one's database, as behind a load balancer: its own
     /// pool and its own kept access-token checks; the same signing secret.
     pub async fn another_instance(&self) -> TestApp {
-        let settings = settings_for(self.database_url.clone());
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// Another instance whose settings the caller adjusts (a webhook deliverer, say).
+    pub async fn another_instance_with(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = settings_for(self.database_url.clone());
+        adjust(&mut settings);
         let pool = shuangbai::startup::prepare_pool(&settings).expect("database prepared");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
         let port = listener.local_addr().expect("local address").port();

@@ -30,3 +30,4 @@ mod stations;
 mod towns;
 mod trainings;
 mod updates;
+mod webhooks;
