@@ -369,7 +369,11 @@ fn webhooks_from_env(jwt_secret: &Secret) -> Result<Webhooks, ConfigError> {
             .parse()
             .map_err(|m| invalid("SHUANGBAI_WEBHOOK_RETRY_SCHEDULE", m))?,
     };
-    let poll_ms: u64 = parsed("SHUANGBAI_WEBHOOK_POLL_MS", 1000, "a number of milliseconds")?;
+    let poll_ms: u64 = parsed(
+        "SHUANGBAI_WEBHOOK_POLL_MS",
+        1000,
+        "a number of milliseconds",
+    )?;
     if !(10..=60_000).contains(&poll_ms) {
         return Err(invalid(
             "SHUANGBAI_WEBHOOK_POLL_MS",

@@ -314,9 +314,9 @@ pub fn webhook_filter_within(
     match caller.role {
         Role::Admin => Ok(()),
         Role::CityAdmin => match (city_id, county_id) {
-            (Some(c), _) if Some(c) != caller.city_id => {
-                outside(format!("you may subscribe to your own city's changes, not city {c}'s"))
-            }
+            (Some(c), _) if Some(c) != caller.city_id => outside(format!(
+                "you may subscribe to your own city's changes, not city {c}'s"
+            )),
             (_, Some(c)) if county_city != caller.city_id => outside(format!(
                 "you may subscribe to your own city's changes, not county {c}'s"
             )),

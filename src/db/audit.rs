@@ -131,7 +131,15 @@ pub fn insert_all(conn: &mut DbConnection, events: &mut [NewAuditEvent]) -> Quer
         // Both backends answer a multi-row insert's ids in the order of its rows.
         for (id, e) in ids.into_iter().zip(chunk) {
             if let Some(change) = ChangeType::of(e.entity, e.action) {
-                stored.push((id, change, e.entity, e.county_id, e.city_id));
+                stored.push(super::webhooks::StoredEvent {
+                    id,
+                    place: crate::domain::webhook::EventPlace {
+                        change,
+                        entity: e.entity,
+                        county_id: e.county_id,
+                        city_id: e.city_id,
+                    },
+                });
             }
         }
     }

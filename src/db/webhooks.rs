@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::audit::AuditRow;
 use super::schema::{audit_events, clients, users, webhook_deliveries, webhook_messages, webhooks};
 use super::{DbConnection, MultiBackend};
-use crate::domain::audit::{ChangeType, AuditEntity};
+use crate::domain::audit::ChangeType;
 use crate::domain::auth::Role;
 use crate::domain::webhook::{EventPlace, Interest, MessageState, Owner};
 
@@ -191,10 +191,8 @@ pub fn change(
 
 /// Removes a subscription with its messages and their attempts.
 pub fn delete(conn: &mut DbConnection, id: i32, expected: i32) -> QueryResult<bool> {
-    diesel::delete(
-        webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)),
-    )
-    .execute(conn)?;
+    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)))
+        .execute(conn)?;
     diesel::delete(webhook_messages::table.filter(webhook_messages::webhook_id.eq(id)))
         .execute(conn)?;
     let gone = diesel::delete(
@@ -266,23 +264,32 @@ fn subscribers(conn: &mut DbConnection) -> QueryResult<Vec<(i32, Interest, Owner
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(w, role, u_city, u_county, u_active, c_county, c_active)| {
-            let owner = match (role, c_county) {
-                (Some(role), _) if u_active == Some(true) => Owner {
-                    role,
-                    city_id: u_city,
-                    county_id: u_county,
-                },
-                (None, Some(county)) if c_active == Some(true) => Owner {
-                    role: Role::Integration,
-                    city_id: None,
-                    county_id: Some(county),
-                },
-                _ => return None,
-            };
-            Some((w.id, w.interest(), owner))
-        })
+        .filter_map(
+            |(w, role, u_city, u_county, u_active, c_county, c_active)| {
+                let owner = match (role, c_county) {
+                    (Some(role), _) if u_active == Some(true) => Owner {
+                        role,
+                        city_id: u_city,
+                        county_id: u_county,
+                    },
+                    (None, Some(county)) if c_active == Some(true) => Owner {
+                        role: Role::Integration,
+                        city_id: None,
+                        county_id: Some(county),
+                    },
+                    _ => return None,
+                };
+                Some((w.id, w.interest(), owner))
+            },
+        )
         .collect())
+}
+
+/// An audit event just stored: its id, and what subscriptions match on.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent {
+    pub id: i32,
+    pub place: EventPlace,
 }
 
 /// Writes each stored event's message for every subscription that receives it, in the
@@ -290,7 +297,7 @@ fn subscribers(conn: &mut DbConnection) -> QueryResult<Vec<(i32, Interest, Owner
 /// audit rows just inserted, with their ids.
 pub fn enqueue_events(
     conn: &mut DbConnection,
-    events: &[(i32, ChangeType, AuditEntity, Option<i32>, Option<i32>)],
+    events: &[StoredEvent],
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     if events.is_empty() {
@@ -301,16 +308,11 @@ pub fn enqueue_events(
         return Ok(());
     }
     let mut messages = Vec::new();
-    for &(id, change, entity, county_id, city_id) in events {
-        let place = EventPlace {
-            change,
-            entity,
-            county_id,
-            city_id,
-        };
+    for event in events {
         for (webhook_id, interest, owner) in &subscribers {
-            if interest.receives(owner, &place) {
-                messages.push(new_message(*webhook_id, Some(id), change.as_str(), None, at));
+            if interest.receives(owner, &event.place) {
+                let type_ = event.place.change.as_str();
+                messages.push(new_message(*webhook_id, Some(event.id), type_, None, at));
             }
         }
     }
@@ -473,9 +475,11 @@ pub fn next_pending(
         .select((MessageRow::as_select(), Option::<AuditRow>::as_select()))
         .into_boxed::<MultiBackend>();
     if let DbConnection::Pg(_) = conn {
-        q = q.filter(webhook_messages::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        )));
+        q = q.filter(
+            webhook_messages::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            )),
+        );
     }
     q.first(conn).optional()
 }

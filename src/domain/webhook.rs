@@ -85,8 +85,7 @@ fn is_public_v4(a: Ipv4Addr) -> bool {
     let shared = o1 == 100 && (64..128).contains(&o2);
     let benchmarking = o1 == 198 && (o2 == 18 || o2 == 19);
     let protocol_assignments = o1 == 192 && o2 == 0 && o3 == 0;
-    let documentation =
-        matches!((o1, o2, o3), (192, 0, 2) | (198, 51, 100) | (203, 0, 113));
+    let documentation = matches!((o1, o2, o3), (192, 0, 2) | (198, 51, 100) | (203, 0, 113));
     !(a.is_loopback()
         || a.is_private()
         || a.is_link_local()
@@ -399,7 +398,8 @@ mod tests {
     #[test]
     fn a_signature_matches_the_standard_webhooks_example() {
         // The example of the Standard Webhooks specification (and its libraries' tests).
-        let secret = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let secret =
+            SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
         let body = br#"{"test": 2432232314}"#;
         assert_eq!(
             secret.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
@@ -415,7 +415,10 @@ mod tests {
         assert_eq!(SigningSecret::parse(&text).expect("parses").0, secret.0);
         let key = SealingKey::derive(b"one deployment");
         let sealed = key.seal(&secret);
-        assert!(!sealed.contains(&text[6..]), "the sealed text hides the secret");
+        assert!(
+            !sealed.contains(&text[6..]),
+            "the sealed text hides the secret"
+        );
         assert_eq!(key.open(&sealed).expect("opens").0, secret.0);
         assert!(SealingKey::derive(b"another").open(&sealed).is_err());
         assert!(key.open("whsec_plain").is_err());

@@ -205,7 +205,10 @@ pub async fn delete_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.id;
     let expected = expected_version(&req)?;
-    write(&state.pool, ctx, move |tx| service::delete(tx, id, expected)).await?;
+    write(&state.pool, ctx, move |tx| {
+        service::delete(tx, id, expected)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -48,11 +48,7 @@ pub fn start(pool: DbPool, settings: Webhooks) {
             return;
         }
     };
-    let me = format!(
-        "{}-{}",
-        std::process::id(),
-        crate::domain::random_token(10)
-    );
+    let me = format!("{}-{}", std::process::id(), crate::domain::random_token(10));
     actix_web::rt::spawn(run(pool, Arc::new(settings), client, me));
 }
 
@@ -157,7 +153,9 @@ async fn deliver_to(
         let delivered = outcome.delivered;
         let (settings, who) = (settings.clone(), me.to_string());
         let kept = db::run(pool, move |conn| {
-            db::write_transaction(conn, |conn| record(conn, &attempt, outcome, &settings, &who))
+            db::write_transaction(conn, |conn| {
+                record(conn, &attempt, outcome, &settings, &who)
+            })
         })
         .await;
         match kept {

@@ -425,7 +425,10 @@ pub fn update(
     let changes = WebhookChanges {
         url,
         description,
-        event_types: patch.event_types.as_ref().map(|t| q::stored_types(t.as_deref())),
+        event_types: patch
+            .event_types
+            .as_ref()
+            .map(|t| q::stored_types(t.as_deref())),
         city_id: patch.city_id,
         county_id: patch.county_id,
         active: patch.active,
@@ -469,8 +472,8 @@ pub fn rotate_secret(
         updated_at: Some(at),
         ..Default::default()
     };
-    let row = q::change(tx.conn, id, current.version, &changes)?
-        .ok_or(ApiError::PreconditionFailed)?;
+    let row =
+        q::change(tx.conn, id, current.version, &changes)?.ok_or(ApiError::PreconditionFailed)?;
     let (before, webhook) = (webhook_out(&current), webhook_out(&row));
     audit(tx, AuditAction::RotateSecret, Some(&before), Some(&webhook))?;
     Ok(WebhookSecretOut {
@@ -531,11 +534,7 @@ pub fn deliveries(
 
 /// Sends the message of attempt `delivery_id` again at once (same `webhook-id`), with a fresh
 /// schedule.
-pub fn retry(
-    tx: &mut Tx<'_>,
-    id: i32,
-    delivery_id: i32,
-) -> Result<WebhookMessageOut, ApiError> {
+pub fn retry(tx: &mut Tx<'_>, id: i32, delivery_id: i32) -> Result<WebhookMessageOut, ApiError> {
     let caller = tx.ctx.caller.clone();
     let row = managed(tx.conn, &caller, id)?;
     require_active(&row)?;
@@ -561,7 +560,10 @@ pub fn disable(conn: &mut DbConnection, id: i32, reason: String) -> Result<(), A
     let Some(row) = q::change(conn, id, current.version, &changes)? else {
         return Ok(());
     };
-    log::warn!("webhook {id} disabled: {}", row.disabled_reason.as_deref().unwrap_or(""));
+    log::warn!(
+        "webhook {id} disabled: {}",
+        row.disabled_reason.as_deref().unwrap_or("")
+    );
     crate::write::audit_outside_api(
         conn,
         "system:webhook-deliverer",

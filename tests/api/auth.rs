@@ -388,7 +388,11 @@ async fn world(app: &TestApp) -> World {
         .expect("token")
         .to_string();
     let mut kits = kits;
-    let owners = [client.as_str(), city_admin.as_str(), app.admin_token.as_str()];
+    let owners = [
+        client.as_str(),
+        city_admin.as_str(),
+        app.admin_token.as_str(),
+    ];
     for (k, owner) in kits.iter_mut().zip(owners) {
         k.webhook = app
             .post_as(

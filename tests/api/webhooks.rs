@@ -88,7 +88,9 @@ impl Receiver {
                 since.elapsed() < Duration::from_secs(20),
                 "got {} of {n} messages: {:?}",
                 got.len(),
-                got.iter().map(|g| g.json()["type"].clone()).collect::<Vec<_>>()
+                got.iter()
+                    .map(|g| g.json()["type"].clone())
+                    .collect::<Vec<_>>()
             );
             actix_web::rt::time::sleep(Duration::from_millis(25)).await;
         }
@@ -128,7 +130,10 @@ async fn deliverer(app: &TestApp, schedule: &str) -> TestApp {
 
 /// Subscribes as `token`; answers the subscription's id and its secret.
 async fn subscribe(app: &TestApp, token: &str, body: Value) -> (i64, String) {
-    let r = app.post_as(token, "/api/v1/webhooks", &body).await.expect(201);
+    let r = app
+        .post_as(token, "/api/v1/webhooks", &body)
+        .await
+        .expect(201);
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     let secret = r.body["secret"].as_str().expect("secret").to_string();
     assert!(secret.starts_with("whsec_"));
@@ -145,7 +150,10 @@ fn verify(got: &[Got], secrets: &[&str]) {
             let s = SigningSecret::parse(secret).expect("secret");
             let ts: i64 = g.timestamp.parse().expect("timestamp");
             let expected = s.sign(&g.id, ts, g.body.as_bytes());
-            assert!(sent.contains(&expected.as_str()), "a signature by {secret:.12}…");
+            assert!(
+                sent.contains(&expected.as_str()),
+                "a signature by {secret:.12}…"
+            );
         }
     }
     let Ok(python) = std::env::var("SHUANGBAI_WEBHOOK_VERIFIER") else {
@@ -178,9 +186,13 @@ fn verify(got: &[Got], secrets: &[&str]) {
             .expect("captures written");
     }
     let out = child.wait_with_output().expect("the verifier ends");
-    let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "standardwebhooks refused: {said}");
-    assert!(said.contains(&format!("verified {}", captured.len())), "{said}");
+    assert!(
+        said.contains(&format!("verified {}", captured.len())),
+        "{said}"
+    );
     println!("{}", said.trim());
 }
 
@@ -200,7 +212,8 @@ fn stored_secrets(app: &TestApp) -> String {
             diesel::sql_query(q).load(&mut c).expect("read")
         }
         shuangbai::db::DatabaseUrl::Sqlite(path) => {
-            let mut c = diesel::SqliteConnection::establish(&path.display().to_string()).expect("open");
+            let mut c =
+                diesel::SqliteConnection::establish(&path.display().to_string()).expect("open");
             diesel::sql_query(q).load(&mut c).expect("read")
         }
     };
