@@ -8,14 +8,15 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::config::Webhooks;
 use crate::db;
 use crate::error::{ApiError, Problem};
-use crate::policy::Caller;
+use crate::policy::{self, Caller};
 use crate::routes::common::{created_versioned, expected_version, ok_versioned};
 use crate::routes::common::{Json, Page, Paging, Tagged};
 use crate::routes::responses::*;
 use crate::service::webhooks::{self as service, WebhookDeliveryOut, WebhookIn, WebhookMessageOut};
-use crate::service::webhooks::{WebhookOut, WebhookPatch, WebhookSecretOut};
+use crate::service::webhooks::{CheckedUrl, WebhookOut, WebhookPatch, WebhookSecretOut};
 use crate::state::AppState;
 use crate::write::{write, write_then, WriteCtx};
 
@@ -47,6 +48,14 @@ impl Tagged for WebhookDeliveryOut {
     fn tag<H: Hasher>(&self, into: &mut H) {
         (self.id, self.message_state).hash(into);
     }
+}
+
+/// The target checked on a blocking thread before the write's transaction begins (it may
+/// resolve a name: no transaction waits for DNS).
+async fn checked(raw: String, settings: Webhooks) -> Result<CheckedUrl, ApiError> {
+    web::block(move || service::check_target(&raw, &settings))
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
 }
 
 /// A response carrying a secret: never cached.
@@ -109,8 +118,11 @@ pub async fn create_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let settings = state.settings.webhooks.clone();
+    // Who may subscribe is decided before the target is looked up.
+    policy::may_subscribe(&ctx.caller)?;
+    let url = checked(input.url.clone(), settings.clone()).await?;
     let out = write(&state.pool, ctx, move |tx| {
-        service::create(tx, input, &settings)
+        service::create(tx, input, url, &settings)
     })
     .await?;
     let location = format!("/api/v1/webhooks/{}", out.webhook.id);
@@ -173,9 +185,13 @@ pub async fn update_webhook(
     let id = path.id;
     let expected = expected_version(&req)?;
     let patch = body.0;
-    let settings = state.settings.webhooks.clone();
+    policy::may_subscribe(&ctx.caller)?;
+    let url = match patch.url.clone() {
+        Some(raw) => Some(checked(raw, state.settings.webhooks.clone()).await?),
+        None => None,
+    };
     let out = write(&state.pool, ctx, move |tx| {
-        service::update(tx, id, expected, patch, &settings)
+        service::update(tx, id, expected, patch, url)
     })
     .await?;
     Ok(ok_versioned(&out, out.version))

@@ -263,9 +263,19 @@ pub fn get(conn: &mut DbConnection, caller: &Caller, id: i32) -> Result<WebhookO
     Ok(webhook_out(&managed(conn, caller, id)?))
 }
 
+/// A target URL that passed [`check_target`].
+#[derive(Debug, Clone)]
+pub struct CheckedUrl(String);
+
 /// A target the deliverer may reach: its host (and every address it resolves to) public, unless
-/// the deployment allows private targets. Checked again at every delivery, on the address used.
-fn check_target(raw: &str, settings: &Webhooks) -> Result<Endpoint, ApiError> {
+/// the deployment allows private targets; checked again at every delivery, on the address used.
+/// It may resolve a name, so the route calls it on a blocking thread before the write begins:
+/// no transaction (nor SQLite's write lock) waits for DNS.
+pub fn check_target(raw: &str, settings: &Webhooks) -> Result<CheckedUrl, ApiError> {
+    endpoint_for(raw, settings).map(|e| CheckedUrl(e.url.to_string()))
+}
+
+fn endpoint_for(raw: &str, settings: &Webhooks) -> Result<Endpoint, ApiError> {
     let endpoint = Endpoint::parse(raw).map_err(|m| ApiError::invalid("url", m))?;
     if settings.allow_private {
         return Ok(endpoint);
@@ -350,15 +360,15 @@ fn audit(
     tx.audit(action, AuditEntity::Webhook, id, county, before, after)
 }
 
-/// Subscribes the caller; the signing secret is shown this once.
+/// Subscribes the caller to `url` (the input's, checked); the signing secret is shown this once.
 pub fn create(
     tx: &mut Tx<'_>,
     input: WebhookIn,
+    url: CheckedUrl,
     settings: &Webhooks,
 ) -> Result<WebhookSecretOut, ApiError> {
     let caller = tx.ctx.caller.clone();
     policy::may_subscribe(&caller)?;
-    let endpoint = check_target(&input.url, settings)?;
     check_types(input.event_types.as_deref())?;
     let description = parse_description(input.description.as_deref())?;
     check_filters(tx.conn, &caller, input.city_id, input.county_id)?;
@@ -371,7 +381,7 @@ pub fn create(
     let row = q::insert(
         tx.conn,
         &q::NewWebhook {
-            url: endpoint.url.to_string(),
+            url: url.0,
             description,
             event_types: q::stored_types(input.event_types.as_deref()),
             city_id: input.city_id,
@@ -394,20 +404,17 @@ pub fn create(
     })
 }
 
-/// Changes subscription `id` at version `expected`.
+/// Changes subscription `id` at version `expected` (to `url`, the patch's checked, if it has one).
 pub fn update(
     tx: &mut Tx<'_>,
     id: i32,
     expected: i32,
     patch: WebhookPatch,
-    settings: &Webhooks,
+    url: Option<CheckedUrl>,
 ) -> Result<WebhookOut, ApiError> {
     let caller = tx.ctx.caller.clone();
     let current = managed(tx.conn, &caller, id)?;
-    let url = match &patch.url {
-        Some(raw) => Some(check_target(raw, settings)?.url.to_string()),
-        None => None,
-    };
+    let url = url.map(|u| u.0);
     if let Some(types) = &patch.event_types {
         check_types(types.as_deref())?;
     }
