@@ -394,6 +394,17 @@ pub fn claim(
     until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<i32>> {
+    // Most polls find nothing: a plain read answers them, with no write transaction (on SQLite
+    // that would take the write lock every poll).
+    let any_due: bool = diesel::select(diesel::dsl::exists(
+        webhook_messages::table
+            .filter(webhook_messages::state.eq(MessageState::Pending))
+            .filter(webhook_messages::next_attempt_at.le(now)),
+    ))
+    .get_result(conn)?;
+    if !any_due {
+        return Ok(Vec::new());
+    }
     super::write_transaction(conn, |conn| {
         let due = diesel::dsl::exists(
             webhook_messages::table
