@@ -107,6 +107,9 @@ pub struct Webhooks {
     /// `SHUANGBAI_WEBHOOK_DISABLE_AFTER_SECS`: a subscription whose every attempt has failed for
     /// this long is disabled, with the reason shown. Default 432000 (5 days).
     pub disable_after: Duration,
+    /// `SHUANGBAI_WEBHOOK_KEEP_DAYS`: delivered and given-up messages, with their attempts, are
+    /// kept this many days after they ended, then forgotten. Default 30, 1 to 3650.
+    pub keep_days: u32,
     /// `SHUANGBAI_WEBHOOK_KEY` (at least 32 bytes): seals the signing secrets in the database.
     /// Default: derived from `SHUANGBAI_JWT_SECRET` (so changing that secret, without setting
     /// this one to the old value, makes the stored signing secrets unreadable).
@@ -123,6 +126,7 @@ impl Webhooks {
             retry,
             poll: Duration::from_millis(50),
             disable_after: Duration::from_secs(5 * 86_400),
+            keep_days: 30,
             sealing_key: SealingKey::derive(jwt_secret.expose().as_bytes()),
         }
     }
@@ -391,6 +395,13 @@ fn webhooks_from_env(jwt_secret: &Secret) -> Result<Webhooks, ConfigError> {
             "must be between 1 and 31536000",
         ));
     }
+    let keep_days: u32 = parsed("SHUANGBAI_WEBHOOK_KEEP_DAYS", 30, "a number of days")?;
+    if !(1..=3650).contains(&keep_days) {
+        return Err(invalid(
+            "SHUANGBAI_WEBHOOK_KEEP_DAYS",
+            "must be between 1 and 3650",
+        ));
+    }
     let sealing_key = match var("SHUANGBAI_WEBHOOK_KEY") {
         Some(k) if k.len() >= MIN_SECRET_LEN => SealingKey::derive(k.as_bytes()),
         Some(_) => {
@@ -407,6 +418,7 @@ fn webhooks_from_env(jwt_secret: &Secret) -> Result<Webhooks, ConfigError> {
         retry,
         poll: Duration::from_millis(poll_ms),
         disable_after: Duration::from_secs(disable_after),
+        keep_days,
         sealing_key,
     })
 }

@@ -37,26 +37,22 @@ pub struct WebhookRow {
 }
 
 impl WebhookRow {
-    /// The change types it receives; none for every type. A stored word this version does not
-    /// know is left out (it was written by a newer one).
+    /// The change types it receives; none for every type.
     pub fn types(&self) -> Option<Vec<ChangeType>> {
-        let raw = self.event_types.as_deref()?;
-        let words: Vec<String> = serde_json::from_str(raw).unwrap_or_default();
-        Some(
-            words
-                .iter()
-                .filter_map(|w| ChangeType::parse(w).ok())
-                .collect(),
-        )
+        read_types(self.event_types.as_deref())
     }
+}
 
-    pub fn interest(&self) -> Interest {
-        Interest {
-            types: self.types(),
-            city_id: self.city_id,
-            county_id: self.county_id,
-        }
-    }
+/// The stored types as read (none for every type). A stored word this version does not know is
+/// left out (it was written by a newer one).
+fn read_types(raw: Option<&str>) -> Option<Vec<ChangeType>> {
+    let words: Vec<String> = serde_json::from_str(raw?).unwrap_or_default();
+    Some(
+        words
+            .iter()
+            .filter_map(|w| ChangeType::parse(w).ok())
+            .collect(),
+    )
 }
 
 /// The stored form of a subscription's types (none for every type).
@@ -111,6 +107,8 @@ pub enum Owned {
     /// Those of the city's administrators.
     ByCityAdmins(i32),
     ByClient(i32),
+    /// Those a user (an integration account) made itself.
+    ByUser(i32),
 }
 
 fn owned(by: Owned) -> webhooks::BoxedQuery<'static, MultiBackend> {
@@ -126,6 +124,7 @@ fn owned(by: Owned) -> webhooks::BoxedQuery<'static, MultiBackend> {
             ),
         ),
         Owned::ByClient(client) => q.filter(webhooks::owner_client_id.eq(client)),
+        Owned::ByUser(user) => q.filter(webhooks::owner_user_id.eq(user)),
     }
 }
 
@@ -240,48 +239,53 @@ pub struct MessageRow {
 /// The active subscriptions whose owners are active, with the owner's rights as they are now.
 fn subscribers(conn: &mut DbConnection) -> QueryResult<Vec<(i32, Interest, Owner)>> {
     type Found = (
-        WebhookRow,
-        Option<Role>,
-        Option<i32>,
-        Option<i32>,
-        Option<bool>,
-        Option<i32>,
-        Option<bool>,
+        (i32, Option<String>, Option<i32>, Option<i32>),
+        (Option<Role>, Option<i32>, Option<i32>, Option<bool>),
+        (Option<i32>, Option<bool>),
     );
     let rows: Vec<Found> = webhooks::table
         .left_join(users::table.on(users::id.nullable().eq(webhooks::owner_user_id)))
         .left_join(clients::table.on(clients::id.nullable().eq(webhooks::owner_client_id)))
         .filter(webhooks::active.eq(true))
         .select((
-            WebhookRow::as_select(),
-            users::role.nullable(),
-            users::city_id.nullable(),
-            users::county_id.nullable(),
-            users::active.nullable(),
-            clients::county_id.nullable(),
-            clients::active.nullable(),
+            (
+                webhooks::id,
+                webhooks::event_types,
+                webhooks::city_id,
+                webhooks::county_id,
+            ),
+            (
+                users::role.nullable(),
+                users::city_id.nullable(),
+                users::county_id.nullable(),
+                users::active.nullable(),
+            ),
+            (clients::county_id.nullable(), clients::active.nullable()),
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(
-            |(w, role, u_city, u_county, u_active, c_county, c_active)| {
-                let owner = match (role, c_county) {
-                    (Some(role), _) if u_active == Some(true) => Owner {
-                        role,
-                        city_id: u_city,
-                        county_id: u_county,
-                    },
-                    (None, Some(county)) if c_active == Some(true) => Owner {
-                        role: Role::Integration,
-                        city_id: None,
-                        county_id: Some(county),
-                    },
-                    _ => return None,
-                };
-                Some((w.id, w.interest(), owner))
-            },
-        )
+        .filter_map(|((id, types, city_id, county_id), user, client)| {
+            let owner = match (user, client) {
+                ((Some(role), city, county, Some(true)), _) => Owner {
+                    role,
+                    city_id: city,
+                    county_id: county,
+                },
+                ((None, ..), (Some(county), Some(true))) => Owner {
+                    role: Role::Integration,
+                    city_id: None,
+                    county_id: Some(county),
+                },
+                _ => return None,
+            };
+            let interest = Interest {
+                types: read_types(types.as_deref()),
+                city_id,
+                county_id,
+            };
+            Some((id, interest, owner))
+        })
         .collect())
 }
 
@@ -384,9 +388,11 @@ pub fn requeue(conn: &mut DbConnection, id: i32, at: NaiveDateTime) -> QueryResu
 
 // --- Delivering -------------------------------------------------------------------------------
 
-/// Leases up to `limit` active subscriptions with a message due and no live lease to `me`
-/// until `until`: on PostgreSQL the rows are locked with `SKIP LOCKED`, so instances claiming
-/// at once take different subscriptions; SQLite writes one transaction at a time.
+/// Leases up to `limit` active subscriptions whose next message (in the feed's order) is due,
+/// and that no live lease holds, to `me` until `until`: on PostgreSQL the rows are locked with
+/// `SKIP LOCKED`, so instances claiming at once take different subscriptions; SQLite writes one
+/// transaction at a time. A subscription whose head waits out a retry is not taken, however many
+/// messages wait behind it.
 pub fn claim(
     conn: &mut DbConnection,
     me: &str,
@@ -394,37 +400,36 @@ pub fn claim(
     until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<i32>> {
-    // Most polls find nothing: a plain read answers them, with no write transaction (on SQLite
-    // that would take the write lock every poll).
-    let any_due: bool = diesel::select(diesel::dsl::exists(
-        webhook_messages::table
+    let candidates = || {
+        let head_due = webhook_messages::table
+            .filter(webhook_messages::webhook_id.eq(webhooks::id))
             .filter(webhook_messages::state.eq(MessageState::Pending))
-            .filter(webhook_messages::next_attempt_at.le(now)),
-    ))
-    .get_result(conn)?;
-    if !any_due {
-        return Ok(Vec::new());
-    }
-    super::write_transaction(conn, |conn| {
-        let due = diesel::dsl::exists(
-            webhook_messages::table
-                .filter(webhook_messages::webhook_id.eq(webhooks::id))
-                .filter(webhook_messages::state.eq(MessageState::Pending))
-                .filter(webhook_messages::next_attempt_at.le(now)),
-        );
+            .order((webhook_messages::txid.asc(), webhook_messages::id.asc()))
+            .select(webhook_messages::next_attempt_at)
+            .limit(1)
+            .single_value()
+            .le(Some(now));
         let free = webhooks::lease_until
             .is_null()
             .or(webhooks::lease_until.lt(now));
-        let candidates = webhooks::table
+        webhooks::table
             .filter(webhooks::active.eq(true))
             .filter(free)
-            .filter(due)
+            .filter(head_due)
             .order(webhooks::id.asc())
             .limit(limit)
-            .select(webhooks::id);
+            .select(webhooks::id)
+    };
+    // Most polls find nothing: a plain read answers them, with no write transaction (on SQLite
+    // that would take the write lock every poll).
+    let seen: Vec<i32> = candidates().load(conn)?;
+    if seen.is_empty() {
+        return Ok(seen);
+    }
+    super::write_transaction(conn, |conn| {
         let ids: Vec<i32> = match conn {
-            DbConnection::Pg(c) => candidates.for_update().skip_locked().load(c)?,
-            DbConnection::Sqlite(c) => candidates.load(c)?,
+            DbConnection::Pg(c) => candidates().for_update().skip_locked().load(c)?,
+            DbConnection::Sqlite(c) => candidates().load(c)?,
         };
         if !ids.is_empty() {
             diesel::update(webhooks::table.filter(webhooks::id.eq_any(&ids)))
@@ -603,4 +608,22 @@ pub fn find_delivery(
         .select(DeliveryRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Forgets the messages that ended (delivered or given up) before `cutoff`, with their attempts.
+pub fn prune(conn: &mut DbConnection, cutoff: NaiveDateTime) -> QueryResult<usize> {
+    super::write_transaction(conn, |conn| {
+        let ended = || {
+            webhook_messages::table
+                .filter(webhook_messages::state.ne(MessageState::Pending))
+                .filter(webhook_messages::ended_at.lt(cutoff))
+        };
+        diesel::delete(
+            webhook_deliveries::table.filter(
+                webhook_deliveries::message_id.eq_any(ended().select(webhook_messages::id)),
+            ),
+        )
+        .execute(conn)?;
+        diesel::delete(ended()).execute(conn)
+    })
 }

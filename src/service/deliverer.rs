@@ -94,10 +94,21 @@ impl Resolve for Guarded {
     }
 }
 
+/// How often an instance forgets the messages past `SHUANGBAI_WEBHOOK_KEEP_DAYS`.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 async fn run(pool: DbPool, settings: Arc<Webhooks>, client: reqwest::Client, me: String) {
     let mut quiet_until = Instant::now();
+    let mut pruned = Instant::now();
     loop {
         actix_web::rt::time::sleep(settings.poll).await;
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = Instant::now();
+            let cutoff = now() - chrono::Duration::days(i64::from(settings.keep_days));
+            if let Err(e) = db::run(&pool, move |conn| Ok(q::prune(conn, cutoff)?)).await {
+                log::warn!("webhook deliverer: old messages not forgotten yet: {e}");
+            }
+        }
         let who = me.clone();
         let claimed = db::run(&pool, move |conn| {
             let at = now();

@@ -242,7 +242,7 @@ pub fn list(
         (_, Role::Admin) => Owned::All,
         (_, Role::CityAdmin) => Owned::ByCityAdmins(caller.city_id.unwrap_or(0)),
         (Principal::Client { id, .. }, _) => Owned::ByClient(*id),
-        (Principal::User { .. }, _) => Owned::ByClient(0),
+        (Principal::User { id, .. }, _) => Owned::ByUser(*id),
     };
     let (rows, total) = q::list(conn, by, limit, offset)?;
     Ok(Listed {

@@ -140,9 +140,10 @@ async fn subscribe(app: &TestApp, token: &str, body: Value) -> (i64, String) {
     (r.body["webhook"]["id"].as_i64().expect("id"), secret)
 }
 
-/// Checks each message's signature with each secret (this crate's HMAC), and, when
-/// `SHUANGBAI_WEBHOOK_VERIFIER` names a Python with the `standardwebhooks` package (CI sets it),
-/// with that independent implementation too.
+/// Checks each message's signature with each secret (this crate's HMAC), and with the
+/// `standardwebhooks` libraries, independent implementations, when they are at hand (CI sets
+/// both): `SHUANGBAI_WEBHOOK_VERIFIER` names a Python that has the package,
+/// `SHUANGBAI_WEBHOOK_NODE_MODULES` a folder holding the npm package.
 fn verify(got: &[Got], secrets: &[&str]) {
     for g in got {
         let sent: Vec<&str> = g.signature.split(' ').collect();
@@ -156,10 +157,6 @@ fn verify(got: &[Got], secrets: &[&str]) {
             );
         }
     }
-    let Ok(python) = std::env::var("SHUANGBAI_WEBHOOK_VERIFIER") else {
-        eprintln!("SHUANGBAI_WEBHOOK_VERIFIER is not set: standardwebhooks not run");
-        return;
-    };
     let captured: Vec<Value> = secrets
         .iter()
         .flat_map(|secret| {
@@ -170,9 +167,33 @@ fn verify(got: &[Got], secrets: &[&str]) {
             })
         })
         .collect();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_webhooks.py");
-    let mut child = std::process::Command::new(python)
-        .arg(script)
+    let dir = env!("CARGO_MANIFEST_DIR");
+    match std::env::var("SHUANGBAI_WEBHOOK_VERIFIER") {
+        Ok(python) => {
+            let mut cmd = std::process::Command::new(python);
+            cmd.arg(format!("{dir}/tests/verify_webhooks.py"));
+            run_verifier(cmd, &captured);
+        }
+        Err(_) => {
+            eprintln!("SHUANGBAI_WEBHOOK_VERIFIER is not set: standardwebhooks (Python) not run")
+        }
+    }
+    match std::env::var("SHUANGBAI_WEBHOOK_NODE_MODULES") {
+        Ok(modules) => {
+            let mut cmd = std::process::Command::new("node");
+            cmd.arg(format!("{dir}/tests/verify_webhooks.cjs"))
+                .env("NODE_PATH", modules);
+            run_verifier(cmd, &captured);
+        }
+        Err(_) => {
+            eprintln!("SHUANGBAI_WEBHOOK_NODE_MODULES is not set: standardwebhooks (npm) not run")
+        }
+    }
+}
+
+/// Runs an independent verifier on the captures; it must verify every one.
+fn run_verifier(mut cmd: std::process::Command, captured: &[Value]) {
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -182,7 +203,7 @@ fn verify(got: &[Got], secrets: &[&str]) {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
         stdin
-            .write_all(Value::Array(captured.clone()).to_string().as_bytes())
+            .write_all(Value::Array(captured.to_vec()).to_string().as_bytes())
             .expect("captures written");
     }
     let out = child.wait_with_output().expect("the verifier ends");
@@ -300,6 +321,14 @@ on_both_backends! {
         assert_eq!(app.get_as(&client, "/api/v1/webhooks").await.expect(200).body["total"], 1);
         assert_eq!(app.get_as(&city_admin, "/api/v1/webhooks").await.expect(200).body["total"], 1);
         assert_eq!(app.get("/api/v1/webhooks").await.expect(200).body["total"], 3);
+        // An integration account (a user) lists and manages what it made itself.
+        let script = app.user_token("script.yuncheng", "integration", Some(county)).await;
+        let (own, _) = subscribe(&app, &script, json!({"url": county_rx.url, "county_id": county})).await;
+        let listed = app.get_as(&script, "/api/v1/webhooks").await.expect(200).body;
+        assert_eq!((listed["total"].clone(), listed["items"][0]["id"].clone()), (json!(1), json!(own)));
+        app.post_as(&script, "/api/v1/webhooks", &json!({"url": county_rx.url, "county_id": elsewhere})).await.expect_problem(403);
+        let officer = app.token_for("officer.yuncheng", PASSWORD).await;
+        app.post_as(&officer, "/api/v1/webhooks", &json!({"url": county_rx.url})).await.expect_problem(403);
     }
 
     async fn a_receiver_down_for_a_while_gets_the_backlog_in_order_once_it_returns(app: TestApp) {
@@ -366,6 +395,15 @@ on_both_backends! {
         assert_eq!(got[0].json()["type"], "webhook.test");
         assert_eq!(got[0].json()["data"]["webhook_id"], hook);
         app.post(&format!("/api/v1/webhooks/{hook}/deliveries/999999/retry"), &json!({})).await.expect_problem(404);
+        // Ended messages are forgotten with their attempts once past the days kept; pending ones stay.
+        rx.fail(true);
+        app.post(&format!("/api/v1/webhooks/{hook}/test"), &json!({})).await.expect(202);
+        let pool = shuangbai::startup::prepare_pool(&crate::helpers::settings_for(app.database_url.clone())).expect("pool");
+        let mut conn = pool.get().expect("connection");
+        let later = shuangbai::clock::now() + chrono::Duration::seconds(5);
+        assert!(shuangbai::db::webhooks::prune(&mut conn, later).expect("pruned") >= 1);
+        let left = app.get(&format!("/api/v1/webhooks/{hook}/deliveries")).await.expect(200).body;
+        assert!(left["items"].as_array().expect("items").iter().all(|a| a["message_state"] == "pending"), "{left}");
     }
 
     async fn an_endpoint_failing_for_too_long_is_disabled_with_its_reason_until_reactivated(app: TestApp) {
@@ -482,6 +520,117 @@ on_both_backends! {
         let types: Vec<Value> = got.iter().map(|g| g.json()["type"].clone()).collect();
         assert_eq!(types, [json!("town.create"), json!("town.update")]);
         verify(&got, &[&secret]);
+    }
+}
+
+/// The service as a process of its own (`shuangbai serve`) on the app's database, delivering.
+struct Process {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Process {
+    async fn serve(app: &TestApp) -> Process {
+        let url = match &app.database_url {
+            shuangbai::db::DatabaseUrl::Postgres(url) => url.clone(),
+            shuangbai::db::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("address")
+            .port();
+        let settings = crate::helpers::settings_for(app.database_url.clone());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_shuangbai"))
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("SHUANGBAI_JWT_SECRET", settings.jwt_secret.expose())
+            .env("SHUANGBAI_BIND", format!("127.0.0.1:{port}"))
+            .env("SHUANGBAI_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("SHUANGBAI_WEBHOOK_POLL_MS", "50")
+            .env(
+                "SHUANGBAI_WEBHOOK_RETRY_SCHEDULE",
+                "100ms,2s,2s,2s,2s,2s,2s,2s",
+            )
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the service starts");
+        let address = format!("http://127.0.0.1:{port}");
+        let since = Instant::now();
+        while app
+            .client
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .ok()
+            != Some(200)
+        {
+            assert!(
+                since.elapsed() < Duration::from_secs(20),
+                "the service answers"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        Process { child, address }
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    fn kill(mut self) {
+        self.child.kill().expect("killed");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+on_both_backends! {
+    async fn a_service_killed_with_messages_pending_delivers_each_once_after_a_restart(app: TestApp) {
+        let county = app.county("445302", "云城区", "district").await;
+        let rx = Receiver::start().await;
+        rx.fail(true);
+        let (hook, secret) = subscribe(&app, &app.admin_token, json!({"url": rx.url, "event_types": ["town.create"]})).await;
+        let first = Process::serve(&app).await;
+        // Written through the process that will be killed, while the receiver refuses.
+        for n in 1..=3 {
+            let r = app.client.post(format!("{}/api/v1/towns", first.address))
+                .insert_header(("authorization", format!("Bearer {}", app.admin_token)))
+                .send_json(&json!({"county_id": county, "name": format!("第{n}镇"), "code": format!("44530210{n}"), "kind": "town"}))
+                .await
+                .expect("sent");
+            assert_eq!(r.status().as_u16(), 201);
+        }
+        let since = Instant::now();
+        while rx.inbox.hits.load(Ordering::SeqCst) < 2 {
+            assert!(since.elapsed() < Duration::from_secs(10), "the process tries to deliver");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Killed while the first message waits out its 2 s retry, the others behind it.
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+        first.kill();
+        rx.fail(false);
+        let _second = Process::serve(&app).await;
+        let since = Instant::now();
+        while rx.got().len() < 3 {
+            assert!(since.elapsed() < Duration::from_secs(20), "delivered after the restart: {}", rx.got().len());
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        let got = rx.got();
+        assert_eq!(got.len(), 3, "each once");
+        assert_eq!(got.iter().map(|g| g.id.as_str()).collect::<HashSet<_>>().len(), 3);
+        let towns: Vec<String> = got.iter().map(|g| g.json()["data"]["id"].to_string()).collect();
+        assert_eq!(towns, ["1", "2", "3"], "in order");
+        verify(&got, &[&secret]);
+        let attempts = app.get(&format!("/api/v1/webhooks/{hook}/deliveries?limit=100")).await.expect(200).body;
+        assert!(attempts["items"].as_array().expect("items").iter().any(|a| a["status_code"] == 503), "failed before the kill");
     }
 }
 

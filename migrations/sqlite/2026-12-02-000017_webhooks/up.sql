@@ -56,8 +56,8 @@ CREATE TABLE webhook_messages (
 CREATE INDEX webhook_messages_pending_idx ON webhook_messages (webhook_id, txid, id)
     WHERE state = 'pending';
 CREATE INDEX webhook_messages_webhook_idx ON webhook_messages (webhook_id, id);
--- What a deliverer's poll asks first: is anything due at all?
-CREATE INDEX webhook_messages_due_idx ON webhook_messages (next_attempt_at) WHERE state = 'pending';
+-- What pruning looks for: messages that ended long ago.
+CREATE INDEX webhook_messages_ended_idx ON webhook_messages (ended_at) WHERE state <> 'pending';
 
 CREATE TABLE webhook_deliveries (
     id INTEGER PRIMARY KEY,
