@@ -31,7 +31,10 @@ if [ "${BENCH_REUSE:-0}" != 1 ] || ! psql -qAt "$URL" -c "SELECT 1 FROM sites LI
 fi
 DATABASE_URL="$URL" SHUANGBAI_PASSWORD=bench-password-0123 "$BIN" user add bench.batch --role admin >/dev/null 2>&1 || true
 
-DATABASE_URL="$URL" SHUANGBAI_BIND="127.0.0.1:$PORT" SHUANGBAI_POOL_SIZE=8 "$BIN" serve &
+# Webhook subscriptions may point at a closed local port: delivery is off, so what is measured is
+# what the outbox adds to the write (each event's messages written in its transaction).
+DATABASE_URL="$URL" SHUANGBAI_BIND="127.0.0.1:$PORT" SHUANGBAI_POOL_SIZE=8 \
+  SHUANGBAI_WEBHOOK_ALLOW_PRIVATE=true SHUANGBAI_WEBHOOK_DELIVERY=off "$BIN" serve &
 SERVER=$!
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -39,6 +42,8 @@ for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && 
 TOKEN=$(curl -fs -d grant_type=password -d username=bench.batch -d password=bench-password-0123 \
   "http://127.0.0.1:$PORT/api/v1/auth/token" | python3 -c 'import sys, json; print(json.load(sys.stdin)["access_token"])')
 
+# No subscriptions from an earlier run (BENCH_REUSE): the first figures are without webhooks.
+psql -q "$URL" -c "DELETE FROM webhook_deliveries" -c "DELETE FROM webhook_messages" -c "DELETE FROM webhooks"
 # A county in the middle, one of its towns and that town's station.
 read -r COUNTY TOWN_ID TOWN_CODE STATION_REF STATION_ID < <(psql -qAt -F ' ' "$URL" -c "
   SELECT t.county_id, t.id, t.code, s.ref, s.id FROM towns t JOIN sites s ON s.town_id = t.id AND s.kind = 'station'
@@ -98,3 +103,22 @@ for kind in new same; do
   s=$(median <"$WORK/$kind"); p=$(median <"$WORK/pg_$kind")
   printf '%-34s %9ss %13ss %7.1f×\n' "$([ $kind = new ] && echo "$SIZE new points" || echo "the same $SIZE again (unchanged)")" "$s" "$p" "$(awk -v s="$s" -v p="$p" 'BEGIN {print s / p}')"
 done
+
+# The outbox's cost: the same new batch with BENCH_SUBSCRIPTIONS (default 3) subscriptions that all
+# receive its events (each batch then writes SIZE × that many messages in its transaction).
+SUBS=${BENCH_SUBSCRIPTIONS:-3}
+for _ in $(seq 1 "$SUBS"); do
+  curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d '{"url": "http://127.0.0.1:9/bench", "event_types": ["station.create", "station.update"]}' \
+    "http://127.0.0.1:$PORT/api/v1/webhooks"
+done
+: >"$WORK/hooked"
+for run in $(seq 1 "$RUNS"); do
+  batch_json "bw$STAMP-$run" >"$WORK/batch.json"
+  post "$WORK/batch.json" >>"$WORK/hooked"
+done
+s=$(median <"$WORK/hooked"); p=$(median <"$WORK/pg_new"); b=$(median <"$WORK/new")
+printf '%-34s %9ss %13ss %7.1f×   (%.2f× without subscriptions; %s messages written)\n' "$SIZE new points, $SUBS subscriptions" "$s" "$p" \
+  "$(awk -v s="$s" -v p="$p" 'BEGIN {print s / p}')" "$(awk -v s="$s" -v b="$b" 'BEGIN {print s / b}')" \
+  "$(psql -qAt "$URL" -c "SELECT count(*) FROM webhook_messages")"
+psql -q "$URL" -c "DELETE FROM webhook_messages" -c "DELETE FROM webhooks"

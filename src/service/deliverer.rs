@@ -275,7 +275,7 @@ async fn send(client: &reqwest::Client, attempt: &Attempt, allow_private: bool) 
         status: Some(status.as_u16()),
         error: (!delivered).then(|| {
             let text: String = excerpt.chars().take(200).collect();
-            format!("HTTP {status}: {text}").trim_end().to_string()
+            format!("HTTP {status}: {text}")
         }),
         took: started.elapsed(),
     }
@@ -324,6 +324,8 @@ fn record(
 ) -> Result<bool, ApiError> {
     let at = now();
     let number = attempt.message.attempts + 1;
+    // The receiver wrote part of this text: kept printable (PostgreSQL refuses a NUL in text).
+    let error = outcome.error.as_deref().map(printable);
     let (state, next) = if outcome.delivered {
         (MessageState::Delivered, None)
     } else {
@@ -341,7 +343,7 @@ fn record(
             attempted_at: at,
             status_code: outcome.status.map(i32::from),
             duration_ms: i32::try_from(outcome.took.as_millis()).unwrap_or(i32::MAX),
-            error: outcome.error.clone(),
+            error: error.clone(),
             next_attempt_at: next,
         },
         state,
@@ -354,11 +356,37 @@ fn record(
         if (at - since).to_std().unwrap_or_default() >= settings.disable_after {
             let reason = format!(
                 "disabled at {at} UTC: every attempt has failed since {since} UTC; the last: {}",
-                outcome.error.as_deref().unwrap_or("no answer")
+                error.as_deref().unwrap_or("no answer")
             );
             disable(conn, attempt.webhook.id, reason)?;
             return Ok(false);
         }
     }
     Ok(q::renew(conn, attempt.webhook.id, me, at + LEASE)?)
+}
+
+/// A one-line, printable form of `text`: control characters (NUL included) become spaces, runs
+/// of spaces one, at most 300 characters.
+fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().map(|c| if c.is_control() { ' ' } else { c }) {
+        if !(c == ' ' && out.ends_with(' ')) {
+            out.push(c);
+        }
+    }
+    out.trim().chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn a_receivers_answer_is_kept_printable_on_one_line() {
+        assert_eq!(
+            printable("HTTP 500: \0bad\r\n\tthing  "),
+            "HTTP 500: bad thing"
+        );
+        assert_eq!(printable(&"x".repeat(500)).len(), 300);
+    }
 }

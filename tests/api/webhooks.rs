@@ -100,7 +100,8 @@ impl Receiver {
 async fn receive(req: HttpRequest, body: web::Bytes, inbox: web::Data<Inbox>) -> HttpResponse {
     inbox.hits.fetch_add(1, Ordering::SeqCst);
     if inbox.failing.load(Ordering::SeqCst) {
-        return HttpResponse::ServiceUnavailable().body("receiver down for maintenance");
+        // With a NUL and an escape sequence: the attempt's error keeps it printable.
+        return HttpResponse::ServiceUnavailable().body("receiver down\0 for maintenance\x1b[31m");
     }
     let header = |name: &str| {
         req.headers()

@@ -41,8 +41,11 @@ CREATE TABLE webhook_messages (
     webhook_id INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
     -- Sent as `webhook-id`: the same on every attempt.
     msg_id TEXT NOT NULL UNIQUE,
-    -- The change it tells of; NULL for a `webhook.test` message, which carries its payload.
-    event_id INTEGER REFERENCES audit_events (id),
+    -- The change it tells of; NULL for a `webhook.test` message, which carries its payload. No
+    -- foreign key: the event is written in the same transaction, and the audit trail is never
+    -- deleted from; a per-row check cost a 1,000-site batch with three subscriptions about 30 ms
+    -- (bench/batch.sh).
+    event_id INTEGER,
     event_type TEXT NOT NULL,
     payload TEXT,
     state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
