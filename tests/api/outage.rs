@@ -624,3 +624,74 @@ async fn a_request_waits_for_a_busy_pool_only_as_long_as_the_pool_timeout() {
         .await
         .expect("the pool serves again once free");
 }
+
+/// Webhook messages committed before an outage wait it out: the deliverer, finding no database,
+/// sends nothing and says so; once PostgreSQL is back it sends each of them once, in order.
+#[actix_web::test]
+async fn webhook_messages_waiting_through_a_postgres_outage_are_sent_once_it_is_back() {
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        eprintln!("skipped: TEST_DATABASE_URL is not set");
+        return;
+    }
+    let cluster = Cluster::start();
+    let url = DatabaseUrl::Postgres(cluster.url());
+    let app = TestApp::spawn_on(Backend::Postgres, url, DbGuard::Nothing, |url| {
+        let mut settings = settings_for(url);
+        settings.webhooks.deliver = true;
+        settings.webhooks.retry = "100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms"
+            .parse()
+            .expect("schedule");
+        settings
+    })
+    .await;
+    let rx = crate::webhooks::Receiver::start().await;
+    rx.fail(true);
+    crate::webhooks::subscribe(
+        &app,
+        &app.admin_token,
+        json!({"url": rx.url, "event_types": ["town.create"]}),
+    )
+    .await;
+    let county = app
+        .post(
+            "/api/v1/counties",
+            &json!({"division_code": "445302", "name": "云城区", "kind": "district"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    for n in 1..=3 {
+        app.post(
+            "/api/v1/towns",
+            &json!({"county_id": county, "name": format!("第{n}镇"), "code": format!("44530210{n}"), "kind": "town"}),
+        )
+        .await
+        .expect(201);
+    }
+    let since = Instant::now();
+    while rx.inbox.hits.load(std::sync::atomic::Ordering::SeqCst) < 1 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "an attempt is made"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop();
+    // The receiver answers again while the database is down: nothing can be sent meanwhile.
+    rx.fail(false);
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    assert!(rx.got().is_empty(), "nothing is sent without the database");
+    cluster.pg_ctl_start();
+    let got = rx.wait_for(3).await;
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let got_now = rx.got();
+    assert_eq!(got_now.len(), 3, "each once");
+    let towns: Vec<String> = got
+        .iter()
+        .map(|g| g.json()["data"]["id"].to_string())
+        .collect();
+    assert_eq!(towns, ["1", "2", "3"], "in order");
+    let ids: std::collections::HashSet<&str> = got_now.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids.len(), 3);
+}

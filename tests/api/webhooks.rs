@@ -20,34 +20,34 @@ use crate::helpers::{TestApp, PASSWORD};
 
 /// One request a receiver answered with a 2xx.
 #[derive(Debug, Clone)]
-struct Got {
-    id: String,
+pub(crate) struct Got {
+    pub(crate) id: String,
     timestamp: String,
     signature: String,
     body: String,
 }
 
 impl Got {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
 }
 
 #[derive(Default)]
-struct Inbox {
+pub(crate) struct Inbox {
     got: Mutex<Vec<Got>>,
-    hits: AtomicUsize,
+    pub(crate) hits: AtomicUsize,
     failing: AtomicBool,
 }
 
 /// A webhook receiver on 127.0.0.1: answers 204 and keeps what it got, or 503 while failing.
-struct Receiver {
-    url: String,
-    inbox: Arc<Inbox>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) inbox: Arc<Inbox>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let inbox = Arc::new(Inbox::default());
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("address").port();
@@ -68,16 +68,16 @@ impl Receiver {
         }
     }
 
-    fn got(&self) -> Vec<Got> {
+    pub(crate) fn got(&self) -> Vec<Got> {
         self.inbox.got.lock().expect("inbox").clone()
     }
 
-    fn fail(&self, failing: bool) {
+    pub(crate) fn fail(&self, failing: bool) {
         self.inbox.failing.store(failing, Ordering::SeqCst);
     }
 
     /// Waits until it has got `n` messages (at most 20 s), and answers them.
-    async fn wait_for(&self, n: usize) -> Vec<Got> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Got> {
         let since = Instant::now();
         loop {
             let got = self.got();
@@ -130,7 +130,7 @@ async fn deliverer(app: &TestApp, schedule: &str) -> TestApp {
 }
 
 /// Subscribes as `token`; answers the subscription's id and its secret.
-async fn subscribe(app: &TestApp, token: &str, body: Value) -> (i64, String) {
+pub(crate) async fn subscribe(app: &TestApp, token: &str, body: Value) -> (i64, String) {
     let r = app
         .post_as(token, "/api/v1/webhooks", &body)
         .await
