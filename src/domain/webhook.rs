@@ -210,6 +210,14 @@ impl Interest {
     }
 }
 
+/// HMAC-SHA256 keyed with `key` (any length).
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    let Ok(mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+        unreachable!("HMAC takes a key of any length")
+    };
+    mac
+}
+
 /// A signing secret: `whsec_` and the base64 of its bytes, as Standard Webhooks writes it.
 #[derive(Clone)]
 pub struct SigningSecret(Vec<u8>);
@@ -248,9 +256,7 @@ impl SigningSecret {
 
     /// `v1,<base64 of HMAC-SHA256 over "id.timestamp.body">`.
     pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0) else {
-            unreachable!("HMAC takes a key of any length")
-        };
+        let mut mac = hmac_sha256(&self.0);
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -290,9 +296,7 @@ const SEALED_PREFIX: &str = "sealed:v1:";
 impl SealingKey {
     /// A key derived from secret material of any length (HMAC-SHA256 under a fixed label).
     pub fn derive(material: &[u8]) -> SealingKey {
-        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(material) else {
-            unreachable!("HMAC takes a key of any length")
-        };
+        let mut mac = hmac_sha256(material);
         mac.update(b"shuangbai webhook signing secrets v1");
         let mut key = [0u8; 32];
         key.copy_from_slice(&mac.finalize().into_bytes());

@@ -12,7 +12,7 @@ use crate::error::{ApiError, Problem};
 use crate::policy::Admin;
 use crate::routes::common::Tagged;
 use crate::routes::common::{
-    created_versioned, expected_version, ok_versioned, Json, Page, Paging,
+    created_versioned, expected_version, no_store, ok_versioned, Json, Page, Paging,
 };
 use crate::routes::responses::*;
 use crate::service::clients::{self, ClientIn, ClientOut, ClientPatch, ClientSecretOut};
@@ -92,12 +92,7 @@ pub async fn create_client(
     let out = write(&state.pool, ctx, move |tx| clients::create(tx, input)).await?;
     let location = format!("/api/v1/clients/{}", out.client.id);
     let version = out.client.version;
-    let mut res = created_versioned(&out, location, version);
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(res)
+    Ok(no_store(created_versioned(&out, location, version)))
 }
 
 #[utoipa::path(

@@ -283,6 +283,16 @@ impl utoipa::PartialSchema for ExportFile {
 
 impl utoipa::ToSchema for ExportFile {}
 
+/// An answer carrying a secret: `Cache-Control: no-store` (never cached, and never stored as an
+/// `Idempotency-Key`'s answer).
+pub fn no_store(mut res: HttpResponse) -> HttpResponse {
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
 /// `attachment` with a plain ASCII name (`plain`) for any client and, per RFC 6266 / 5987, the
 /// UTF-8 name (`full`: `2021年…一览表-2021-06-09.csv`) for those that read it.
 pub fn attachment(plain: &str, full: &str) -> String {

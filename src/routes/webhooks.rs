@@ -3,7 +3,6 @@
 
 use std::hash::{Hash, Hasher};
 
-use actix_web::http::header;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -13,7 +12,7 @@ use crate::db;
 use crate::error::{ApiError, Problem};
 use crate::policy::{self, Caller};
 use crate::routes::common::{created_versioned, expected_version, ok_versioned};
-use crate::routes::common::{Json, Page, Paging, Tagged};
+use crate::routes::common::{no_store, Json, Page, Paging, Tagged};
 use crate::routes::responses::*;
 use crate::service::webhooks::{self as service, WebhookDeliveryOut, WebhookIn, WebhookMessageOut};
 use crate::service::webhooks::{CheckedUrl, WebhookOut, WebhookPatch, WebhookSecretOut};
@@ -56,15 +55,6 @@ async fn checked(raw: String, settings: Webhooks) -> Result<CheckedUrl, ApiError
     web::block(move || service::check_target(&raw, &settings))
         .await
         .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
-}
-
-/// A response carrying a secret: never cached.
-fn secret_answer(mut res: HttpResponse) -> HttpResponse {
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    res
 }
 
 #[utoipa::path(
@@ -127,7 +117,7 @@ pub async fn create_webhook(
     .await?;
     let location = format!("/api/v1/webhooks/{}", out.webhook.id);
     let version = out.webhook.version;
-    Ok(secret_answer(created_versioned(&out, location, version)))
+    Ok(no_store(created_versioned(&out, location, version)))
 }
 
 #[utoipa::path(
@@ -253,7 +243,7 @@ pub async fn rotate_webhook_secret(
         service::rotate_secret(tx, id, &settings)
     })
     .await?;
-    Ok(secret_answer(HttpResponse::Ok().json(out)))
+    Ok(no_store(HttpResponse::Ok().json(out)))
 }
 
 #[utoipa::path(
