@@ -188,12 +188,9 @@ pub fn change(
     .optional()
 }
 
-/// Removes a subscription with its messages and their attempts.
+/// Removes a subscription at version `expected`; its messages and their attempts go with it
+/// (`ON DELETE CASCADE`, on in SQLite too).
 pub fn delete(conn: &mut DbConnection, id: i32, expected: i32) -> QueryResult<bool> {
-    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::webhook_id.eq(id)))
-        .execute(conn)?;
-    diesel::delete(webhook_messages::table.filter(webhook_messages::webhook_id.eq(id)))
-        .execute(conn)?;
     let gone = diesel::delete(
         webhooks::table
             .filter(webhooks::id.eq(id))
@@ -389,7 +386,7 @@ pub fn requeue(conn: &mut DbConnection, id: i32, at: NaiveDateTime) -> QueryResu
 // --- Delivering -------------------------------------------------------------------------------
 
 /// Leases up to `limit` active subscriptions whose next message (in the feed's order) is due,
-/// and that no live lease holds, to `me` until `until`: on PostgreSQL the rows are locked with
+/// and that no live lease of another instance holds, to `me` until `until`: on PostgreSQL the rows are locked with
 /// `SKIP LOCKED`, so instances claiming at once take different subscriptions; SQLite writes one
 /// transaction at a time. A subscription whose head waits out a retry is not taken, however many
 /// messages wait behind it.
@@ -409,9 +406,12 @@ pub fn claim(
             .limit(1)
             .single_value()
             .le(Some(now));
+        // A lease of `me`'s own is free too: this instance claims only between passes, so one it
+        // still holds was left by a pass the database failed under (its release failed too).
         let free = webhooks::lease_until
             .is_null()
-            .or(webhooks::lease_until.lt(now));
+            .or(webhooks::lease_until.lt(now))
+            .or(webhooks::leased_by.eq(me));
         webhooks::table
             .filter(webhooks::active.eq(true))
             .filter(free)
