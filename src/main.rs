@@ -1,5 +1,5 @@
-// jemalloc rather than glibc's malloc: less time in malloc and free under load, and freed memory
-// given back to the system by a background thread (options in .cargo/config.toml).
+// jemalloc rather than glibc's malloc: freed memory is given back to the system by a background
+// thread, so an idle service shrinks (options in .cargo/config.toml; figures in the README).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
